@@ -1,0 +1,27 @@
+//! leadline's domain: the types, state machines and rules of calling leads,
+//! and the ports through which use cases reach the outside world. Nothing in
+//! this crate performs I/O.
+
+pub mod appointment;
+pub mod attempt;
+pub mod billing;
+pub mod campaign;
+pub mod error;
+pub mod ids;
+pub mod import;
+pub mod intake;
+pub mod lead;
+pub mod memory;
+pub mod message;
+pub mod money;
+pub mod phone;
+pub mod ports;
+pub mod tenant;
+pub mod text;
+pub mod time;
+
+pub use error::{Error, Invalid, Result};
+pub use ids::{AppointmentId, AttemptId, CampaignId, InvoiceId, LeadId, MessageId, TenantId};
+pub use money::Cents;
+pub use phone::{Phone, PhoneError, Region};
+pub use time::{Clock, Zone};

@@ -1,0 +1,384 @@
+//! Phone numbers. A [`Phone`] is always E.164; the only way to get one is to
+//! parse it, with the tenant's default region for numbers written nationally.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::country::Id;
+use phonenumber::{Mode, PhoneNumber};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+
+/// An ISO 3166-1 alpha-2 region that has phone numbering metadata ("US", "IN", "GB").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(Id);
+
+impl Region {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let upper = raw.trim().to_ascii_uppercase();
+        if upper.len() != 2 {
+            return Err(Invalid::new(
+                "region",
+                format!("{raw:?} is not a two-letter region code"),
+            ));
+        }
+        Id::from_str(&upper).map(Region).map_err(|_| {
+            Invalid::new(
+                "region",
+                format!("{raw:?} is not a region with phone numbers"),
+            )
+        })
+    }
+
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Region> for String {
+    fn from(r: Region) -> String {
+        r.code().to_owned()
+    }
+}
+
+/// Why a raw number was refused. The message is meant for the person who wrote the CSV.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("phone number is empty")]
+    Empty,
+    #[error("phone number contains letters")]
+    Letters,
+    #[error(
+        "phone number contains {0:?}, which is not a digit, space, dash, dot, slash, parenthesis or leading +"
+    )]
+    UnexpectedCharacter(char),
+    #[error("phone number is too short")]
+    TooShort,
+    #[error("phone number is too long")]
+    TooLong,
+    #[error("phone number has no country code and no default region to read it in")]
+    NoRegion,
+    #[error("phone number has an unknown country code")]
+    UnknownCountryCode,
+    #[error("phone number is not a valid number for {0}")]
+    NotValidForRegion(String),
+}
+
+/// A phone number in E.164 form (`+919876543210`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+/// E.164 allows at most 15 digits; fewer than 7 is no dialable number anywhere.
+const MAX_DIGITS: usize = 15;
+const MIN_DIGITS: usize = 7;
+
+impl Phone {
+    /// Parses a number as people write it. `region` reads numbers written
+    /// without a country code; numbers with `+` or an international prefix
+    /// (`00`, or the region's own, such as `011` in the US) need none.
+    pub fn parse(raw: &str, region: Option<Region>) -> Result<Self, PhoneError> {
+        let cleaned = clean(raw)?;
+        let number = phonenumber::parse(region.map(|r| r.0), &cleaned).map_err(|e| match e {
+            phonenumber::ParseError::TooLong => PhoneError::TooLong,
+            phonenumber::ParseError::InvalidCountryCode
+                if region.is_none() && !cleaned.starts_with('+') =>
+            {
+                PhoneError::NoRegion
+            }
+            phonenumber::ParseError::InvalidCountryCode => PhoneError::UnknownCountryCode,
+            _ => PhoneError::TooShort,
+        })?;
+        Self::from_parsed(&number, region)
+    }
+
+    fn from_parsed(number: &PhoneNumber, region: Option<Region>) -> Result<Self, PhoneError> {
+        if !phonenumber::is_valid(number) {
+            let region_name = number
+                .country()
+                .id()
+                .map(|id| id.as_ref().to_owned())
+                .or(region.map(|r| r.code().to_owned()))
+                .unwrap_or_else(|| format!("country code +{}", number.code().value()));
+            return Err(PhoneError::NotValidForRegion(region_name));
+        }
+        Ok(Phone(number.format().mode(Mode::E164).to_string()))
+    }
+
+    /// The E.164 form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The region the number belongs to, when the numbering plan tells it.
+    pub fn region(&self) -> Option<Region> {
+        self.parsed().country().id().map(Region)
+    }
+
+    /// The international display form ("+1 415-555-2671"), for people to read.
+    pub fn display(&self) -> String {
+        self.parsed().format().mode(Mode::International).to_string()
+    }
+
+    /// The number with all but the last two digits hidden, for logs.
+    pub fn masked(&self) -> String {
+        let keep = &self.0[self.0.len() - 2..];
+        format!("+{}{keep}", "*".repeat(self.0.len() - 3))
+    }
+
+    fn parsed(&self) -> PhoneNumber {
+        phonenumber::parse(None, &self.0).expect("a Phone always holds a parseable E.164 number")
+    }
+}
+
+/// Reduces what people type to digits and a leading `+`, so that the parser
+/// sees one canonical spelling: `++91` and `0044` become `+91`, `+44`; a
+/// trunk `(0)` after a country code is dropped.
+fn clean(raw: &str) -> Result<String, PhoneError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    if let Some(c) = raw.chars().find(|c| c.is_alphabetic()) {
+        let _ = c;
+        return Err(PhoneError::Letters);
+    }
+    let international = raw.starts_with('+');
+    let without_trunk = if international || raw.starts_with("00") {
+        raw.replacen("(0)", "", 1)
+    } else {
+        raw.to_owned()
+    };
+    let mut digits = String::with_capacity(without_trunk.len() + 1);
+    for c in without_trunk.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' | '/' | '\u{a0}' => {}
+            '+' if digits.is_empty() => {}
+            other => return Err(PhoneError::UnexpectedCharacter(other)),
+        }
+    }
+    let digits = if international {
+        digits
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        // 00 is the international prefix of most of the world; where it is not
+        // (NANP uses 011), no national number starts with 00 either.
+        rest.to_owned()
+    } else {
+        return check_length(&digits).map(|_| digits);
+    };
+    check_length(&digits)?;
+    Ok(format!("+{digits}"))
+}
+
+fn check_length(digits: &str) -> Result<(), PhoneError> {
+    match digits.len() {
+        n if n < MIN_DIGITS => Err(PhoneError::TooShort),
+        n if n > MAX_DIGITS + 3 => Err(PhoneError::TooLong),
+        _ => Ok(()),
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = PhoneError;
+    fn try_from(s: String) -> Result<Self, PhoneError> {
+        if s.starts_with('+') && s[1..].bytes().all(|b| b.is_ascii_digit()) {
+            Phone::parse(&s, None)
+        } else {
+            Err(PhoneError::NoRegion)
+        }
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn region(code: &str) -> Option<Region> {
+        Some(Region::parse(code).unwrap())
+    }
+
+    fn e164(raw: &str, region_code: Option<&str>) -> Result<String, PhoneError> {
+        Phone::parse(raw, region_code.and_then(region)).map(|p| p.as_str().to_owned())
+    }
+
+    #[test]
+    fn a_doubled_plus_is_read_as_one() {
+        assert_eq!(e164("++91 98765 43210", None).unwrap(), "+919876543210");
+    }
+
+    #[test]
+    fn an_indian_number_with_its_country_code_but_no_plus_is_read_in_region_in() {
+        assert_eq!(e164("91 9876543210", Some("IN")).unwrap(), "+919876543210");
+    }
+
+    #[test]
+    fn a_us_number_in_any_common_spelling() {
+        for raw in [
+            "+1 (415) 555-2671",
+            "415.555.2671",
+            "(415) 555 2671",
+            "415-555-2671",
+            "1-415-555-2671",
+        ] {
+            assert_eq!(e164(raw, Some("US")).unwrap(), "+14155552671", "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_leading_00_with_a_trunk_zero_in_parentheses() {
+        for region_code in ["GB", "IN"] {
+            assert_eq!(
+                e164("0044 (0)20 7946 0958", Some(region_code)).unwrap(),
+                "+442079460958",
+                "in region {region_code}"
+            );
+        }
+        assert_eq!(e164("+44 (0)20 7946 0958", None).unwrap(), "+442079460958");
+    }
+
+    #[test]
+    fn a_national_number_is_read_in_the_default_region() {
+        assert_eq!(e164("020 7946 0958", Some("GB")).unwrap(), "+442079460958");
+        assert_eq!(e164("098765 43210", Some("IN")).unwrap(), "+919876543210");
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert_eq!(e164("", Some("US")), Err(PhoneError::Empty));
+        assert_eq!(e164("12345", Some("US")), Err(PhoneError::TooShort));
+        assert_eq!(
+            e164("+1 415 555 2671 1234 5678 90", None),
+            Err(PhoneError::TooLong)
+        );
+        assert_eq!(e164("1-800-FLOWERS", Some("US")), Err(PhoneError::Letters));
+        assert_eq!(
+            e164("415*555*2671", Some("US")),
+            Err(PhoneError::UnexpectedCharacter('*'))
+        );
+        assert_eq!(e164("4155552671", None), Err(PhoneError::NoRegion));
+        assert_eq!(
+            e164("+1 011 555 2671", Some("US")),
+            Err(PhoneError::NotValidForRegion("US".into()))
+        );
+        assert_eq!(
+            e164("+1 011 555 2671", None),
+            Err(PhoneError::NotValidForRegion("country code +1".into()))
+        );
+        assert_eq!(
+            e164("+91 12345 67890", Some("US")),
+            Err(PhoneError::NotValidForRegion("IN".into()))
+        );
+    }
+
+    #[test]
+    fn the_region_of_a_number_comes_from_its_plan() {
+        let p = Phone::parse("+919876543210", None).unwrap();
+        assert_eq!(p.region().unwrap().code(), "IN");
+    }
+
+    #[test]
+    fn a_masked_number_shows_only_its_last_two_digits() {
+        let p = Phone::parse("+14155552671", None).unwrap();
+        assert_eq!(p.masked(), "+*********71");
+    }
+
+    #[test]
+    fn serde_round_trips_e164_and_rejects_anything_else() {
+        let p = Phone::parse("+14155552671", None).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, "\"+14155552671\"");
+        assert_eq!(serde_json::from_str::<Phone>(&json).unwrap(), p);
+        assert!(serde_json::from_str::<Phone>("\"4155552671\"").is_err());
+    }
+
+    /// Valid numbers of several plans, to generate variants from.
+    const SAMPLES: &[&str] = &[
+        "+14155552671",
+        "+919876543210",
+        "+442079460958",
+        "+4930123456",
+        "+61212345678",
+        "+33142685300",
+        "+5511987654321",
+        "+81312345678",
+        "+971501234567",
+        "+16475550123",
+    ];
+
+    fn spelled(e164: &'static str) -> impl Strategy<Value = String> {
+        let digits: Vec<char> = e164[1..].chars().collect();
+        (
+            proptest::collection::vec(
+                prop_oneof![Just(""), Just(" "), Just("-"), Just(".")],
+                digits.len(),
+            ),
+            any::<bool>(),
+        )
+            .prop_map(move |(seps, double_zero)| {
+                let body: String = digits
+                    .iter()
+                    .zip(seps)
+                    .map(|(d, s)| format!("{d}{s}"))
+                    .collect();
+                if double_zero {
+                    format!("00{body}")
+                } else {
+                    format!("+{body}")
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_spelling_of_a_valid_number_normalizes_to_it(
+            (expected, raw) in proptest::sample::select(SAMPLES).prop_flat_map(|e| (Just(e), spelled(e)))
+        ) {
+            prop_assert_eq!(e164(&raw, Some("GB")).unwrap(), expected);
+        }
+
+        #[test]
+        fn normalizing_twice_changes_nothing(raw in proptest::sample::select(SAMPLES).prop_flat_map(spelled)) {
+            let once = Phone::parse(&raw, region("DE")).unwrap();
+            let twice = Phone::parse(once.as_str(), None).unwrap();
+            prop_assert_eq!(once, twice);
+        }
+
+        #[test]
+        fn display_formatting_round_trips(raw in proptest::sample::select(SAMPLES).prop_flat_map(spelled)) {
+            let phone = Phone::parse(&raw, None).unwrap();
+            prop_assert_eq!(Phone::parse(&phone.display(), None).unwrap(), phone);
+        }
+
+        #[test]
+        fn no_input_panics_or_yields_a_non_e164_number(raw in "[0-9+() .a-z-]{0,24}", r in proptest::sample::select(vec!["US", "IN", "GB"])) {
+            if let Ok(p) = Phone::parse(&raw, region(r)) {
+                prop_assert!(p.as_str().starts_with('+'));
+                prop_assert!(p.as_str()[1..].bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!(p.as_str().len() <= 16);
+            }
+        }
+    }
+}

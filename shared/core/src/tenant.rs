@@ -1,0 +1,251 @@
+//! Tenants (businesses) and their settings.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::Invalid;
+use crate::ids::{TenantId, base32};
+use crate::money::Cents;
+use crate::phone::{Phone, Region};
+use crate::time::{CallingWindow, Zone};
+
+/// Which voice platform places a tenant's calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceProvider {
+    Retell,
+    Vapi,
+}
+
+/// How a tenant's calls are placed. The agent is shared by every tenant unless
+/// one overrides it; the deployment holds the provider credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceSettings {
+    pub provider: VoiceProvider,
+    /// Retell `override_agent_id` / Vapi `assistantId`; the deployment's shared agent when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Retell `from_number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_number: Option<Phone>,
+    /// Vapi `phoneNumberId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number_id: Option<String>,
+}
+
+impl Default for VoiceSettings {
+    fn default() -> Self {
+        Self {
+            provider: VoiceProvider::Retell,
+            agent_id: None,
+            from_number: None,
+            phone_number_id: None,
+        }
+    }
+}
+
+/// The price of a call minute when a tenant has no rate of its own: $0.20.
+pub const DEFAULT_RATE_PER_MINUTE: Cents = Cents(20);
+/// Calls a tenant may have in flight at once unless it says otherwise.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 5;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub zone: Zone,
+    pub default_region: Region,
+    pub calling_window: CallingWindow,
+    pub voice: VoiceSettings,
+    pub rate_per_minute: Cents,
+    pub max_concurrent_calls: u32,
+    pub created_at: Timestamp,
+}
+
+/// What a tenant is created from: the admin's request, already parsed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    pub name: String,
+    pub slug: String,
+    pub timezone: String,
+    pub default_region: String,
+    #[serde(default)]
+    pub calling_window: Option<CallingWindow>,
+    #[serde(default)]
+    pub voice: Option<VoiceSettings>,
+    #[serde(default)]
+    pub rate_per_minute_cents: Option<i64>,
+    #[serde(default)]
+    pub max_concurrent_calls: Option<u32>,
+}
+
+impl NewTenant {
+    pub fn into_tenant(self, now: Timestamp) -> Result<Tenant, Invalid> {
+        let name = self.name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(Invalid::new("name", "must be 1-200 characters"));
+        }
+        let window = self.calling_window.unwrap_or_default();
+        let window = CallingWindow::new(window.start, window.end, window.excluded_weekdays)?;
+        let rate = self
+            .rate_per_minute_cents
+            .unwrap_or(DEFAULT_RATE_PER_MINUTE.0);
+        if !(0..=100_000).contains(&rate) {
+            return Err(Invalid::new(
+                "rate_per_minute_cents",
+                "must be between 0 and 100000",
+            ));
+        }
+        let max_calls = self
+            .max_concurrent_calls
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS);
+        if !(1..=1000).contains(&max_calls) {
+            return Err(Invalid::new(
+                "max_concurrent_calls",
+                "must be between 1 and 1000",
+            ));
+        }
+        Ok(Tenant {
+            id: TenantId::parse(&self.slug)?,
+            name: name.to_owned(),
+            zone: Zone::parse(&self.timezone)?,
+            default_region: Region::parse(&self.default_region)?,
+            calling_window: window,
+            voice: self.voice.unwrap_or_default(),
+            rate_per_minute: Cents(rate),
+            max_concurrent_calls: max_calls,
+            created_at: now,
+        })
+    }
+}
+
+/// A tenant's API key: `ll_<tenant>_<secret>`. Carrying the tenant lets the key
+/// be checked with one read under the tenant's own partition. Only the
+/// SHA-256 of the key is stored; the key itself is shown once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    tenant: TenantId,
+    secret: String,
+}
+
+impl ApiKey {
+    const PREFIX: &'static str = "ll_";
+
+    /// A new key from 20 random bytes (160 bits).
+    pub fn generate(tenant: TenantId, random: [u8; 20]) -> Self {
+        Self {
+            tenant,
+            secret: base32(&random),
+        }
+    }
+
+    /// Reads a presented key. Anything not shaped like a key is `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let rest = raw.strip_prefix(Self::PREFIX)?;
+        let (tenant, secret) = rest.rsplit_once('_')?;
+        let well_formed = secret.len() == 32
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !well_formed {
+            return None;
+        }
+        Some(Self {
+            tenant: TenantId::parse(tenant).ok()?,
+            secret: secret.to_owned(),
+        })
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The stored form: lowercase hex SHA-256 of the whole key.
+    pub fn hash(&self) -> String {
+        let digest = Sha256::digest(self.reveal().as_bytes());
+        data_encoding::HEXLOWER.encode(&digest)
+    }
+
+    /// The key itself, to hand to its owner once.
+    pub fn reveal(&self) -> String {
+        format!("{}{}_{}", Self::PREFIX, self.tenant, self.secret)
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKey({}, ***)", self.tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_tenant() -> NewTenant {
+        serde_json::from_value(serde_json::json!({
+            "name": "Acme Dental", "slug": "acme-dental", "timezone": "Asia/Kolkata", "default_region": "IN"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_tenant_gets_the_default_window_rate_and_concurrency() {
+        let t = new_tenant().into_tenant(Timestamp::UNIX_EPOCH).unwrap();
+        assert_eq!(t.calling_window, CallingWindow::default());
+        assert_eq!(t.rate_per_minute, Cents(20));
+        assert_eq!(t.max_concurrent_calls, DEFAULT_MAX_CONCURRENT_CALLS);
+        assert_eq!(t.voice.provider, VoiceProvider::Retell);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: [(fn(&mut NewTenant), &str); 5] = [
+            (|t| t.slug = "Bad Slug".into(), "slug"),
+            (|t| t.timezone = "India".into(), "timezone"),
+            (|t| t.default_region = "XX".into(), "region"),
+            (|t| t.name = "  ".into(), "name"),
+            (|t| t.max_concurrent_calls = Some(0), "max_concurrent_calls"),
+        ];
+        for (spoil, field) in cases {
+            let mut t = new_tenant();
+            spoil(&mut t);
+            assert_eq!(
+                t.into_tenant(Timestamp::UNIX_EPOCH).unwrap_err().field,
+                field
+            );
+        }
+    }
+
+    #[test]
+    fn an_api_key_names_its_tenant_and_round_trips() {
+        let key = ApiKey::generate(TenantId::parse("acme-dental").unwrap(), [42; 20]);
+        let shown = key.reveal();
+        assert!(shown.starts_with("ll_acme-dental_"));
+        let parsed = ApiKey::parse(&shown).unwrap();
+        assert_eq!(parsed.tenant().as_str(), "acme-dental");
+        assert_eq!(parsed.hash(), key.hash());
+        assert_eq!(parsed.hash().len(), 64);
+    }
+
+    #[test]
+    fn malformed_keys_are_not_keys() {
+        for raw in [
+            "",
+            "ll_",
+            "ll_acme_short",
+            "xx_acme_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "ll_Acme_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(ApiKey::parse(raw).is_none(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_key_never_prints_its_secret() {
+        let key = ApiKey::generate(TenantId::parse("acme").unwrap(), [1; 20]);
+        assert_eq!(format!("{key:?}"), "ApiKey(acme, ***)");
+    }
+}

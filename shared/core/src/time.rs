@@ -1,0 +1,372 @@
+//! Time. Instants are UTC [`Timestamp`]s; local rules (calling windows) are
+//! evaluated in an IANA [`Zone`]. The time-zone database is compiled into the
+//! binary (jiff's `tzdb-bundle-always`), because `provided.al2023` may ship none.
+
+use std::fmt;
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+
+/// Where "now" comes from. Use cases take a clock so tests and scheduled work
+/// can run on virtual time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that always answers the same instant (tests, replays).
+#[derive(Clone, Copy, Debug)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+/// An IANA time zone name that exists in the bundled database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Zone(String);
+
+impl Zone {
+    pub fn parse(name: &str) -> Result<Self, Invalid> {
+        let name = name.trim();
+        match TimeZone::get(name) {
+            Ok(tz) => Ok(Zone(tz.iana_name().unwrap_or(name).to_owned())),
+            Err(_) => Err(Invalid::new(
+                "timezone",
+                format!("{name:?} is not an IANA time zone"),
+            )),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    pub fn tz(&self) -> TimeZone {
+        TimeZone::get(&self.0).expect("a Zone always names a bundled time zone")
+    }
+
+    pub fn local(&self, at: Timestamp) -> Zoned {
+        at.to_zoned(self.tz())
+    }
+}
+
+impl TryFrom<String> for Zone {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Zone> for String {
+    fn from(z: Zone) -> String {
+        z.0
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A time of day, "HH:MM", to the minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LocalTime(u16);
+
+impl LocalTime {
+    pub fn hm(hour: u16, minute: u16) -> Self {
+        assert!(hour < 24 && minute < 60);
+        Self(hour * 60 + minute)
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let bad = || Invalid::new("time", format!("{raw:?} is not a time of day as HH:MM"));
+        let (h, m) = raw.trim().split_once(':').ok_or_else(bad)?;
+        let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h == 24 && m == 0 {
+            return Ok(Self(24 * 60));
+        }
+        if h > 23 || m > 59 || raw.trim().len() != 5 {
+            return Err(bad());
+        }
+        Ok(Self(h * 60 + m))
+    }
+
+    pub fn minutes(&self) -> u16 {
+        self.0
+    }
+
+    pub fn civil(&self) -> Time {
+        Time::new((self.0 / 60) as i8, (self.0 % 60) as i8, 0, 0).unwrap_or(Time::MAX)
+    }
+}
+
+impl TryFrom<String> for LocalTime {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+
+impl From<LocalTime> for String {
+    fn from(t: LocalTime) -> String {
+        format!("{:02}:{:02}", t.0 / 60, t.0 % 60)
+    }
+}
+
+/// A day of the week, written `"monday"` (or `"mon"`) in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Day {
+    #[serde(alias = "mon")]
+    Monday,
+    #[serde(alias = "tue")]
+    Tuesday,
+    #[serde(alias = "wed")]
+    Wednesday,
+    #[serde(alias = "thu")]
+    Thursday,
+    #[serde(alias = "fri")]
+    Friday,
+    #[serde(alias = "sat")]
+    Saturday,
+    #[serde(alias = "sun")]
+    Sunday,
+}
+
+impl From<Weekday> for Day {
+    fn from(w: Weekday) -> Day {
+        match w {
+            Weekday::Monday => Day::Monday,
+            Weekday::Tuesday => Day::Tuesday,
+            Weekday::Wednesday => Day::Wednesday,
+            Weekday::Thursday => Day::Thursday,
+            Weekday::Friday => Day::Friday,
+            Weekday::Saturday => Day::Saturday,
+            Weekday::Sunday => Day::Sunday,
+        }
+    }
+}
+
+/// The hours in which a business may call its leads, in the lead's local time:
+/// `[start, end)` on every day that is not excluded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallingWindow {
+    pub start: LocalTime,
+    pub end: LocalTime,
+    #[serde(default)]
+    pub excluded_weekdays: Vec<Day>,
+}
+
+impl Default for CallingWindow {
+    /// 09:00 to 20:00 every day.
+    fn default() -> Self {
+        Self {
+            start: LocalTime::hm(9, 0),
+            end: LocalTime::hm(20, 0),
+            excluded_weekdays: Vec::new(),
+        }
+    }
+}
+
+impl CallingWindow {
+    pub fn new(
+        start: LocalTime,
+        end: LocalTime,
+        excluded_weekdays: Vec<Day>,
+    ) -> Result<Self, Invalid> {
+        if start >= end {
+            return Err(Invalid::new(
+                "calling_window",
+                "start must be before end (windows do not cross midnight)",
+            ));
+        }
+        if excluded_weekdays.len() >= 7 {
+            return Err(Invalid::new(
+                "calling_window",
+                "at least one weekday must be open",
+            ));
+        }
+        Ok(Self {
+            start,
+            end,
+            excluded_weekdays,
+        })
+    }
+
+    /// The tightest window that satisfies both (a tenant's and a legal one).
+    pub fn intersect(&self, other: &CallingWindow) -> Option<CallingWindow> {
+        let start = self.start.max(other.start);
+        let end = self.end.min(other.end);
+        let mut excluded = self.excluded_weekdays.clone();
+        excluded.extend(
+            other
+                .excluded_weekdays
+                .iter()
+                .copied()
+                .filter(|d| !self.excluded_weekdays.contains(d)),
+        );
+        CallingWindow::new(start, end, excluded).ok()
+    }
+
+    /// Whether `at` falls inside the window in `zone`.
+    pub fn contains(&self, at: Timestamp, zone: &Zone) -> bool {
+        let local = zone.local(at);
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        !self.excluded_weekdays.contains(&local.weekday().into())
+            && self.start.0 <= minute
+            && minute < self.end.0
+    }
+
+    /// `at` itself if it is inside the window, else the first instant the window
+    /// opens after it. Local times that a DST change skips resolve forward.
+    pub fn next_opening(&self, at: Timestamp, zone: &Zone) -> Timestamp {
+        if self.contains(at, zone) {
+            return at;
+        }
+        let tz = zone.tz();
+        let local = zone.local(at);
+        let mut date = local.date();
+        // At most 8 days: every week has an open day.
+        for _ in 0..8 {
+            if !self.excluded_weekdays.contains(&date.weekday().into()) {
+                let opening = date
+                    .to_datetime(self.start.civil())
+                    .to_zoned(tz.clone())
+                    .map(|z| z.timestamp())
+                    .unwrap_or(at);
+                if opening > at && self.contains(opening, zone) {
+                    return opening;
+                }
+                if opening <= at && self.contains(at, zone) {
+                    return at;
+                }
+            }
+            date = date.tomorrow().expect("dates far from the end of time");
+        }
+        unreachable!("a calling window with an open weekday opens within 8 days")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn zone(n: &str) -> Zone {
+        Zone::parse(n).unwrap()
+    }
+
+    #[test]
+    fn zones_must_exist_in_the_bundled_database() {
+        assert!(Zone::parse("Asia/Kolkata").is_ok());
+        assert!(Zone::parse("America/New_York").is_ok());
+        assert!(Zone::parse("Mars/Olympus").is_err());
+        assert!(Zone::parse("").is_err());
+    }
+
+    #[test]
+    fn times_of_day_are_hh_mm() {
+        assert_eq!(LocalTime::parse("09:30").unwrap(), LocalTime::hm(9, 30));
+        for bad in ["9:30", "25:00", "09:60", "0930", "nine"] {
+            assert!(LocalTime::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_window_is_nine_to_eight_every_day() {
+        let w = CallingWindow::default();
+        let ny = zone("America/New_York");
+        assert!(w.contains(ts("2026-11-23T14:00:00Z"), &ny)); // 09:00 EST
+        assert!(!w.contains(ts("2026-11-23T13:59:00Z"), &ny)); // 08:59
+        assert!(!w.contains(ts("2026-11-24T01:00:00Z"), &ny)); // 20:00, end is exclusive
+    }
+
+    #[test]
+    fn a_window_must_open_before_it_closes_and_on_some_day() {
+        assert!(CallingWindow::new(LocalTime::hm(20, 0), LocalTime::hm(9, 0), vec![]).is_err());
+        use Day::*;
+        let all = vec![
+            Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday,
+        ];
+        assert!(CallingWindow::new(LocalTime::hm(9, 0), LocalTime::hm(17, 0), all).is_err());
+    }
+
+    #[test]
+    fn outside_the_window_the_next_opening_is_the_next_local_start() {
+        let w = CallingWindow::default();
+        let kolkata = zone("Asia/Kolkata");
+        // 22:00 IST on Monday -> 09:00 IST Tuesday (03:30Z)
+        assert_eq!(
+            w.next_opening(ts("2026-11-23T16:30:00Z"), &kolkata),
+            ts("2026-11-24T03:30:00Z")
+        );
+        // 07:00 IST -> 09:00 IST the same day
+        assert_eq!(
+            w.next_opening(ts("2026-11-24T01:30:00Z"), &kolkata),
+            ts("2026-11-24T03:30:00Z")
+        );
+    }
+
+    #[test]
+    fn excluded_weekdays_are_skipped() {
+        let w = CallingWindow::new(
+            LocalTime::hm(9, 0),
+            LocalTime::hm(17, 0),
+            vec![Day::Saturday, Day::Sunday],
+        )
+        .unwrap();
+        let london = zone("Europe/London");
+        // Friday 2026-11-27 18:00 -> Monday 2026-11-30 09:00
+        assert_eq!(
+            w.next_opening(ts("2026-11-27T18:00:00Z"), &london),
+            ts("2026-11-30T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn the_opening_follows_daylight_saving_changes() {
+        let w = CallingWindow::default();
+        let ny = zone("America/New_York");
+        // Sat 2026-03-07 21:00 EST -> Sun 2026-03-08 09:00 EDT (13:00Z, not 14:00Z)
+        assert_eq!(
+            w.next_opening(ts("2026-03-08T02:00:00Z"), &ny),
+            ts("2026-03-08T13:00:00Z")
+        );
+    }
+
+    #[test]
+    fn two_windows_intersect_to_the_stricter_one() {
+        let tenant =
+            CallingWindow::new(LocalTime::hm(7, 0), LocalTime::hm(22, 0), vec![Day::Sunday])
+                .unwrap();
+        let legal = CallingWindow::new(LocalTime::hm(8, 0), LocalTime::hm(21, 0), vec![]).unwrap();
+        let both = tenant.intersect(&legal).unwrap();
+        assert_eq!(
+            (both.start, both.end),
+            (LocalTime::hm(8, 0), LocalTime::hm(21, 0))
+        );
+        assert_eq!(both.excluded_weekdays, vec![Day::Sunday]);
+    }
+}
