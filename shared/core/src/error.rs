@@ -31,6 +31,9 @@ pub enum Error {
     /// The body is larger than we accept (413).
     #[error("{0}")]
     TooLarge(String),
+    /// No credentials, or not valid ones (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
     /// No such thing for this tenant (404). Another tenant's thing is also "not found".
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -202,7 +202,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: [(fn(&mut NewTenant), &str); 5] = [
+        type Spoil = fn(&mut NewTenant);
+        let cases: [(Spoil, &str); 5] = [
             (|t| t.slug = "Bad Slug".into(), "slug"),
             (|t| t.timezone = "India".into(), "timezone"),
             (|t| t.default_region = "XX".into(), "region"),

@@ -1,0 +1,461 @@
+//! The DynamoDB store: one table, every key under its tenant, every state
+//! change a conditional write.
+
+mod cursor;
+pub mod item;
+pub mod keys;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, WriteRequest,
+};
+use leadline_core::campaign::Campaign;
+use leadline_core::lead::{Lead, LeadStatus};
+use leadline_core::ports::{CampaignStore, LeadStore, Page, PageRequest, TenantStore};
+use leadline_core::tenant::Tenant;
+use leadline_core::{CampaignId, Error, LeadId, Result, TenantId};
+
+use crate::calls::Calls;
+use item::{Item, from_item, to_item};
+use keys::*;
+
+/// BatchWriteItem takes at most 25 requests, BatchGetItem at most 100 keys.
+const WRITE_BATCH: usize = 25;
+const GET_BATCH: usize = 100;
+/// Retries of unprocessed batch items (throttling), with exponential backoff from 25 ms.
+const BATCH_RETRIES: u32 = 8;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    calls: Calls,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            calls: Calls::default(),
+        }
+    }
+
+    /// The requests this store has made so far, by operation.
+    pub fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    fn key(pk: String, sk: String) -> Item {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(pk)),
+            (SK.to_owned(), AttributeValue::S(sk)),
+        ])
+    }
+
+    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>> {
+        self.calls.record("GetItem");
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item)
+    }
+
+    /// Puts an item that must not exist yet; an existing one is a `Conflict` saying `what`.
+    async fn put_new(&self, item: Item, what: &str) -> Result<()> {
+        self.calls.record("PutItem");
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(Error::Conflict(format!("{what} exists")))
+            }
+            other => other.map(|_| ()).map_err(sdk),
+        }
+    }
+
+    /// BatchGetItem in chunks of 100, retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Item>, projection: Option<&str>) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(GET_BATCH) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .set_projection_expression(projection.map(str::to_owned))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            for attempt in 0..=BATCH_RETRIES {
+                self.calls.record("BatchGetItem");
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending.clone())
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => pending = rest,
+                    _ => break,
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(Error::Unavailable(
+                        "DynamoDB kept throttling a batch read".into(),
+                    ));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn query_page(
+        &self,
+        index: Option<&str>,
+        partition: String,
+        sort_prefix: Option<String>,
+        forward: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Item>> {
+        let (pk_name, sk_name) = if index.is_some() {
+            (GSI1PK, GSI1SK)
+        } else {
+            (PK, SK)
+        };
+        let start = page
+            .cursor
+            .as_deref()
+            .map(|c| cursor::decode(c, &partition))
+            .transpose()?;
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", AttributeValue::S(partition))
+            .scan_index_forward(forward)
+            .limit(page.limit.clamp(1, PageRequest::MAX_LIMIT) as i32)
+            .set_exclusive_start_key(start);
+        query = match sort_prefix {
+            None => query.key_condition_expression("#pk = :pk"),
+            Some(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix)),
+        };
+        self.calls.record("Query");
+        let out = query.send().await.map_err(sdk)?;
+        Ok(Page {
+            items: out.items.unwrap_or_default(),
+            next_cursor: out.last_evaluated_key.as_ref().map(cursor::encode),
+        })
+    }
+}
+
+fn items<T: serde::de::DeserializeOwned>(page: Page<Item>) -> Result<Page<T>> {
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+fn lead_item(lead: &Lead, version: u64) -> Result<Item> {
+    let stored = Lead {
+        version,
+        ..lead.clone()
+    };
+    to_item(
+        &stored,
+        &[
+            (PK, tenant_pk(&lead.tenant)),
+            (SK, lead_sk(&lead.id)),
+            (GSI1PK, campaign_leads_pk(&lead.tenant, &lead.campaign)),
+            (GSI1SK, lead_by_status_sk(lead.status, &lead.id)),
+        ],
+    )
+}
+
+async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+}
+
+/// Maps an SDK failure: throttling and transport trouble can be retried (503),
+/// anything else is ours to fix (500).
+fn sdk<E, R>(e: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .unwrap_or_default()
+        .to_owned();
+    let retryable = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+        || code.contains("Throughput")
+        || code.contains("Throttl")
+        || code == "RequestLimitExceeded";
+    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string();
+    if retryable {
+        Error::Unavailable(format!("DynamoDB: {detail}"))
+    } else {
+        Error::Internal(format!("DynamoDB: {detail}"))
+    }
+}
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn create_tenant(&self, tenant: &Tenant, key_hash: &str) -> Result<()> {
+        let pk = tenant_pk(&tenant.id);
+        let tenant_item = to_item(tenant, &[(PK, pk.clone()), (SK, TENANT_SK.to_owned())])?;
+        let key_item = Self::key(pk, api_key_sk(key_hash));
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))
+        };
+        self.calls.record("TransactWriteItems");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put(tenant_item)?).build())
+            .transact_items(TransactWriteItem::builder().put(put(key_item)?).build())
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => Err(
+                Error::Conflict(format!("the slug {:?} is taken", tenant.id.as_str())),
+            ),
+            other => other.map(|_| ()).map_err(sdk),
+        }
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        self.get(tenant_pk(id), TENANT_SK.to_owned())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn tenant_by_key(&self, id: &TenantId, key_hash: &str) -> Result<Option<Tenant>> {
+        let pk = tenant_pk(id);
+        let keys = vec![
+            Self::key(pk.clone(), TENANT_SK.to_owned()),
+            Self::key(pk, api_key_sk(key_hash)),
+        ];
+        let found = self.batch_get(keys, None).await?;
+        let key_known = found.iter().any(|i| {
+            i.get(SK)
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|s| s.starts_with("KEY#"))
+        });
+        let tenant = found.into_iter().find(|i| {
+            i.get(SK)
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|s| s == TENANT_SK)
+        });
+        match (key_known, tenant) {
+            (true, Some(item)) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl CampaignStore for DynamoStore {
+    async fn create_campaign(&self, campaign: &Campaign) -> Result<()> {
+        let item = to_item(
+            campaign,
+            &[
+                (PK, tenant_pk(&campaign.tenant)),
+                (SK, campaign_sk(&campaign.id)),
+            ],
+        )?;
+        self.put_new(item, "the campaign").await
+    }
+
+    async fn campaign(&self, tenant: &TenantId, id: &CampaignId) -> Result<Option<Campaign>> {
+        self.get(tenant_pk(tenant), campaign_sk(id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn campaigns(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Campaign>> {
+        items(
+            self.query_page(
+                None,
+                tenant_pk(tenant),
+                Some(CAMPAIGN_PREFIX.to_owned()),
+                false,
+                page,
+            )
+            .await?,
+        )
+    }
+
+    async fn add_leads_to_count(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+        added: u64,
+    ) -> Result<()> {
+        self.calls.record("UpdateItem");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(tenant_pk(tenant), campaign_sk(id))))
+            .update_expression("ADD lead_count :n")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":n", AttributeValue::N(added.to_string()))
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(Error::NotFound("campaign"))
+            }
+            other => other.map(|_| ()).map_err(sdk),
+        }
+    }
+}
+
+#[async_trait]
+impl LeadStore for DynamoStore {
+    async fn existing_leads(&self, tenant: &TenantId, ids: &[LeadId]) -> Result<HashSet<LeadId>> {
+        let pk = tenant_pk(tenant);
+        let keys = ids
+            .iter()
+            .map(|id| Self::key(pk.clone(), lead_sk(id)))
+            .collect();
+        let found = self.batch_get(keys, Some("SK")).await?;
+        Ok(found
+            .iter()
+            .filter_map(|i| {
+                i.get(SK)?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("LEAD#")
+                    .map(LeadId::parse)?
+                    .ok()
+            })
+            .collect())
+    }
+
+    async fn insert_leads(&self, leads: &[Lead]) -> Result<()> {
+        for chunk in leads.chunks(WRITE_BATCH) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|lead| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(lead_item(lead, 0)?))
+                        .build();
+                    Ok(WriteRequest::builder()
+                        .put_request(put.map_err(|e| Error::Internal(e.to_string()))?)
+                        .build())
+                })
+                .collect::<Result<_>>()?;
+            for attempt in 0..=BATCH_RETRIES {
+                self.calls.record("BatchWriteItem");
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_RETRIES {
+                    return Err(Error::Unavailable(
+                        "DynamoDB kept throttling the import; send the same file again to finish it".into(),
+                    ));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>> {
+        self.get(tenant_pk(tenant), lead_sk(id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn leads(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        status: Option<LeadStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Lead>> {
+        let prefix = status.map(|s| format!("{}#", s.as_str()));
+        items(
+            self.query_page(
+                Some(GSI1),
+                campaign_leads_pk(tenant, campaign),
+                prefix,
+                true,
+                page,
+            )
+            .await?,
+        )
+    }
+
+    async fn save_lead(&self, lead: &Lead) -> Result<()> {
+        self.calls.record("PutItem");
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(lead_item(lead, lead.version + 1)?))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(lead.version.to_string()))
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(Error::Conflict("the lead changed since it was read".into()))
+            }
+            other => other.map(|_| ()).map_err(sdk),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The `api` function: tenants, campaigns, lead import and leads, under
+//! `/v1`. Each tenant calls with its own API key; tenant creation takes the
+//! admin key. Another tenant's campaign or lead is simply "not found".
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Request, RequestExt};
+use leadline_core::campaign::NewCampaign;
+use leadline_core::intake;
+use leadline_core::lead::LeadStatus;
+use leadline_core::ports::{CampaignStore, LeadStore, PageRequest, TenantStore};
+use leadline_core::tenant::{NewTenant, Tenant};
+use leadline_core::{CampaignId, Clock, Error, LeadId};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::http::{HttpResponse, bearer, body_bytes, error, from_error, json, parse_json};
+
+pub struct Api<S, C> {
+    store: S,
+    clock: C,
+    admin_key_digest: [u8; 32],
+}
+
+/// The routes, matched on method and path segments.
+enum Route {
+    CreateTenant,
+    CreateCampaign,
+    ListCampaigns,
+    GetCampaign(String),
+    ImportLeads(String),
+    ListLeads(String),
+    GetLead(String),
+}
+
+impl Route {
+    /// The route, or the status and message of why there is none.
+    fn parse(method: &Method, path: &str) -> Result<Route, (StatusCode, &'static str, String)> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let route = match segments.as_slice() {
+            ["v1", "tenants"] => [(Method::POST, Route::CreateTenant)]
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["v1", "campaigns"] => vec![
+                (Method::POST, Route::CreateCampaign),
+                (Method::GET, Route::ListCampaigns),
+            ],
+            ["v1", "campaigns", id] => vec![(Method::GET, Route::GetCampaign(id.to_string()))],
+            ["v1", "campaigns", id, "leads:import"] => {
+                vec![(Method::POST, Route::ImportLeads(id.to_string()))]
+            }
+            ["v1", "campaigns", id, "leads"] => {
+                vec![(Method::GET, Route::ListLeads(id.to_string()))]
+            }
+            ["v1", "leads", id] => vec![(Method::GET, Route::GetLead(id.to_string()))],
+            _ => {
+                return Err((
+                    StatusCode::NOT_FOUND,
+                    "no_route",
+                    format!("no route {path}"),
+                ));
+            }
+        };
+        let allowed: Vec<String> = route.iter().map(|(m, _)| m.to_string()).collect();
+        route
+            .into_iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, r)| r)
+            .ok_or_else(|| {
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("{path} allows {}", allowed.join(", ")),
+                )
+            })
+    }
+}
+
+impl<S, C> Api<S, C>
+where
+    S: TenantStore + CampaignStore + LeadStore,
+    C: Clock,
+{
+    pub fn new(store: S, clock: C, admin_key: &str) -> Self {
+        Self {
+            store,
+            clock,
+            admin_key_digest: Sha256::digest(admin_key.as_bytes()).into(),
+        }
+    }
+
+    pub async fn handle(&self, req: Request) -> HttpResponse {
+        let route = match Route::parse(req.method(), req.uri().path()) {
+            Ok(route) => route,
+            Err((status, code, message)) => return error(status, code, &message),
+        };
+        let result = match route {
+            Route::CreateTenant => self.create_tenant(&req).await,
+            route => match self.authenticate(&req).await {
+                Ok(tenant) => self.tenant_route(route, &tenant, &req).await,
+                Err(e) => Err(e),
+            },
+        };
+        result.unwrap_or_else(|e| from_error(&e))
+    }
+
+    async fn tenant_route(
+        &self,
+        route: Route,
+        tenant: &Tenant,
+        req: &Request,
+    ) -> Result<HttpResponse, Error> {
+        let now = self.clock.now();
+        match route {
+            Route::CreateCampaign => {
+                let new: NewCampaign = parse_json(req)?;
+                let campaign =
+                    intake::create_campaign(&self.store, tenant, new, random(), now).await?;
+                Ok(json(StatusCode::CREATED, &campaign))
+            }
+            Route::ListCampaigns => {
+                let page = self
+                    .store
+                    .campaigns(&tenant.id, &page_request(req)?)
+                    .await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
+                ))
+            }
+            Route::GetCampaign(id) => {
+                let campaign = self.store.campaign(&tenant.id, &campaign_id(&id)?).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &campaign.ok_or(Error::NotFound("campaign"))?,
+                ))
+            }
+            Route::ImportLeads(id) => {
+                if is_multipart(req) {
+                    return Err(Error::Malformed(
+                        "send the CSV itself as the request body (Content-Type: text/csv), not as a form upload".into(),
+                    ));
+                }
+                let report = intake::import_leads(
+                    &self.store,
+                    tenant,
+                    &campaign_id(&id)?,
+                    body_bytes(req),
+                    now,
+                )
+                .await?;
+                Ok(json(StatusCode::OK, &report))
+            }
+            Route::ListLeads(id) => {
+                let campaign = campaign_id(&id)?;
+                self.store
+                    .campaign(&tenant.id, &campaign)
+                    .await?
+                    .ok_or(Error::NotFound("campaign"))?;
+                let status = match query(req, "status") {
+                    None => None,
+                    Some(raw) => Some(LeadStatus::parse(&raw).ok_or_else(|| {
+                        Error::Invalid(leadline_core::Invalid::new(
+                            "status",
+                            format!("{raw:?} is not a lead status"),
+                        ))
+                    })?),
+                };
+                let page = self
+                    .store
+                    .leads(&tenant.id, &campaign, status, &page_request(req)?)
+                    .await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
+                ))
+            }
+            Route::GetLead(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let lead = self
+                    .store
+                    .lead(&tenant.id, &id)
+                    .await?
+                    .ok_or(Error::NotFound("lead"))?;
+                Ok(json(StatusCode::OK, &lead))
+            }
+            Route::CreateTenant => unreachable!("tenant creation is routed before authentication"),
+        }
+    }
+
+    async fn create_tenant(&self, req: &Request) -> Result<HttpResponse, Error> {
+        let presented = bearer(req).unwrap_or_default();
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        if presented.is_empty() || !bool::from(digest.ct_eq(&self.admin_key_digest)) {
+            return Err(Error::Unauthorized(
+                "creating a tenant needs the admin API key",
+            ));
+        }
+        let new: NewTenant = parse_json(req)?;
+        let (tenant, key) =
+            intake::create_tenant(&self.store, new, random(), self.clock.now()).await?;
+        tracing::info!(tenant = %tenant.id, "tenant created");
+        Ok(json(
+            StatusCode::CREATED,
+            &json!({ "tenant": tenant, "api_key": key.reveal() }),
+        ))
+    }
+
+    async fn authenticate(&self, req: &Request) -> Result<Tenant, Error> {
+        let presented = bearer(req).ok_or(Error::Unauthorized(
+            "send your API key as Authorization: Bearer <key>",
+        ))?;
+        intake::authenticate(&self.store, presented)
+            .await?
+            .ok_or(Error::Unauthorized("the API key is not valid"))
+    }
+}
+
+/// A campaign id from the path; one that cannot exist is simply not found.
+fn campaign_id(raw: &str) -> Result<CampaignId, Error> {
+    CampaignId::parse(raw).map_err(|_| Error::NotFound("campaign"))
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+fn page_request(req: &Request) -> Result<PageRequest, Error> {
+    let limit = match query(req, "limit") {
+        None => PageRequest::DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse()
+            .ok()
+            .filter(|n| (1..=PageRequest::MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                Error::Invalid(leadline_core::Invalid::new(
+                    "limit",
+                    format!("must be 1-{}", PageRequest::MAX_LIMIT),
+                ))
+            })?,
+    };
+    Ok(PageRequest {
+        limit,
+        cursor: query(req, "cursor"),
+    })
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"))
+}
+
+/// Random bytes from the operating system, for keys and ids.
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system has no randomness");
+    bytes
+}
