@@ -1,1 +1,188 @@
+//! The harness of the integration tests. `make test` deploys the stack into
+//! MiniStack, starts `cargo lambda watch` against it and exports where both
+//! are; the tests read that here and fail loudly when it is missing.
 
+use std::sync::OnceLock;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+/// What `make test` exported about the running local stack.
+pub struct Stack {
+    /// `cargo lambda watch`: `<watch>/lambda-url/<fn>/...` and `<watch>/2015-03-31/functions/<fn>/invocations`.
+    pub watch: String,
+    /// The HTTP API deployed in MiniStack.
+    pub api: String,
+    pub table: String,
+    pub admin_key: String,
+    pub http: reqwest::Client,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: integration tests run against the local stack, through `make test`"
+        )
+    })
+}
+
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| Stack {
+        watch: var("LEADLINE_WATCH_URL"),
+        api: var("LEADLINE_LOCAL_API"),
+        table: var("LEADLINE_TableName"),
+        admin_key: var("LEADLINE_ADMIN_API_KEY"),
+        http: reqwest::Client::new(),
+    })
+}
+
+/// An answer: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("response body");
+        Self {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+}
+
+impl Stack {
+    /// A request to a function through cargo lambda's function-URL emulation.
+    pub fn url(&self, function: &str, path: &str) -> String {
+        format!("{}/lambda-url/{function}{path}", self.watch)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        function: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Body>,
+    ) -> Answer {
+        let mut request = self.http.request(method, self.url(function, path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request = match body {
+            None => request,
+            Some(Body::Json(v)) => request.json(&v),
+            Some(Body::Csv(bytes)) => request.header("content-type", "text/csv").body(bytes),
+        };
+        Answer::from(request.send().await.expect("cargo lambda watch answers")).await
+    }
+
+    /// Invokes a function through the Lambda Invoke API with a raw event.
+    pub async fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.watch);
+        let response = self
+            .http
+            .post(url)
+            .json(event)
+            .send()
+            .await
+            .expect("invoke answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    /// Every item of a GSI1 partition (a campaign's leads), read straight from DynamoDB.
+    pub async fn campaign_lead_items(
+        &self,
+        tenant: &str,
+        campaign: &str,
+    ) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let client = self.dynamodb().await;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("T#{tenant}#C#{campaign}")),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query GSI1");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Creates a tenant with a fresh slug and returns (slug, api key).
+    pub async fn new_tenant(&self, prefix: &str, region: &str, zone: &str) -> (String, String) {
+        let slug = unique(prefix);
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "api",
+                "/v1/tenants",
+                Some(&self.admin_key),
+                Some(Body::Json(serde_json::json!({
+                    "name": format!("{prefix} test"), "slug": slug, "timezone": zone, "default_region": region
+                }))),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        (
+            slug,
+            answer.body["api_key"].as_str().expect("api_key").to_owned(),
+        )
+    }
+
+    pub async fn new_campaign(&self, key: &str, name: &str) -> String {
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                "api",
+                "/v1/campaigns",
+                Some(key),
+                Some(Body::Json(serde_json::json!({ "name": name }))),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        answer.body["id"].as_str().expect("campaign id").to_owned()
+    }
+}
+
+pub enum Body {
+    Json(Value),
+    Csv(Vec<u8>),
+}
+
+/// A slug no other test run has used (MiniStack keeps state between runs).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{:x}{n}", nanos % 0xffff_ffff)
+}

@@ -1,1 +1,96 @@
-fn main() {}
+//! Import budget: 100,000 CSV rows parsed, validated, normalized and
+//! de-duplicated in-process, against Python's `phonenumbers` doing the same
+//! rows (bench/import_baseline.py). Prints both times and the ratio; the goal
+//! is at least 10x. Run with `make bench` (it provides the Python venv).
+
+use std::time::{Duration, Instant};
+
+use leadline_core::Region;
+use leadline_core::import::parse_csv;
+
+const ROWS: usize = 100_000;
+const RUNS: usize = 5;
+
+/// 100,000 rows: mostly valid numbers of several countries in varied
+/// spellings, 2% duplicates, 1% bad numbers, 1% bad emails.
+fn rows() -> String {
+    let mut csv = String::from("number,name,email\n");
+    for i in 0..ROWS {
+        let n = i % 10_000;
+        let number = match i % 100 {
+            0 => "12345".to_owned(),
+            1 | 2 => format!("+1 212 555 {:04}", (i / 100) % 10_000),
+            _ => match i % 5 {
+                0 => format!("+1 (212) 555-{n:04}"),
+                1 => format!("212.{:03}.{:04}", 200 + (i / 10_000) % 700, n),
+                2 => format!("+91 98{:03} {:05}", (i / 10_000) % 1000, i % 100_000),
+                3 => format!("+44 20 7946 {n:04}"),
+                _ => format!("+49 30 {:08}", i),
+            },
+        };
+        let email = if i % 100 == 3 {
+            "broken".to_owned()
+        } else {
+            format!("lead{i}@example.com")
+        };
+        csv.push_str(&format!("{number},Lead {i},{email}\n"));
+    }
+    csv
+}
+
+fn main() {
+    let csv = rows();
+    let region = Region::parse("US").unwrap();
+    let path = std::env::temp_dir().join("leadline-import-bench.csv");
+    std::fs::write(&path, &csv).unwrap();
+
+    let mut best = Duration::MAX;
+    let mut summary = (0, 0, 0);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let file = parse_csv(csv.as_bytes(), region).unwrap();
+        best = best.min(start.elapsed());
+        summary = (file.rows.len(), file.duplicates.len(), file.rejected.len());
+    }
+    println!(
+        "rust   {ROWS} rows: best of {RUNS} {:>8.1} ms  (accepted {}, duplicates {}, rejected {})",
+        best.as_secs_f64() * 1e3,
+        summary.0,
+        summary.1,
+        summary.2
+    );
+
+    let python = std::env::var("LEADLINE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/import_baseline.py"
+    );
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&path)
+        .args(["US", "3"])
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let fields: Vec<&str> = text.split_whitespace().collect();
+            let seconds: f64 = fields[0].parse().unwrap();
+            println!(
+                "python {ROWS} rows: best of 3 {:>8.1} ms  (accepted {}, duplicates {}, rejected {})",
+                seconds * 1e3,
+                fields[1],
+                fields[2],
+                fields[3]
+            );
+            let ratio = seconds / best.as_secs_f64();
+            println!(
+                "ratio  rust is {ratio:.1}x the Python phonenumbers baseline (goal: at least 10x)"
+            );
+        }
+        Ok(out) => println!(
+            "python baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => println!("python baseline not run ({python}: {e}); `make bench` provides it"),
+    }
+}

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, WriteRequest,
 };
+use futures::{StreamExt, TryStreamExt, stream};
 use leadline_core::campaign::Campaign;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::ports::{CampaignStore, LeadStore, Page, PageRequest, TenantStore};
@@ -30,6 +31,9 @@ const WRITE_BATCH: usize = 25;
 const GET_BATCH: usize = 100;
 /// Retries of unprocessed batch items (throttling), with exponential backoff from 25 ms.
 const BATCH_RETRIES: u32 = 8;
+/// Batch requests in flight at once. A 100,000-row import is 4,000 writes:
+/// one at a time they would not finish inside API Gateway's 30 s.
+const BATCH_CONCURRENCY: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -92,43 +96,83 @@ impl DynamoStore {
         }
     }
 
-    /// BatchGetItem in chunks of 100, retrying unprocessed keys.
+    /// BatchGetItem in chunks of 100 (several in flight), retrying unprocessed keys.
     async fn batch_get(&self, keys: Vec<Item>, projection: Option<&str>) -> Result<Vec<Item>> {
+        let chunks: Vec<_> = keys
+            .chunks(GET_BATCH)
+            .map(|chunk| self.batch_get_chunk(chunk.to_vec(), projection))
+            .collect();
+        let found: Vec<Vec<Item>> = stream::iter(chunks)
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_chunk(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>> {
         let mut found = Vec::new();
-        for chunk in keys.chunks(GET_BATCH) {
-            let mut pending = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .set_projection_expression(projection.map(str::to_owned))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            for attempt in 0..=BATCH_RETRIES {
-                self.calls.record("BatchGetItem");
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, pending.clone())
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                found.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    Some(rest) if !rest.keys.is_empty() => pending = rest,
-                    _ => break,
-                }
-                if attempt == BATCH_RETRIES {
-                    return Err(Error::Unavailable(
-                        "DynamoDB kept throttling a batch read".into(),
-                    ));
-                }
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .set_projection_expression(projection.map(str::to_owned))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        for attempt in 0..=BATCH_RETRIES {
+            self.calls.record("BatchGetItem");
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending.clone())
+                .send()
+                .await
+                .map_err(sdk)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => pending = rest,
+                _ => return Ok(found),
+            }
+            if attempt < BATCH_RETRIES {
                 backoff(attempt).await;
             }
         }
-        Ok(found)
+        Err(Error::Unavailable(
+            "DynamoDB kept throttling a batch read".into(),
+        ))
+    }
+
+    /// BatchWriteItem of up to 25 puts, retrying unprocessed items with backoff.
+    async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<()> {
+        for attempt in 0..=BATCH_RETRIES {
+            self.calls.record("BatchWriteItem");
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(sdk)?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt < BATCH_RETRIES {
+                backoff(attempt).await;
+            }
+        }
+        Err(Error::Unavailable(
+            "DynamoDB kept throttling the import; send the same file again to finish it".into(),
+        ))
     }
 
     async fn query_page(
@@ -374,8 +418,9 @@ impl LeadStore for DynamoStore {
     }
 
     async fn insert_leads(&self, leads: &[Lead]) -> Result<()> {
+        let mut chunks = Vec::with_capacity(leads.len().div_ceil(WRITE_BATCH));
         for chunk in leads.chunks(WRITE_BATCH) {
-            let mut pending: Vec<WriteRequest> = chunk
+            let requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|lead| {
                     let put = PutRequest::builder()
@@ -386,30 +431,12 @@ impl LeadStore for DynamoStore {
                         .build())
                 })
                 .collect::<Result<_>>()?;
-            for attempt in 0..=BATCH_RETRIES {
-                self.calls.record("BatchWriteItem");
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == BATCH_RETRIES {
-                    return Err(Error::Unavailable(
-                        "DynamoDB kept throttling the import; send the same file again to finish it".into(),
-                    ));
-                }
-                backoff(attempt).await;
-            }
+            chunks.push(self.batch_write_chunk(requests));
         }
+        stream::iter(chunks)
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,232 @@
+//! `make demo`: a business signs up, creates a campaign and uploads 1,000
+//! leads (with the bad rows and duplicates real files have), all through the
+//! HTTP API deployed from infra/template.yaml into MiniStack. Then a report.
+
+mod leads;
+
+use std::time::Instant;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the local API did not answer {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<(&str, Vec<u8>)>,
+        want: u16,
+    ) -> Value {
+        let (status, value) = self.send(method, path, key, body).await;
+        assert_eq!(status, want, "{path} answered {status}: {value}");
+        value
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; run `make demo`"))
+}
+
+#[tokio::main]
+async fn main() {
+    let api = Api {
+        base: env("LEADLINE_LOCAL_API"),
+        http: reqwest::Client::new(),
+    };
+    let admin = env("LEADLINE_ADMIN_API_KEY");
+    let started = Instant::now();
+    let mut report = Vec::<String>::new();
+
+    let slug = format!("demo-dental-{}", std::process::id());
+    let tenant = json!({
+        "name": "Bright Smile Dental", "slug": slug, "timezone": "America/New_York", "default_region": "US",
+        "calling_window": { "start": "09:00", "end": "19:00", "excluded_weekdays": ["sunday"] },
+        "voice": { "provider": "retell" }
+    });
+    let created = api
+        .expect(
+            Method::POST,
+            "/v1/tenants",
+            &admin,
+            Some(("application/json", tenant.to_string().into_bytes())),
+            201,
+        )
+        .await;
+    let key = created["api_key"].as_str().expect("an API key").to_owned();
+    report.push(format!(
+        "tenant            {} ({})",
+        created["tenant"]["name"], slug
+    ));
+    report.push(format!(
+        "calling window    {}-{} {} except {}",
+        created["tenant"]["calling_window"]["start"]
+            .as_str()
+            .unwrap_or_default(),
+        created["tenant"]["calling_window"]["end"]
+            .as_str()
+            .unwrap_or_default(),
+        created["tenant"]["zone"].as_str().unwrap_or_default(),
+        created["tenant"]["calling_window"]["excluded_weekdays"]
+    ));
+
+    let campaign = api
+        .expect(
+            Method::POST,
+            "/v1/campaigns",
+            &key,
+            Some((
+                "application/json",
+                br#"{"name":"November reactivation"}"#.to_vec(),
+            )),
+            201,
+        )
+        .await;
+    let campaign_id = campaign["id"].as_str().expect("campaign id").to_owned();
+    report.push(format!(
+        "campaign          {} ({campaign_id})",
+        campaign["name"]
+    ));
+
+    let file = leads::generate(1_000);
+    let import_path = format!("/v1/campaigns/{campaign_id}/leads:import");
+    let t = Instant::now();
+    let first = api
+        .expect(
+            Method::POST,
+            &import_path,
+            &key,
+            Some(("text/csv", file.csv.clone().into_bytes())),
+            200,
+        )
+        .await;
+    let first_ms = t.elapsed().as_millis();
+    let again = api
+        .expect(
+            Method::POST,
+            &import_path,
+            &key,
+            Some(("text/csv", file.csv.into_bytes())),
+            200,
+        )
+        .await;
+
+    report.push(String::new());
+    report.push(format!(
+        "CSV uploaded      {} rows ({} planted bad rows, {} planted duplicates)",
+        file.rows, file.bad, file.duplicates
+    ));
+    report.push(format!(
+        "first import      imported {}, duplicates {}, rejected {}  ({first_ms} ms through the HTTP API)",
+        first["imported"], first["duplicates"], first["rejected"]
+    ));
+    report.push(format!(
+        "same file again   imported {}, duplicates {}, rejected {}",
+        again["imported"], again["duplicates"], again["rejected"]
+    ));
+    report.push("rejected rows (first five):".into());
+    for row in first["rejected_rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(5)
+    {
+        report.push(format!(
+            "  line {:>4}  {}",
+            row["line"],
+            row["reason"].as_str().unwrap_or_default()
+        ));
+    }
+
+    let mut by_status = std::collections::BTreeMap::<String, u64>::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_path = match &cursor {
+            None => format!("/v1/campaigns/{campaign_id}/leads?limit=100"),
+            Some(c) => format!("/v1/campaigns/{campaign_id}/leads?limit=100&cursor={c}"),
+        };
+        let page = api.expect(Method::GET, &page_path, &key, None, 200).await;
+        for lead in page["items"].as_array().into_iter().flatten() {
+            *by_status
+                .entry(lead["status"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let stored = api
+        .expect(
+            Method::GET,
+            &format!("/v1/campaigns/{campaign_id}"),
+            &key,
+            None,
+            200,
+        )
+        .await;
+    report.push(String::new());
+    report.push(format!(
+        "leads stored      {} (campaign lead_count {})",
+        by_status.values().sum::<u64>(),
+        stored["lead_count"]
+    ));
+    for (status, n) in &by_status {
+        report.push(format!("  {status:<16}{n}"));
+    }
+
+    let (no_key, _) = api.send(Method::GET, "/v1/campaigns", "", None).await;
+    let other = api
+        .expect(Method::POST, "/v1/tenants", &admin, Some(("application/json", json!({"name": "Other Co", "slug": format!("demo-other-{}", std::process::id()), "timezone": "Asia/Kolkata", "default_region": "IN"}).to_string().into_bytes())), 201)
+        .await;
+    let (cross, _) = api
+        .send(
+            Method::GET,
+            &format!("/v1/campaigns/{campaign_id}"),
+            other["api_key"].as_str().unwrap_or_default(),
+            None,
+        )
+        .await;
+    report.push(String::new());
+    report.push(format!(
+        "isolation         no key -> {no_key}; another tenant reading this campaign -> {cross}"
+    ));
+    report.push(format!(
+        "scenario time     {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+
+    let text = report.join("\n");
+    println!(
+        "\n================ leadline demo report ================\n{text}\n======================================================"
+    );
+    std::fs::create_dir_all(".demo").ok();
+    std::fs::write(".demo/report.txt", text + "\n").ok();
+}

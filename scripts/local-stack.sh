@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The local stack: MiniStack (DynamoDB, SQS, Scheduler, Lambda, CloudFormation)
+# on loopback, with infra/template.yaml deployed into it exactly as on AWS.
+#
+#   scripts/local-stack.sh tools    install the tools into .tools/ (idempotent)
+#   scripts/local-stack.sh up       start MiniStack (if it is not running)
+#   scripts/local-stack.sh deploy   sam build + sam deploy into MiniStack
+#   scripts/local-stack.sh env      print the stack's outputs as shell exports
+#   scripts/local-stack.sh down     stop MiniStack
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="${LEADLINE_TOOLS_DIR:-$root/.tools}"
+state="$root/.demo"
+port="${LEADLINE_AWS_PORT:-4566}"
+stack="${LEADLINE_STACK:-leadline-local}"
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export SAM_CLI_TELEMETRY=0 SAM_CLI_POLL_DELAY=0.2 AWS_PAGER=""
+mkdir -p "$state"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+venv() { # name packages...
+  local name=$1; shift
+  if [ ! -x "$tools/$name/bin/python" ] || [ ! -f "$tools/$name/.installed" ] || [ "$(cat "$tools/$name/.installed")" != "$*" ]; then
+    log "installing $* into .tools/$name"
+    python3 -m venv "$tools/$name"
+    "$tools/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
+    echo "$*" > "$tools/$name/.installed"
+  fi
+}
+
+cmd_tools() {
+  mkdir -p "$tools"
+  # MiniStack pins an older botocore than the SAM CLI: each gets its own venv.
+  venv ministack 'ministack[full]==1.5.33'
+  venv sam 'aws-sam-cli==1.170.0' 'awscli==1.46.3' 'cargo-lambda==1.9.2'
+  # cfn-lint 1.58 silently skips SAM templates; 1.51.0 lints them.
+  venv lint 'cfn-lint==1.51.0'
+  venv bench 'phonenumbers'
+}
+
+healthy() { curl -sf "http://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; }
+
+cmd_up() {
+  cmd_tools
+  if healthy; then return; fi
+  log "starting MiniStack on 127.0.0.1:$port"
+  # MiniStack hands its own environment to the functions it runs: with
+  # AWS_ENDPOINT_URL set, their SDK calls stay on loopback.
+  BIND_HOST=127.0.0.1 GATEWAY_PORT=$port LAMBDA_EXECUTOR=local \
+    nohup "$tools/ministack/bin/ministack" > "$state/ministack.log" 2>&1 &
+  echo $! > "$state/ministack.pid"
+  for _ in $(seq 1 100); do healthy && return; sleep 0.1; done
+  log "MiniStack did not become healthy; see .demo/ministack.log"; exit 1
+}
+
+aws_() { "$tools/sam/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
+
+# The admin key lives in Secrets Manager; the template reads it by dynamic reference.
+ensure_admin_secret() {
+  if ! aws_ secretsmanager describe-secret --secret-id leadline/admin-api-key >/dev/null 2>&1; then
+    local key
+    key="$(python3 -c 'import secrets; print("adm_" + secrets.token_urlsafe(32))')"
+    aws_ secretsmanager create-secret --name leadline/admin-api-key \
+      --secret-string "{\"api_key\":\"$key\"}" >/dev/null
+    echo "$key" > "$state/admin-api-key"
+  fi
+}
+
+cmd_deploy() {
+  cmd_up
+  export PATH="$tools/sam/bin:$PATH"   # sam build calls cargo lambda and zig
+  ensure_admin_secret
+  log "sam build (cargo lambda, release)"
+  (cd "$root" && sam build -t infra/template.yaml --parameter-overrides Architecture=x86_64 \
+      --build-dir .aws-sam/build >"$state/sam-build.log" 2>&1) || { tail -40 "$state/sam-build.log"; exit 1; }
+  log "sam deploy into MiniStack (stack $stack)"
+  (cd "$root" && sam deploy --template-file .aws-sam/build/template.yaml --stack-name "$stack" \
+      --resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+      --parameter-overrides Architecture=x86_64 Stage=dev \
+      --no-confirm-changeset --no-fail-on-empty-changeset >"$state/sam-deploy.log" 2>&1) \
+    || { tail -40 "$state/sam-deploy.log"; exit 1; }
+  cmd_env > "$state/stack.env"
+}
+
+cmd_env() {
+  aws_ cloudformation describe-stacks --stack-name "$stack" \
+    --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text |
+    while read -r k v; do printf 'export LEADLINE_%s=%q\n' "$k" "$v"; done
+  printf 'export LEADLINE_LOCAL_API=%q\n' \
+    "http://127.0.0.1:$port/_aws/execute-api/$(aws_ cloudformation describe-stacks --stack-name "$stack" \
+      --query "Stacks[0].Outputs[?OutputKey=='HttpApiId'].OutputValue" --output text)"
+  [ -f "$state/admin-api-key" ] && printf 'export LEADLINE_ADMIN_API_KEY=%q\n' "$(cat "$state/admin-api-key")"
+  printf 'export AWS_ENDPOINT_URL=%q AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n' "$AWS_ENDPOINT_URL"
+}
+
+cmd_down() {
+  if [ -f "$state/ministack.pid" ]; then
+    kill "$(cat "$state/ministack.pid")" 2>/dev/null || true
+    rm -f "$state/ministack.pid"
+  fi
+  pkill -f "$tools/ministack/bin/ministack" 2>/dev/null || true
+  rm -f "$state/admin-api-key" "$state/stack.env"
+  log "MiniStack stopped"
+}
+
+"cmd_${1:?usage: local-stack.sh tools|up|deploy|env|down}"

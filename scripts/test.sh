@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make test`: every check and test. Static checks and unit tests first (no
+# emulator), then the stack is deployed into MiniStack and the integration
+# tests run the real function binaries under `cargo lambda watch` against it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit and property tests"
+cargo test --workspace --exclude leadline-tests --locked
+
+step "tools, MiniStack and the stack from infra/template.yaml"
+scripts/local-stack.sh deploy
+# shellcheck disable=SC1091
+source .demo/stack.env
+
+step "template checks: sam validate, cfn-lint 1.51.0, a broken template must fail"
+cargo test -p leadline-tests --locked --test template
+
+step "integration tests: functions under cargo lambda watch against MiniStack"
+cargo build --workspace --bins --locked
+watch_port="${LEADLINE_WATCH_PORT:-9610}"
+export PATH="${LEADLINE_TOOLS_DIR:-$root/.tools}/sam/bin:$PATH"
+TABLE_NAME="$LEADLINE_TableName" ADMIN_API_KEY="$LEADLINE_ADMIN_API_KEY" \
+  cargo lambda watch -A 127.0.0.1 -P "$watch_port" --ignore-changes > .demo/watch.log 2>&1 &
+watch_pid=$!
+trap 'kill $watch_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  curl -s -o /dev/null "http://127.0.0.1:$watch_port/lambda-url/api/v1" && break
+  sleep 0.2
+done
+export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
+cargo test -p leadline-tests --locked --test intake

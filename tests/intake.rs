@@ -1,0 +1,483 @@
+//! Lead intake end to end: the real `api` binary under `cargo lambda watch`
+//! against the DynamoDB table the SAM template created in MiniStack.
+
+use leadline_tests::{Answer, Body, stack};
+use reqwest::Method;
+use serde_json::json;
+
+const GOOD_AND_BAD: &str = "Phone,Name,Email,WhatsApp,Source\n\
+    +1 (415) 555-2671,Ada Lovelace,ada@example.com,,web\n\
+    415.555.2672,Bob,bob@example.com,+1 415 555 2673,partner\n\
+    4155552671,Ada again,,,\n\
+    12345,Too Short,,,\n\
+    4155552674,Bad Mail,not-an-email,,\n\
+    1-800-FLOWERS,Letters,,,\n";
+
+async fn import(key: &str, campaign: &str, csv: &[u8]) -> Answer {
+    let path = format!("/v1/campaigns/{campaign}/leads:import");
+    stack()
+        .call(
+            Method::POST,
+            "api",
+            &path,
+            Some(key),
+            Some(Body::Csv(csv.to_vec())),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn an_import_stores_valid_rows_and_reports_every_other_row_with_its_line() {
+    let s = stack();
+    let (tenant, key) = s.new_tenant("intake", "US", "America/Los_Angeles").await;
+    let campaign = s.new_campaign(&key, "Import").await;
+
+    let report = import(&key, &campaign, GOOD_AND_BAD.as_bytes()).await;
+    assert_eq!(report.status, 200, "{report:?}");
+    assert_eq!(
+        (
+            report.body["imported"].as_u64(),
+            report.body["duplicates"].as_u64(),
+            report.body["rejected"].as_u64()
+        ),
+        (Some(2), Some(1), Some(3))
+    );
+    let rejected: Vec<(u64, String)> = report.body["rejected_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (5, "number: phone number is too short".to_owned()),
+            (6, "email: not an email address".to_owned()),
+            (7, "number: phone number contains letters".to_owned()),
+        ]
+    );
+    assert_eq!(report.body["duplicate_rows"][0]["line"], 4);
+
+    // What is in DynamoDB: two leads, E.164, new, under the tenant.
+    let items = s.campaign_lead_items(&tenant, &campaign).await;
+    let mut phones: Vec<&str> = items
+        .iter()
+        .map(|i| i["phone"].as_s().unwrap().as_str())
+        .collect();
+    phones.sort();
+    assert_eq!(phones, vec!["+14155552671", "+14155552672"]);
+    assert!(items.iter().all(|i| i["status"].as_s().unwrap() == "new"));
+    assert!(
+        items
+            .iter()
+            .all(|i| i["PK"].as_s().unwrap() == &format!("T#{tenant}"))
+    );
+
+    // The same file again imports nothing.
+    let again = import(&key, &campaign, GOOD_AND_BAD.as_bytes()).await;
+    assert_eq!(
+        (
+            again.body["imported"].as_u64(),
+            again.body["duplicates"].as_u64()
+        ),
+        (Some(0), Some(3))
+    );
+    assert_eq!(s.campaign_lead_items(&tenant, &campaign).await.len(), 2);
+
+    let fetched = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.body["lead_count"], 2);
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_read_is_refused_whole_and_writes_nothing() {
+    let s = stack();
+    let (tenant, key) = s.new_tenant("badcsv", "US", "America/New_York").await;
+    let campaign = s.new_campaign(&key, "Bad files").await;
+    let too_large = {
+        let mut v = b"number\n".to_vec();
+        v.resize(4 * 1024 * 1024 + 10, b'1');
+        v
+    };
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "unbalanced quotes",
+            b"number,name\n4155552671,\"Ada\n4155552672,Bob\n".to_vec(),
+            400,
+            "never closed",
+        ),
+        (
+            "invalid UTF-8",
+            b"number,name\n4155552671,Ad\xffa\n".to_vec(),
+            400,
+            "not UTF-8",
+        ),
+        ("empty file", Vec::new(), 400, "empty"),
+        (
+            "no phone column",
+            b"name,email\nAda,a@b.co\n".to_vec(),
+            400,
+            "no phone column",
+        ),
+        ("over the limit", too_large, 413, "at most"),
+    ];
+    for (what, body, status, message) in cases {
+        let answer = import(&key, &campaign, &body).await;
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        assert!(
+            answer.error_message().contains(message),
+            "{what}: {answer:?}"
+        );
+    }
+    let form = s
+        .http
+        .post(s.url("api", &format!("/v1/campaigns/{campaign}/leads:import")))
+        .bearer_auth(&key)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x--")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 400);
+    assert!(
+        s.campaign_lead_items(&tenant, &campaign).await.is_empty(),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_checked_and_tenants_see_only_their_own_data() {
+    let s = stack();
+    let (_, key_a) = s.new_tenant("tenant-a", "US", "America/Chicago").await;
+    let (_, key_b) = s.new_tenant("tenant-b", "IN", "Asia/Kolkata").await;
+    let campaign = s.new_campaign(&key_a, "A's campaign").await;
+    import(&key_a, &campaign, b"number\n4155552671\n").await;
+    let lead_id = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads"),
+            Some(&key_a),
+            None,
+        )
+        .await
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let no_key = s
+        .call(Method::GET, "api", "/v1/campaigns", None, None)
+        .await;
+    assert_eq!(no_key.status, 401);
+    let forged = key_a[..key_a.len() - 4].to_owned() + "aaaa";
+    assert_eq!(
+        s.call(Method::GET, "api", "/v1/campaigns", Some(&forged), None)
+            .await
+            .status,
+        401
+    );
+
+    for path in [
+        format!("/v1/campaigns/{campaign}"),
+        format!("/v1/campaigns/{campaign}/leads"),
+        format!("/v1/leads/{lead_id}"),
+    ] {
+        let answer = s.call(Method::GET, "api", &path, Some(&key_b), None).await;
+        assert_eq!(answer.status, 404, "tenant B reading {path}: {answer:?}");
+        assert_eq!(
+            s.call(Method::GET, "api", &path, Some(&key_a), None)
+                .await
+                .status,
+            200,
+            "tenant A reading {path}"
+        );
+    }
+    let b_import = import(&key_b, &campaign, b"number\n+919876543210\n").await;
+    assert_eq!(b_import.status, 404);
+}
+
+#[tokio::test]
+async fn only_the_admin_key_creates_tenants_and_a_slug_is_taken_once() {
+    let s = stack();
+    let slug = leadline_tests::unique("admin");
+    let body = json!({ "name": "Admin test", "slug": slug, "timezone": "Europe/London", "default_region": "GB" });
+    let refused = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/tenants",
+            Some("adm_wrong-key-wrong-key-wrong"),
+            Some(Body::Json(body.clone())),
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    let client = s.dynamodb().await;
+    let tenant_item = || {
+        client
+            .get_item()
+            .table_name(&s.table)
+            .key(
+                "PK",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{slug}")),
+            )
+            .key(
+                "SK",
+                aws_sdk_dynamodb::types::AttributeValue::S("TENANT".into()),
+            )
+            .send()
+    };
+    assert!(
+        tenant_item().await.unwrap().item.is_none(),
+        "a refused request writes nothing"
+    );
+
+    let created = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/tenants",
+            Some(&s.admin_key),
+            Some(Body::Json(body.clone())),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["tenant"]["calling_window"]["start"], "09:00");
+    let stored = tenant_item().await.unwrap().item.expect("tenant stored");
+    assert!(
+        !format!("{stored:?}").contains(created.body["api_key"].as_str().unwrap()),
+        "the key itself is not stored"
+    );
+
+    let again = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/tenants",
+            Some(&s.admin_key),
+            Some(Body::Json(body)),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    let invalid = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/tenants",
+            Some(&s.admin_key),
+            Some(Body::Json(
+                json!({"name": "x", "slug": "Bad Slug", "timezone": "UTC", "default_region": "US"}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (invalid.status, invalid.body["error"]["field"].as_str()),
+        (422, Some("slug"))
+    );
+    let not_json = s
+        .http
+        .post(s.url("api", "/v1/tenants"))
+        .bearer_auth(&s.admin_key)
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn listings_page_with_cursors_that_belong_to_their_listing() {
+    let s = stack();
+    let (_, key) = s.new_tenant("pages", "US", "America/Denver").await;
+    let (_, other_key) = s.new_tenant("pages-other", "US", "America/Denver").await;
+    for name in ["first", "second", "third"] {
+        s.new_campaign(&key, name).await;
+    }
+    let first = s
+        .call(
+            Method::GET,
+            "api",
+            "/v1/campaigns?limit=2",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first.body["items"][0]["name"], "third", "newest first");
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns?limit=2&cursor={cursor}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(second.body["items"][0]["name"], "first");
+    let stolen = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns?cursor={cursor}"),
+            Some(&other_key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        stolen.status, 400,
+        "another tenant's cursor is refused: {stolen:?}"
+    );
+
+    let campaign = s.new_campaign(&key, "statuses").await;
+    import(
+        &key,
+        &campaign,
+        b"number\n4155552671\n4155552672\n4155552673\n",
+    )
+    .await;
+    let new = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads?status=new&limit=2"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(new.body["items"].as_array().unwrap().len(), 2);
+    assert!(new.body["next_cursor"].is_string());
+    let booked = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads?status=booked"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(booked.body["items"].as_array().unwrap().len(), 0);
+    let bad = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads?status=happy"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+}
+
+#[tokio::test]
+async fn the_invoke_api_runs_the_same_binary_with_an_api_gateway_event() {
+    let s = stack();
+    let event: serde_json::Value =
+        serde_json::from_str(include_str!("../events/api-list-campaigns.json"))
+            .expect("event fixture is JSON");
+    let (status, response) = s.invoke("api", &event).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        response["statusCode"], 401,
+        "the fixture's key is not a real key: {response}"
+    );
+}
+
+#[tokio::test]
+async fn functions_of_later_capabilities_say_not_implemented_instead_of_faking_success() {
+    let s = stack();
+    let answer = s
+        .call(
+            Method::POST,
+            "voice-webhook",
+            "/webhooks/retell",
+            None,
+            Some(Body::Json(json!({"event": "call_started"}))),
+        )
+        .await;
+    assert_eq!(answer.status, 501);
+    assert!(answer.error_message().contains("not implemented yet"));
+
+    let sqs: serde_json::Value =
+        serde_json::from_str(include_str!("../events/call-dispatcher-dial-job.json")).unwrap();
+    let (_, response) = s.invoke("call-dispatcher", &sqs).await;
+    assert!(
+        response.to_string().contains("not implemented yet"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn the_deployed_http_api_routes_to_the_api_function() {
+    let s = stack();
+    let response = s
+        .http
+        .get(format!("{}/v1/campaigns", s.api))
+        .send()
+        .await
+        .expect("MiniStack's HTTP API answers");
+    assert_eq!(
+        response.status().as_u16(),
+        401,
+        "the deployed api function asked for a key"
+    );
+}
+
+#[tokio::test]
+async fn an_import_of_n_new_leads_makes_ceil_n_over_25_batch_writes() {
+    use leadline_aws::DynamoStore;
+    use leadline_core::intake;
+    let s = stack();
+    let (tenant_id, key) = s.new_tenant("batches", "US", "America/New_York").await;
+    let campaign = s.new_campaign(&key, "Batches").await;
+    let store = DynamoStore::new(s.dynamodb().await, &s.table);
+    let tenant = leadline_core::ports::TenantStore::tenant(
+        &store,
+        &leadline_core::TenantId::parse(&tenant_id).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut csv = String::from("number\n");
+    for i in 0..1001 {
+        csv.push_str(&format!("+1 212 555 {:04}\n", 1000 + i));
+    }
+    store.calls().reset();
+    let campaign_id = leadline_core::CampaignId::parse(&campaign).unwrap();
+    let report = intake::import_leads(
+        &store,
+        &tenant,
+        &campaign_id,
+        csv.as_bytes(),
+        jiff::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.imported, 1001);
+    assert_eq!(
+        store.calls().count("BatchWriteItem"),
+        1001_u64.div_ceil(25),
+        "{:?}",
+        store.calls().snapshot()
+    );
+    assert_eq!(store.calls().count("BatchGetItem"), 1001_u64.div_ceil(100));
+    assert_eq!(
+        s.campaign_lead_items(&tenant_id, &campaign).await.len(),
+        1001
+    );
+}
