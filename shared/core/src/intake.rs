@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use crate::campaign::{Campaign, NewCampaign};
 use crate::error::{Error, Result};
 use crate::ids::{CampaignId, LeadId};
-use crate::import::{ImportReport, RowProblem, parse_csv};
+use crate::import::{ImportReport, RowProblem, check_size, parse_csv};
 use crate::ports::{CampaignStore, LeadStore, TenantStore};
 use crate::tenant::{ApiKey, NewTenant, Tenant};
 
