@@ -524,7 +524,10 @@ mod tests {
     #[test]
     fn a_file_over_the_limit_is_too_large() {
         assert!(check_size(&vec![b'1'; MAX_IMPORT_BYTES]).is_ok());
-        assert!(matches!(check_size(&vec![b'1'; MAX_IMPORT_BYTES + 1]), Err(Error::TooLarge(_))));
+        assert!(matches!(
+            check_size(&vec![b'1'; MAX_IMPORT_BYTES + 1]),
+            Err(Error::TooLarge(_))
+        ));
     }
 
     #[test]

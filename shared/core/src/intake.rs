@@ -54,6 +54,7 @@ pub async fn import_leads<S: CampaignStore + LeadStore>(
     csv: &[u8],
     now: Timestamp,
 ) -> Result<ImportReport> {
+    check_size(csv)?;
     let campaign = store
         .campaign(&tenant.id, campaign_id)
         .await?
