@@ -15,7 +15,6 @@ pub struct Stack {
     pub api: String,
     pub table: String,
     pub admin_key: String,
-    pub http: reqwest::Client,
 }
 
 fn var(name: &str) -> String {
@@ -33,7 +32,6 @@ pub fn stack() -> &'static Stack {
         api: var("LEADLINE_LOCAL_API"),
         table: var("LEADLINE_TableName"),
         admin_key: var("LEADLINE_ADMIN_API_KEY"),
-        http: reqwest::Client::new(),
     })
 }
 
@@ -60,6 +58,12 @@ impl Answer {
 }
 
 impl Stack {
+    /// A client for one request. Each test has its own Tokio runtime, so a
+    /// client (and its pooled connections) must not outlive the test.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
     /// A request to a function through cargo lambda's function-URL emulation.
     pub fn url(&self, function: &str, path: &str) -> String {
         format!("{}/lambda-url/{function}{path}", self.watch)
@@ -73,7 +77,7 @@ impl Stack {
         key: Option<&str>,
         body: Option<Body>,
     ) -> Answer {
-        let mut request = self.http.request(method, self.url(function, path));
+        let mut request = self.http().request(method, self.url(function, path));
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
@@ -89,7 +93,7 @@ impl Stack {
     pub async fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.watch);
         let response = self
-            .http
+            .http()
             .post(url)
             .json(event)
             .send()
@@ -168,6 +172,50 @@ impl Stack {
             .await;
         assert_eq!(answer.status, 201, "{answer:?}");
         answer.body["id"].as_str().expect("campaign id").to_owned()
+    }
+}
+
+/// The event API Gateway (HTTP API, payload 2.0) sends for a request with a
+/// binary body: base64-encoded, as it does for bytes that are not UTF-8 text.
+pub fn api_gateway_event(
+    method: &str,
+    path: &str,
+    key: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Value {
+    use base64_body::encode;
+    serde_json::json!({
+        "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": "",
+        "headers": { "authorization": format!("Bearer {key}"), "content-type": content_type },
+        "requestContext": { "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test" },
+            "accountId": "000000000000", "apiId": "local", "domainName": "localhost", "requestId": "test", "routeKey": format!("{method} {path}"),
+            "stage": "$default", "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 0 },
+        "body": encode(body), "isBase64Encoded": true
+    })
+}
+
+mod base64_body {
+    pub fn encode(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
     }
 }
 

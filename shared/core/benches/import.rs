@@ -11,23 +11,33 @@ use leadline_core::import::parse_csv;
 const ROWS: usize = 100_000;
 const RUNS: usize = 5;
 
-/// 100,000 rows: mostly valid numbers of several countries in varied
-/// spellings, 2% duplicates, 1% bad numbers, 1% bad emails.
+/// 100,000 rows: valid numbers of five countries in the spellings people
+/// use (international and national), 2% duplicates (the previous row's number
+/// spelled differently), 1% bad numbers, 1% bad emails.
 fn rows() -> String {
+    const AREAS: [u32; 10] = [212, 213, 312, 415, 617, 646, 702, 718, 305, 404];
     let mut csv = String::from("number,name,email\n");
-    for i in 0..ROWS {
-        let n = i % 10_000;
+    let mut previous = String::from("+1 212 555 0100");
+    for i in 0..ROWS as u32 {
+        let (area, exchange, line) = (
+            AREAS[(i / 1000 % 10) as usize],
+            200 + (i / 10_000) % 800,
+            i % 10_000,
+        );
         let number = match i % 100 {
             0 => "12345".to_owned(),
-            1 | 2 => format!("+1 212 555 {:04}", (i / 100) % 10_000),
+            1 | 2 => previous.replace(' ', "-"),
             _ => match i % 5 {
-                0 => format!("+1 (212) 555-{n:04}"),
-                1 => format!("212.{:03}.{:04}", 200 + (i / 10_000) % 700, n),
-                2 => format!("+91 98{:03} {:05}", (i / 10_000) % 1000, i % 100_000),
-                3 => format!("+44 20 7946 {n:04}"),
-                _ => format!("+49 30 {:08}", i),
+                0 => format!("+1 ({area}) {exchange}-{line:04}"),
+                1 => format!("{area}.{exchange}.{line:04}"),
+                2 => format!("+91 9{:04} {:05}", i % 10_000, i / 10),
+                3 => format!("+44 79{:02} {:06}", i % 100, i),
+                _ => format!("+49 30 {:08}", 10_000_000 + i),
             },
         };
+        if i % 100 > 2 {
+            previous = number.clone();
+        }
         let email = if i % 100 == 3 {
             "broken".to_owned()
         } else {

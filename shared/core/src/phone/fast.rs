@@ -127,8 +127,13 @@ impl CodePlans {
         false
     }
 
-    fn may_carry_national_prefix(&self, national: &str) -> bool {
-        self.0.iter().any(|p| p.may_carry_national_prefix(national))
+    /// The plan whose national prefix libphonenumber would strip: the main
+    /// region's for an international number, the default region's otherwise.
+    fn prefix_plan(&self, region: Option<&str>, regions: &[&str]) -> &Plan {
+        region
+            .and_then(|r| regions.iter().position(|id| *id == r))
+            .and_then(|i| self.0.get(i))
+            .unwrap_or(&self.0[0])
     }
 }
 
@@ -182,7 +187,16 @@ pub(super) fn e164(digits: &str, international: bool, region: Option<Region>) ->
         (code, digits)
     };
     let plans = plans(code)?;
-    if plans.may_carry_national_prefix(national) {
+    let regions = DATABASE.region(&code)?;
+    let prefix_region = if international {
+        None
+    } else {
+        region.as_ref().map(Region::code)
+    };
+    if plans
+        .prefix_plan(prefix_region, &regions)
+        .may_carry_national_prefix(national)
+    {
         return None;
     }
     plans
