@@ -6,11 +6,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 30;
+const RUNS: usize = 101;
 const FUNCTIONS: &[&str] = &[
     "api",
     "voice-webhook",
@@ -59,10 +59,9 @@ fn time_to_first_poll(binary: &Path) -> Duration {
     elapsed
 }
 
-fn median(binary: &Path) -> Duration {
-    let mut samples: Vec<Duration> = (0..RUNS).map(|_| time_to_first_poll(binary)).collect();
+fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
-    samples[RUNS / 2]
+    samples[samples.len() / 2]
 }
 
 fn main() {
@@ -80,16 +79,28 @@ fn main() {
         "{} is missing: run `make bench`, which builds it with cargo lambda",
         hello.display()
     );
-    let baseline = median(&hello);
-    println!("cold start to first Runtime API poll, median of {RUNS}:");
+
+    // Samples are interleaved (the baseline, then each function, RUNS times)
+    // so that a busy moment of the machine weighs on all of them alike.
+    let binaries: Vec<PathBuf> = std::iter::once(hello)
+        .chain(FUNCTIONS.iter().map(|f| bootstrap(f)))
+        .collect();
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(RUNS); binaries.len()];
+    for _ in 0..RUNS {
+        for (i, binary) in binaries.iter().enumerate() {
+            samples[i].push(time_to_first_poll(binary));
+        }
+    }
+    let medians: Vec<Duration> = samples.iter_mut().map(|s| median(s)).collect();
+    let baseline = medians[0];
+    println!("cold start to first Runtime API poll, median of {RUNS} interleaved runs:");
     println!(
         "  {:<20}{:>8.2} ms  (baseline)",
         "hello-lambda",
         baseline.as_secs_f64() * 1e3
     );
     let mut worst: f64 = 0.0;
-    for name in FUNCTIONS {
-        let t = median(&bootstrap(name));
+    for (name, t) in FUNCTIONS.iter().zip(&medians[1..]) {
         let ratio = t.as_secs_f64() / baseline.as_secs_f64();
         worst = worst.max(ratio);
         println!("  {name:<20}{:>8.2} ms  {ratio:.2}x", t.as_secs_f64() * 1e3);

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make bench`: the performance budgets recorded in docs/performance.md.
+#  - import: 100,000 CSV rows in-process against Python's phonenumbers
+#  - cold start: every function binary against a hello-world lambda_runtime
+#    binary, all built by `cargo lambda build --release` (as `sam build` does)
+# The request-count budgets (ceil(n/25) BatchWriteItem calls) are asserted by
+# the integration tests of `make test`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+tools="${LEADLINE_TOOLS_DIR:-$root/.tools}"
+scripts/local-stack.sh tools
+export PATH="$tools/sam/bin:$PATH"
+
+printf '\n\033[1m### import: 100,000 rows, Rust against Python phonenumbers\033[0m\n'
+LEADLINE_BENCH_PYTHON="$tools/bench/bin/python" cargo bench --locked -p leadline-core --bench import
+
+printf '\n\033[1m### cold start: process start to first Runtime API poll\033[0m\n'
+for bin in hello-lambda api voice-webhook calcom-webhook stripe-webhook messaging-webhook call-dispatcher \
+           messenger call-retries reminders show-verification milestone-billing; do
+  cargo lambda build --release --bin "$bin" >/dev/null 2>&1 || cargo lambda build --release --bin "$bin"
+done
+cargo bench --locked -p leadline-tests --bench coldstart
