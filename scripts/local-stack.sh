@@ -59,9 +59,13 @@ cmd_up() {
 
 aws_() { "$tools/sam/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 
-# The admin key lives in Secrets Manager; the template reads it by dynamic reference.
+# The admin key lives in Secrets Manager; the template reads it by dynamic
+# reference. A copy in .demo/admin-api-key is for the demo, tests and you.
 ensure_admin_secret() {
-  if ! aws_ secretsmanager describe-secret --secret-id leadline/admin-api-key >/dev/null 2>&1; then
+  if aws_ secretsmanager describe-secret --secret-id leadline/admin-api-key >/dev/null 2>&1; then
+    aws_ secretsmanager get-secret-value --secret-id leadline/admin-api-key --query SecretString --output text |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key"])' > "$state/admin-api-key"
+  else
     local key
     key="$(python3 -c 'import secrets; print("adm_" + secrets.token_urlsafe(32))')"
     aws_ secretsmanager create-secret --name leadline/admin-api-key \

@@ -260,3 +260,167 @@ fn random<const N: usize>() -> [u8; N] {
     getrandom::fill(&mut bytes).expect("the operating system has no randomness");
     bytes
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::Body;
+    use lambda_http::http::Request as HttpRequest;
+    use leadline_core::memory::MemoryStore;
+    use leadline_core::time::FixedClock;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const ADMIN: &str = "admin-key-for-tests-0123456789";
+
+    fn api() -> Api<MemoryStore, FixedClock> {
+        Api::new(
+            MemoryStore::default(),
+            FixedClock(jiff::Timestamp::UNIX_EPOCH),
+            ADMIN,
+        )
+    }
+
+    fn request(method: &str, path: &str, key: Option<&str>, body: &str) -> Request {
+        let mut builder = HttpRequest::builder().method(method).uri(path);
+        if let Some(key) = key {
+            builder = builder.header("authorization", format!("Bearer {key}"));
+        }
+        builder.body(Body::from(body)).unwrap()
+    }
+
+    async fn send(api: &Api<MemoryStore, FixedClock>, req: Request) -> (u16, Value) {
+        let response = api.handle(req).await;
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_slice(response.body()).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn tenant(api: &Api<MemoryStore, FixedClock>) -> String {
+        let body =
+            json!({"name": "Acme", "slug": "acme", "timezone": "UTC", "default_region": "GB"})
+                .to_string();
+        let (status, created) = send(api, request("POST", "/v1/tenants", Some(ADMIN), &body)).await;
+        assert_eq!(status, 201, "{created}");
+        created["api_key"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_are_404_and_wrong_methods_405() {
+        let api = api();
+        assert_eq!(
+            send(&api, request("GET", "/v2/things", None, "")).await.0,
+            404
+        );
+        let (status, body) = send(&api, request("DELETE", "/v1/campaigns", None, "")).await;
+        assert_eq!(status, 405);
+        assert_eq!(body["error"]["message"], "/v1/campaigns allows POST, GET");
+    }
+
+    #[tokio::test]
+    async fn tenant_routes_need_a_valid_key_and_tenant_creation_the_admin_key() {
+        let api = api();
+        assert_eq!(
+            send(&api, request("GET", "/v1/campaigns", None, ""))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            send(
+                &api,
+                request("GET", "/v1/campaigns", Some("ll_acme_nope"), "")
+            )
+            .await
+            .0,
+            401
+        );
+        let body =
+            json!({"name": "Acme", "slug": "acme", "timezone": "UTC", "default_region": "GB"})
+                .to_string();
+        assert_eq!(
+            send(
+                &api,
+                request("POST", "/v1/tenants", Some("not-the-admin"), &body)
+            )
+            .await
+            .0,
+            401
+        );
+        let key = tenant(&api).await;
+        assert_eq!(
+            send(&api, request("GET", "/v1/campaigns", Some(ADMIN), ""))
+                .await
+                .0,
+            401,
+            "the admin key is no tenant key"
+        );
+        assert_eq!(
+            send(&api, request("GET", "/v1/campaigns", Some(&key), ""))
+                .await
+                .0,
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn each_kind_of_bad_request_gets_its_status() {
+        let api = api();
+        let key = tenant(&api).await;
+        let cases = [
+            ("POST", "/v1/campaigns", "", 400),
+            ("POST", "/v1/campaigns", "{not json", 400),
+            ("POST", "/v1/campaigns", r#"{"name": ""}"#, 422),
+            (
+                "POST",
+                "/v1/campaigns",
+                r#"{"name": "x", "surprise": 1}"#,
+                400,
+            ),
+            ("GET", "/v1/campaigns/cmp_nope", "", 404),
+            ("GET", "/v1/campaigns/not-an-id", "", 404),
+            ("GET", "/v1/leads/ld_aaaaaaaaaaaaaaaaaaaaaaaa", "", 404),
+            (
+                "POST",
+                "/v1/campaigns/cmp_aaaaaaaaaaaaaaaaaaaaaaaa/leads:import",
+                "number\n+442079460958\n",
+                404,
+            ),
+        ];
+        for (method, path, body, status) in cases {
+            let (got, answer) = send(&api, request(method, path, Some(&key), body)).await;
+            assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
+            assert!(answer["error"]["message"].is_string(), "{answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_form_upload_is_refused_with_how_to_send_the_file() {
+        let api = api();
+        let key = tenant(&api).await;
+        let (_, campaign) = send(
+            &api,
+            request("POST", "/v1/campaigns", Some(&key), r#"{"name":"c"}"#),
+        )
+        .await;
+        let path = format!(
+            "/v1/campaigns/{}/leads:import",
+            campaign["id"].as_str().unwrap()
+        );
+        let mut req = request("POST", &path, Some(&key), "--x--");
+        req.headers_mut().insert(
+            "content-type",
+            "multipart/form-data; boundary=x".parse().unwrap(),
+        );
+        let (status, body) = send(&api, req).await;
+        assert_eq!(status, 400);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("text/csv")
+        );
+    }
+}
