@@ -32,7 +32,20 @@ venv() { # name packages...
   fi
 }
 
+# curl and Python's venv come from Debian packages on a bare machine.
+ensure_system_tools() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} with apt-get"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 cmd_tools() {
+  ensure_system_tools
   mkdir -p "$tools"
   # MiniStack pins an older botocore than the SAM CLI: each gets its own venv.
   venv ministack 'ministack[full]==1.5.33'
