@@ -494,3 +494,69 @@ async fn an_import_of_n_new_leads_makes_ceil_n_over_25_batch_writes() {
         1001
     );
 }
+
+#[tokio::test]
+async fn two_concurrent_writers_of_one_lead_cannot_both_win() {
+    use leadline_aws::DynamoStore;
+    use leadline_core::lead::LeadStatus;
+    use leadline_core::ports::LeadStore;
+    let s = stack();
+    let (tenant, key) = s.new_tenant("race", "US", "America/New_York").await;
+    let campaign = s.new_campaign(&key, "Race").await;
+    import(&key, &campaign, b"number\n4155552671\n").await;
+    let listed = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads"),
+            Some(&key),
+            None,
+        )
+        .await;
+    let lead_id =
+        leadline_core::LeadId::parse(listed.body["items"][0]["id"].as_str().unwrap()).unwrap();
+    let tenant = leadline_core::TenantId::parse(&tenant).unwrap();
+
+    let store = DynamoStore::new(s.dynamodb().await, &s.table);
+    let now = jiff::Timestamp::now();
+    // Two writers read the same version and each make a different change.
+    let mut queued = store.lead(&tenant, &lead_id).await.unwrap().unwrap();
+    let mut suppressed = queued.clone();
+    queued.queue(1, now).unwrap();
+    suppressed.suppress("asked not to be called", now);
+    let (a, b) = tokio::join!(store.save_lead(&queued), store.save_lead(&suppressed));
+    assert!(
+        a.is_ok() != b.is_ok(),
+        "exactly one writer wins: {a:?} {b:?}"
+    );
+    let loser = if a.is_err() { a } else { b };
+    assert!(matches!(loser, Err(leadline_core::Error::Conflict(_))));
+
+    let stored = store.lead(&tenant, &lead_id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert!([LeadStatus::Queued, LeadStatus::DoNotCall].contains(&stored.status));
+    // The status index moved with the winner.
+    let by_status = s
+        .call(
+            Method::GET,
+            "api",
+            &format!(
+                "/v1/campaigns/{campaign}/leads?status={}",
+                stored.status.as_str()
+            ),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(by_status.body["items"].as_array().unwrap().len(), 1);
+    let stale_new = s
+        .call(
+            Method::GET,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads?status=new"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(stale_new.body["items"].as_array().unwrap().len(), 0);
+}
