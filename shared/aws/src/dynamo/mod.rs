@@ -486,3 +486,96 @@ impl LeadStore for DynamoStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+    use aws_smithy_types::body::SdkBody;
+    use leadline_core::import::parse_csv;
+
+    use super::*;
+
+    /// A DynamoDB client whose answers are `bodies`, in order.
+    fn replaying(bodies: &[&str]) -> (DynamoStore, StaticReplayClient) {
+        let events = bodies
+            .iter()
+            .map(|body| {
+                let request = http::Request::builder()
+                    .uri("http://dynamodb.local")
+                    .body(SdkBody::empty())
+                    .unwrap();
+                let response = http::Response::builder()
+                    .status(200)
+                    .body(SdkBody::from(*body))
+                    .unwrap();
+                ReplayEvent::new(request, response)
+            })
+            .collect();
+        let replay = StaticReplayClient::new(events);
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url("http://dynamodb.local")
+            .http_client(replay.clone())
+            .build();
+        (DynamoStore::new(Client::from_conf(config), "leads"), replay)
+    }
+
+    fn leads(n: usize) -> Vec<Lead> {
+        let csv: String = std::iter::once("number\n".to_owned())
+            .chain((0..n).map(|i| format!("+1 212 555 {:04}\n", 1000 + i)))
+            .collect();
+        let tenant = TenantId::parse("acme").unwrap();
+        let campaign = CampaignId::from_bytes(&[1; 15]);
+        parse_csv(csv.as_bytes(), leadline_core::Region::parse("US").unwrap())
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|row| row.into_lead(&tenant, &campaign, jiff::Timestamp::UNIX_EPOCH))
+            .collect()
+    }
+
+    fn put(sk: &str) -> String {
+        format!(r#"{{"PutRequest":{{"Item":{{"PK":{{"S":"T#acme"}},"SK":{{"S":"{sk}"}}}}}}}}"#)
+    }
+
+    #[tokio::test]
+    async fn unprocessed_items_are_sent_again_and_only_they() {
+        let throttled = format!(
+            r#"{{"UnprocessedItems":{{"leads":[{},{}]}}}}"#,
+            put("LEAD#left-1"),
+            put("LEAD#left-2")
+        );
+        let (store, replay) = replaying(&[&throttled, r#"{"UnprocessedItems":{}}"#]);
+        store.insert_leads(&leads(25)).await.unwrap();
+
+        assert_eq!(store.calls().count("BatchWriteItem"), 2);
+        let requests: Vec<_> = replay.actual_requests().collect();
+        let first = std::str::from_utf8(requests[0].body().bytes().unwrap()).unwrap();
+        let retry = std::str::from_utf8(requests[1].body().bytes().unwrap()).unwrap();
+        assert_eq!(first.matches("PutRequest").count(), 25);
+        assert_eq!(retry.matches("PutRequest").count(), 2);
+        assert!(retry.contains("LEAD#left-1") && retry.contains("LEAD#left-2"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_still_throttled_after_every_retry_is_unavailable_not_lost_silently() {
+        let throttled = format!(
+            r#"{{"UnprocessedItems":{{"leads":[{}]}}}}"#,
+            put("LEAD#stuck")
+        );
+        let answers = vec![throttled.as_str(); BATCH_RETRIES as usize + 1];
+        let (store, _) = replaying(&answers);
+        let result = store.insert_leads(&leads(3)).await;
+        assert!(
+            matches!(result, Err(Error::Unavailable(ref m)) if m.contains("send the same file again")),
+            "{result:?}"
+        );
+        assert_eq!(
+            store.calls().count("BatchWriteItem"),
+            u64::from(BATCH_RETRIES) + 1
+        );
+    }
+}
