@@ -25,7 +25,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 venv() { # name packages...
   local name=$1; shift
   if [ ! -x "$tools/$name/bin/python" ] || [ ! -f "$tools/$name/.installed" ] || [ "$(cat "$tools/$name/.installed")" != "$*" ]; then
-    log "installing $* into .tools/$name"
+    log "installing $* into $tools/$name"
     python3 -m venv "$tools/$name"
     "$tools/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
     echo "$*" > "$tools/$name/.installed"
