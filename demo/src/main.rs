@@ -160,7 +160,7 @@ async fn main() {
     {
         report.push(format!(
             "  line {:>4}  {}",
-            row["line"],
+            row["line"].as_u64().unwrap_or_default(),
             row["reason"].as_str().unwrap_or_default()
         ));
     }
