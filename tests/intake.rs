@@ -315,8 +315,11 @@ async fn listings_page_with_cursors_that_belong_to_their_listing() {
     let s = stack();
     let (_, key) = s.new_tenant("pages", "US", "America/Denver").await;
     let (_, other_key) = s.new_tenant("pages-other", "US", "America/Denver").await;
+    // Campaign ids order by creation millisecond; campaigns made within the
+    // same millisecond have no order between them.
     for name in ["first", "second", "third"] {
         s.new_campaign(&key, name).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let first = s
         .call(

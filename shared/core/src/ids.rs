@@ -178,9 +178,11 @@ fn digest(parts: &[&str]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Lowercase RFC 4648 base32 without padding: safe in URLs, keys and file names.
+/// Lowercase RFC 4648 base32hex without padding: safe in URLs, keys and file
+/// names, and it sorts as its bytes do (plain base32 puts its digits, the
+/// largest values, before its letters in ASCII), so time-prefixed ids sort by time.
 pub(crate) fn base32(bytes: &[u8]) -> String {
-    data_encoding::BASE32_NOPAD
+    data_encoding::BASE32HEX_NOPAD
         .encode(bytes)
         .to_ascii_lowercase()
 }
@@ -218,11 +220,18 @@ mod tests {
         assert!(LeadId::parse(LeadId::derive(&t, &c, &p).as_str()).is_ok());
     }
 
-    #[test]
-    fn campaign_ids_sort_by_creation_time() {
-        let early = CampaignId::new(jiff::Timestamp::from_second(1_000).unwrap(), [9; 9]);
-        let late = CampaignId::new(jiff::Timestamp::from_second(2_000).unwrap(), [0; 9]);
-        assert!(early < late);
+    proptest::proptest! {
+        #[test]
+        fn campaign_ids_sort_by_creation_time(
+            early_ms in 0i64..4_000_000_000_000,
+            later_by in 1i64..1_000_000,
+            a: [u8; 9],
+            b: [u8; 9],
+        ) {
+            let early = CampaignId::new(jiff::Timestamp::from_millisecond(early_ms).unwrap(), a);
+            let late = CampaignId::new(jiff::Timestamp::from_millisecond(early_ms + later_by).unwrap(), b);
+            proptest::prop_assert!(early.as_str() < late.as_str(), "{} !< {}", early, late);
+        }
     }
 
     #[test]
