@@ -88,12 +88,7 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(Error::Conflict(format!("{what} exists")))
-            }
-            other => other.map(|_| ()).map_err(sdk),
-        }
+        conditional(result, || Error::Conflict(format!("{what} exists")))
     }
 
     /// BatchGetItem in chunks of 100 (several in flight), retrying unprocessed keys.
@@ -274,6 +269,28 @@ where
     }
 }
 
+/// The result of a conditional write: a failed condition (or a transaction
+/// cancelled by one) becomes `refused`, any other failure is mapped by [`sdk`].
+fn conditional<O, E, R>(
+    result: std::result::Result<O, SdkError<E, R>>,
+    refused: impl FnOnce() -> Error,
+) -> Result<()>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let Err(e) = result else { return Ok(()) };
+    let code = e.as_service_error().and_then(|s| s.code());
+    if matches!(
+        code,
+        Some("ConditionalCheckFailedException" | "TransactionCanceledException")
+    ) {
+        Err(refused())
+    } else {
+        Err(sdk(e))
+    }
+}
+
 #[async_trait]
 impl TenantStore for DynamoStore {
     async fn create_tenant(&self, tenant: &Tenant, key_hash: &str) -> Result<()> {
@@ -297,12 +314,9 @@ impl TenantStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().put(put(key_item)?).build())
             .send()
             .await;
-        match result {
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => Err(
-                Error::Conflict(format!("the slug {:?} is taken", tenant.id.as_str())),
-            ),
-            other => other.map(|_| ()).map_err(sdk),
-        }
+        conditional(result, || {
+            Error::Conflict(format!("the slug {:?} is taken", tenant.id.as_str()))
+        })
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
@@ -386,12 +400,7 @@ impl CampaignStore for DynamoStore {
             .expression_attribute_values(":n", AttributeValue::N(added.to_string()))
             .send()
             .await;
-        match result {
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(Error::NotFound("campaign"))
-            }
-            other => other.map(|_| ()).map_err(sdk),
-        }
+        conditional(result, || Error::NotFound("campaign"))
     }
 }
 
@@ -478,12 +487,9 @@ impl LeadStore for DynamoStore {
             .expression_attribute_values(":read", AttributeValue::N(lead.version.to_string()))
             .send()
             .await;
-        match result {
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(Error::Conflict("the lead changed since it was read".into()))
-            }
-            other => other.map(|_| ()).map_err(sdk),
-        }
+        conditional(result, || {
+            Error::Conflict("the lead changed since it was read".into())
+        })
     }
 }
 
