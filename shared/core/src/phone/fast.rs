@@ -106,17 +106,21 @@ impl Plan {
     }
 }
 
-/// The plans of one country code, in the crate's region order.
-struct CodePlans(Vec<Plan>);
+/// The plans of one country code, in the crate's region order, with the
+/// region each belongs to.
+struct CodePlans {
+    regions: Vec<&'static str>,
+    plans: Vec<Plan>,
+}
 
 impl CodePlans {
     /// Valid as the crate decides it: the first region whose leading digits
     /// match (or, without leading digits, that knows the number) decides.
     fn is_valid(&self, national: &str) -> bool {
-        if let [only] = self.0.as_slice() {
+        if let [only] = self.plans.as_slice() {
             return only.is_valid(national);
         }
-        for plan in &self.0 {
+        for plan in &self.plans {
             match &plan.leading_digits {
                 Some(leading) if leading.is_match(national) => return plan.is_valid(national),
                 Some(_) => {}
@@ -129,11 +133,10 @@ impl CodePlans {
 
     /// The plan whose national prefix libphonenumber would strip: the main
     /// region's for an international number, the default region's otherwise.
-    fn prefix_plan(&self, region: Option<&str>, regions: &[&str]) -> &Plan {
+    fn prefix_plan(&self, region: Option<&str>) -> &Plan {
         region
-            .and_then(|r| regions.iter().position(|id| *id == r))
-            .and_then(|i| self.0.get(i))
-            .unwrap_or(&self.0[0])
+            .and_then(|r| self.regions.iter().position(|id| *id == r))
+            .map_or(&self.plans[0], |i| &self.plans[i])
     }
 }
 
@@ -155,9 +158,10 @@ fn plans(code: u16) -> Option<Arc<CodePlans>> {
                     .map(|r| DATABASE.by_id(*r))
                     .collect::<Option<_>>()?
             };
-            Some(Arc::new(CodePlans(
-                metas.into_iter().map(Plan::new).collect(),
-            )))
+            Some(Arc::new(CodePlans {
+                regions,
+                plans: metas.into_iter().map(Plan::new).collect(),
+            }))
         })
         .clone()
 }
@@ -187,14 +191,13 @@ pub(super) fn e164(digits: &str, international: bool, region: Option<Region>) ->
         (code, digits)
     };
     let plans = plans(code)?;
-    let regions = DATABASE.region(&code)?;
     let prefix_region = if international {
         None
     } else {
         region.as_ref().map(Region::code)
     };
     if plans
-        .prefix_plan(prefix_region, &regions)
+        .prefix_plan(prefix_region)
         .may_carry_national_prefix(national)
     {
         return None;
