@@ -89,15 +89,7 @@ async fn an_import_stores_valid_rows_and_reports_every_other_row_with_its_line()
     );
     assert_eq!(s.campaign_lead_items(&tenant, &campaign).await.len(), 2);
 
-    let fetched = s
-        .call(
-            Method::GET,
-            "api",
-            &format!("/v1/campaigns/{campaign}"),
-            Some(&key),
-            None,
-        )
-        .await;
+    let fetched = s.get(&key, &format!("/v1/campaigns/{campaign}")).await;
     assert_eq!(fetched.body["lead_count"], 2);
 }
 
@@ -178,13 +170,7 @@ async fn keys_are_checked_and_tenants_see_only_their_own_data() {
     let campaign = s.new_campaign(&key_a, "A's campaign").await;
     import(&key_a, &campaign, b"number\n4155552671\n").await;
     let lead_id = s
-        .call(
-            Method::GET,
-            "api",
-            &format!("/v1/campaigns/{campaign}/leads"),
-            Some(&key_a),
-            None,
-        )
+        .get(&key_a, &format!("/v1/campaigns/{campaign}/leads"))
         .await
         .body["items"][0]["id"]
         .as_str()
@@ -196,24 +182,17 @@ async fn keys_are_checked_and_tenants_see_only_their_own_data() {
         .await;
     assert_eq!(no_key.status, 401);
     let forged = key_a[..key_a.len() - 4].to_owned() + "aaaa";
-    assert_eq!(
-        s.call(Method::GET, "api", "/v1/campaigns", Some(&forged), None)
-            .await
-            .status,
-        401
-    );
+    assert_eq!(s.get(&forged, "/v1/campaigns").await.status, 401);
 
     for path in [
         format!("/v1/campaigns/{campaign}"),
         format!("/v1/campaigns/{campaign}/leads"),
         format!("/v1/leads/{lead_id}"),
     ] {
-        let answer = s.call(Method::GET, "api", &path, Some(&key_b), None).await;
+        let answer = s.get(&key_b, &path).await;
         assert_eq!(answer.status, 404, "tenant B reading {path}: {answer:?}");
         assert_eq!(
-            s.call(Method::GET, "api", &path, Some(&key_a), None)
-                .await
-                .status,
+            s.get(&key_a, &path).await.status,
             200,
             "tenant A reading {path}"
         );
@@ -321,15 +300,7 @@ async fn listings_page_with_cursors_that_belong_to_their_listing() {
         s.new_campaign(&key, name).await;
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
-    let first = s
-        .call(
-            Method::GET,
-            "api",
-            "/v1/campaigns?limit=2",
-            Some(&key),
-            None,
-        )
-        .await;
+    let first = s.get(&key, "/v1/campaigns?limit=2").await;
     assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
     assert_eq!(first.body["items"][0]["name"], "third", "newest first");
     let cursor = first.body["next_cursor"]
@@ -337,23 +308,11 @@ async fn listings_page_with_cursors_that_belong_to_their_listing() {
         .expect("a second page")
         .to_owned();
     let second = s
-        .call(
-            Method::GET,
-            "api",
-            &format!("/v1/campaigns?limit=2&cursor={cursor}"),
-            Some(&key),
-            None,
-        )
+        .get(&key, &format!("/v1/campaigns?limit=2&cursor={cursor}"))
         .await;
     assert_eq!(second.body["items"][0]["name"], "first");
     let stolen = s
-        .call(
-            Method::GET,
-            "api",
-            &format!("/v1/campaigns?cursor={cursor}"),
-            Some(&other_key),
-            None,
-        )
+        .get(&other_key, &format!("/v1/campaigns?cursor={cursor}"))
         .await;
     assert_eq!(
         stolen.status, 400,
@@ -368,33 +327,24 @@ async fn listings_page_with_cursors_that_belong_to_their_listing() {
     )
     .await;
     let new = s
-        .call(
-            Method::GET,
-            "api",
+        .get(
+            &key,
             &format!("/v1/campaigns/{campaign}/leads?status=new&limit=2"),
-            Some(&key),
-            None,
         )
         .await;
     assert_eq!(new.body["items"].as_array().unwrap().len(), 2);
     assert!(new.body["next_cursor"].is_string());
     let booked = s
-        .call(
-            Method::GET,
-            "api",
+        .get(
+            &key,
             &format!("/v1/campaigns/{campaign}/leads?status=booked"),
-            Some(&key),
-            None,
         )
         .await;
     assert_eq!(booked.body["items"].as_array().unwrap().len(), 0);
     let bad = s
-        .call(
-            Method::GET,
-            "api",
+        .get(
+            &key,
             &format!("/v1/campaigns/{campaign}/leads?status=happy"),
-            Some(&key),
-            None,
         )
         .await;
     assert_eq!(bad.status, 422);
@@ -508,13 +458,7 @@ async fn two_concurrent_writers_of_one_lead_cannot_both_win() {
     let campaign = s.new_campaign(&key, "Race").await;
     import(&key, &campaign, b"number\n4155552671\n").await;
     let listed = s
-        .call(
-            Method::GET,
-            "api",
-            &format!("/v1/campaigns/{campaign}/leads"),
-            Some(&key),
-            None,
-        )
+        .get(&key, &format!("/v1/campaigns/{campaign}/leads"))
         .await;
     let lead_id =
         leadline_core::LeadId::parse(listed.body["items"][0]["id"].as_str().unwrap()).unwrap();
@@ -540,26 +484,17 @@ async fn two_concurrent_writers_of_one_lead_cannot_both_win() {
     assert!([LeadStatus::Queued, LeadStatus::DoNotCall].contains(&stored.status));
     // The status index moved with the winner.
     let by_status = s
-        .call(
-            Method::GET,
-            "api",
+        .get(
+            &key,
             &format!(
                 "/v1/campaigns/{campaign}/leads?status={}",
                 stored.status.as_str()
             ),
-            Some(&key),
-            None,
         )
         .await;
     assert_eq!(by_status.body["items"].as_array().unwrap().len(), 1);
     let stale_new = s
-        .call(
-            Method::GET,
-            "api",
-            &format!("/v1/campaigns/{campaign}/leads?status=new"),
-            Some(&key),
-            None,
-        )
+        .get(&key, &format!("/v1/campaigns/{campaign}/leads?status=new"))
         .await;
     assert_eq!(stale_new.body["items"].as_array().unwrap().len(), 0);
 }

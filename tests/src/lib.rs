@@ -89,6 +89,12 @@ impl Stack {
         Answer::from(request.send().await.expect("cargo lambda watch answers")).await
     }
 
+    /// `GET path` on the `api` function with a tenant's key.
+    pub async fn get(&self, key: &str, path: &str) -> Answer {
+        self.call(reqwest::Method::GET, "api", path, Some(key), None)
+            .await
+    }
+
     /// Invokes a function through the Lambda Invoke API with a raw event.
     pub async fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.watch);
