@@ -96,20 +96,14 @@ where
         };
         let result = match route {
             Route::CreateTenant => self.create_tenant(&req).await,
-            route => match self.authenticate(&req).await {
-                Ok(tenant) => self.tenant_route(route, &tenant, &req).await,
-                Err(e) => Err(e),
-            },
+            route => self.tenant_route(route, &req).await,
         };
         result.unwrap_or_else(|e| from_error(&e))
     }
 
-    async fn tenant_route(
-        &self,
-        route: Route,
-        tenant: &Tenant,
-        req: &Request,
-    ) -> Result<HttpResponse, Error> {
+    /// A route of a tenant's own: the API key decides whose.
+    async fn tenant_route(&self, route: Route, req: &Request) -> Result<HttpResponse, Error> {
+        let tenant = &self.authenticate(req).await?;
         let now = self.clock.now();
         match route {
             Route::CreateCampaign => {
