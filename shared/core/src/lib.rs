@@ -5,6 +5,7 @@
 pub mod appointment;
 pub mod attempt;
 pub mod billing;
+pub mod call;
 pub mod campaign;
 pub mod error;
 pub mod ids;
