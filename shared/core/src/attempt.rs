@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::call::{CallPhase, CallReport};
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::CallOutcome;
 use crate::tenant::VoiceProvider;
@@ -20,7 +21,7 @@ pub enum AttemptStatus {
     Ended,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallAttempt {
     pub id: AttemptId,
     pub tenant: TenantId,
@@ -31,14 +32,62 @@ pub struct CallAttempt {
     pub provider_call_id: Option<String>,
     pub status: AttemptStatus,
     pub outcome: Option<CallOutcome>,
-    pub started_at: Option<Timestamp>,
-    pub ended_at: Option<Timestamp>,
-    pub duration_seconds: Option<u64>,
+    /// What the provider's events told about the call, merged.
+    #[serde(default)]
+    pub report: CallReport,
+    /// The call's usage record has been written (exactly one per ended call).
+    #[serde(default)]
+    pub usage_recorded: bool,
+    /// The provider did not answer the create-call request in time, so it is
+    /// unknown whether the call was placed. If no event about the call has
+    /// arrived by then, the dial job may dial this attempt again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redial_after: Option<Timestamp>,
     pub created_at: Timestamp,
     pub version: u64,
 }
 
+impl AttemptStatus {
+    /// The attempt status a call phase means.
+    pub fn of_phase(phase: CallPhase) -> AttemptStatus {
+        match phase {
+            CallPhase::Ringing => AttemptStatus::Placed,
+            CallPhase::Started => AttemptStatus::InProgress,
+            CallPhase::Ended | CallPhase::Analyzed => AttemptStatus::Ended,
+        }
+    }
+}
+
 impl CallAttempt {
+    /// A new attempt, recorded before the provider is asked to place the call.
+    pub fn dialing(
+        call: &crate::call::CallRef,
+        campaign: CampaignId,
+        provider: VoiceProvider,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: call.attempt_id(),
+            tenant: call.tenant.clone(),
+            lead: call.lead.clone(),
+            campaign,
+            number: call.attempt,
+            provider,
+            provider_call_id: None,
+            status: AttemptStatus::Dialing,
+            outcome: None,
+            report: CallReport::default(),
+            usage_recorded: false,
+            redial_after: None,
+            created_at: now,
+            version: 0,
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.status == AttemptStatus::Ended
+    }
+
     /// Moves the attempt forward; an older status arriving late changes nothing.
     /// Returns whether anything changed.
     pub fn advance(&mut self, status: AttemptStatus) -> bool {
@@ -68,9 +117,9 @@ mod tests {
             provider_call_id: None,
             status: AttemptStatus::Dialing,
             outcome: None,
-            started_at: None,
-            ended_at: None,
-            duration_seconds: None,
+            report: CallReport::default(),
+            usage_recorded: false,
+            redial_after: None,
             created_at: Timestamp::UNIX_EPOCH,
             version: 0,
         };

@@ -1,21 +1,32 @@
 //! An in-memory store with the same rules as the DynamoDB one (conditional
 //! creates, versioned saves, tenant-scoped reads), for fast use-case tests.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 
-use crate::campaign::Campaign;
+use crate::attempt::CallAttempt;
+use crate::billing::UsageRecord;
+use crate::call::CallRef;
+use crate::campaign::{Campaign, CampaignStatus};
+use crate::dispatch::{DialMessage, SlotScope};
 use crate::error::{Error, Result};
-use crate::ids::{CampaignId, LeadId, TenantId};
+use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
-use crate::ports::{CampaignStore, LeadStore, Page, PageRequest, TenantStore};
-use crate::tenant::Tenant;
+use crate::phone::Phone;
+use crate::ports::{
+    CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue, LeadStore, Page,
+    PageRequest, SuppressionStore, TenantStore, WriteRefused,
+};
+use crate::suppression::Suppression;
+use crate::tenant::{Tenant, VoiceProvider};
 
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    calls: Mutex<Calls>,
 }
 
 #[derive(Default)]
@@ -109,6 +120,23 @@ impl CampaignStore for MemoryStore {
         page(mine, request)
     }
 
+    async fn change_campaign(&self, campaign: &Campaign, expected: CampaignStatus) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        let stored = inner
+            .campaigns
+            .get_mut(&(campaign.tenant.clone(), campaign.id.clone()))
+            .ok_or(Error::NotFound("campaign"))?;
+        if stored.status != expected {
+            return Err(Error::Conflict(format!(
+                "the campaign is {:?}, not {expected:?}",
+                stored.status
+            )));
+        }
+        stored.status = campaign.status;
+        stored.start_at = campaign.start_at;
+        Ok(())
+    }
+
     async fn add_leads_to_count(
         &self,
         tenant: &TenantId,
@@ -165,17 +193,34 @@ impl LeadStore for MemoryStore {
         request: &PageRequest,
     ) -> Result<Page<Lead>> {
         let inner = self.inner.lock().unwrap();
-        let matching: Vec<Lead> = inner
-            .leads
-            .values()
-            .filter(|l| {
-                &l.tenant == tenant
-                    && &l.campaign == campaign
-                    && status.is_none_or(|s| l.status == s)
-            })
+        // Like DynamoDB's, the cursor is the last key returned, so leads that
+        // change status while a listing is paged through shift nothing.
+        let after =
+            match &request.cursor {
+                None => None,
+                Some(c) => Some(LeadId::parse(c).map_err(|_| {
+                    Error::Malformed("the cursor is not one this listing gave".into())
+                })?),
+            };
+        let mut matching = inner.leads.values().filter(|l| {
+            &l.tenant == tenant
+                && &l.campaign == campaign
+                && status.is_none_or(|s| l.status == s)
+                && after.as_ref().is_none_or(|a| l.id > *a)
+        });
+        let items: Vec<Lead> = matching
+            .by_ref()
+            .take(request.limit as usize)
             .cloned()
             .collect();
-        page(matching, request)
+        let more = matching.next().is_some();
+        Ok(Page {
+            next_cursor: items
+                .last()
+                .filter(|_| more)
+                .map(|l| l.id.as_str().to_owned()),
+            items,
+        })
     }
 
     async fn save_lead(&self, lead: &Lead) -> Result<()> {
@@ -191,6 +236,299 @@ impl LeadStore for MemoryStore {
             version: lead.version + 1,
             ..lead.clone()
         };
+        Ok(())
+    }
+}
+
+/// The call side of the store: attempts, slots, call starts per second,
+/// dedupe keys, usage and the do-not-call list, with the same all-or-nothing
+/// writes as DynamoDB's transactions.
+#[derive(Default)]
+struct Calls {
+    attempts: BTreeMap<(TenantId, AttemptId), CallAttempt>,
+    slots: HashMap<SlotScope, BTreeSet<AttemptId>>,
+    call_starts: HashMap<(VoiceProvider, i64), u32>,
+    dedupe_keys: HashSet<(TenantId, String)>,
+    usage: BTreeMap<(TenantId, AttemptId), UsageRecord>,
+    suppressions: BTreeMap<(TenantId, Phone), Suppression>,
+}
+
+impl MemoryStore {
+    /// Every usage record written, in attempt order.
+    pub fn usage_records(&self) -> Vec<UsageRecord> {
+        self.calls.lock().unwrap().usage.values().cloned().collect()
+    }
+
+    pub fn attempts(&self) -> Vec<CallAttempt> {
+        self.calls
+            .lock()
+            .unwrap()
+            .attempts
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Slots held in every scope together.
+    pub fn slots_held(&self) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .slots
+            .values()
+            .map(BTreeSet::len)
+            .sum()
+    }
+}
+
+#[async_trait]
+impl CallStore for MemoryStore {
+    async fn dial_context(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        lead: &LeadId,
+        phone: &Phone,
+    ) -> Result<DialContext> {
+        let inner = self.inner.lock().unwrap();
+        let calls = self.calls.lock().unwrap();
+        let lead = inner.leads.get(&(tenant.clone(), lead.clone())).cloned();
+        let attempt = lead.as_ref().and_then(|l| {
+            let id = AttemptId::derive(&l.id, l.attempts);
+            calls.attempts.get(&(tenant.clone(), id)).cloned()
+        });
+        Ok(DialContext {
+            tenant: inner.tenants.get(tenant).cloned(),
+            campaign: inner
+                .campaigns
+                .get(&(tenant.clone(), campaign.clone()))
+                .cloned(),
+            lead,
+            suppressed: calls
+                .suppressions
+                .contains_key(&(tenant.clone(), phone.clone())),
+            attempt,
+        })
+    }
+
+    async fn call_context(&self, call: &CallRef) -> Result<CallContext> {
+        let inner = self.inner.lock().unwrap();
+        let calls = self.calls.lock().unwrap();
+        Ok(CallContext {
+            tenant: inner.tenants.get(&call.tenant).cloned(),
+            lead: inner
+                .leads
+                .get(&(call.tenant.clone(), call.lead.clone()))
+                .cloned(),
+            attempt: calls
+                .attempts
+                .get(&(call.tenant.clone(), call.attempt_id()))
+                .cloned(),
+        })
+    }
+
+    async fn commit(&self, write: &CallWrite) -> Result<Result<(), WriteRefused>> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut calls = self.calls.lock().unwrap();
+        if let Some(refused) = refusal(&inner, &calls, write) {
+            return Ok(Err(refused));
+        }
+        let tenant = write
+            .attempt
+            .as_ref()
+            .map(|a| a.tenant.clone())
+            .or_else(|| write.lead.as_ref().map(|l| l.tenant.clone()));
+        if let (Some(key), Some(tenant)) = (&write.dedupe_key, &tenant) {
+            calls.dedupe_keys.insert((tenant.clone(), key.clone()));
+        }
+        if let Some(lead) = &write.lead {
+            inner.leads.insert(
+                (lead.tenant.clone(), lead.id.clone()),
+                Lead {
+                    version: lead.version + 1,
+                    ..lead.clone()
+                },
+            );
+        }
+        if let Some(attempt) = &write.attempt {
+            let key = (attempt.tenant.clone(), attempt.id.clone());
+            if write.delete_attempt {
+                calls.attempts.remove(&key);
+            } else {
+                calls.attempts.insert(
+                    key,
+                    CallAttempt {
+                        version: attempt.version + 1,
+                        ..attempt.clone()
+                    },
+                );
+            }
+            if write.release_slots {
+                for scope in SlotScope::of_attempt(attempt) {
+                    if let Some(holders) = calls.slots.get_mut(&scope) {
+                        holders.remove(&attempt.id);
+                    }
+                }
+            }
+        }
+        if let Some(claim) = &write.take_slots {
+            for (scope, _) in &claim.scopes {
+                calls
+                    .slots
+                    .entry(scope.clone())
+                    .or_default()
+                    .insert(claim.holder.clone());
+            }
+            *calls
+                .call_starts
+                .entry((claim.pace.provider, claim.pace.second))
+                .or_default() += 1;
+        }
+        if let Some(usage) = &write.usage {
+            calls
+                .usage
+                .insert((usage.tenant.clone(), usage.attempt.clone()), usage.clone());
+        }
+        if let Some(entry) = &write.suppress {
+            calls
+                .suppressions
+                .entry((entry.tenant.clone(), entry.phone.clone()))
+                .or_insert_with(|| entry.clone());
+        }
+        Ok(Ok(()))
+    }
+
+    async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>> {
+        let calls = self.calls.lock().unwrap();
+        Ok(calls
+            .slots
+            .get(scope)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+/// Why DynamoDB would cancel the transaction `write` stands for, checked in
+/// the order the DynamoDB store reports its cancellation reasons.
+fn refusal(inner: &Inner, calls: &Calls, write: &CallWrite) -> Option<WriteRefused> {
+    let tenant = write
+        .attempt
+        .as_ref()
+        .map(|a| &a.tenant)
+        .or_else(|| write.lead.as_ref().map(|l| &l.tenant))?;
+    if let Some(key) = &write.dedupe_key
+        && calls.dedupe_keys.contains(&(tenant.clone(), key.clone()))
+    {
+        return Some(WriteRefused::Duplicate);
+    }
+    if let Some(attempt) = &write.attempt {
+        let stored = calls.attempts.get(&(tenant.clone(), attempt.id.clone()));
+        match (attempt.version, stored) {
+            (0, Some(_)) => return Some(WriteRefused::AttemptExists),
+            (0, None) => {}
+            (v, Some(s)) if s.version == v => {}
+            _ => return Some(WriteRefused::Stale),
+        }
+    }
+    if let Some(lead) = &write.lead {
+        let stored = inner.leads.get(&(lead.tenant.clone(), lead.id.clone()));
+        if stored.is_none_or(|s| s.version != lead.version) {
+            return Some(WriteRefused::Stale);
+        }
+    }
+    if let Some(usage) = &write.usage
+        && calls
+            .usage
+            .contains_key(&(usage.tenant.clone(), usage.attempt.clone()))
+    {
+        return Some(WriteRefused::Stale);
+    }
+    if let Some(claim) = &write.take_slots {
+        for (scope, limit) in &claim.scopes {
+            let holders = calls.slots.get(scope);
+            let held = holders.is_some_and(|h| h.contains(&claim.holder));
+            if !held && holders.map_or(0, BTreeSet::len) >= *limit as usize {
+                return Some(WriteRefused::NoSlot(scope.clone()));
+            }
+        }
+        let starts = calls
+            .call_starts
+            .get(&(claim.pace.provider, claim.pace.second))
+            .copied()
+            .unwrap_or(0);
+        if starts >= claim.pace.limit {
+            return Some(WriteRefused::Paced);
+        }
+    }
+    None
+}
+
+#[async_trait]
+impl SuppressionStore for MemoryStore {
+    async fn suppress(&self, entry: &Suppression) -> Result<()> {
+        self.calls
+            .lock()
+            .unwrap()
+            .suppressions
+            .entry((entry.tenant.clone(), entry.phone.clone()))
+            .or_insert_with(|| entry.clone());
+        Ok(())
+    }
+
+    async fn suppressions(
+        &self,
+        tenant: &TenantId,
+        request: &PageRequest,
+    ) -> Result<Page<Suppression>> {
+        let calls = self.calls.lock().unwrap();
+        let mine: Vec<Suppression> = calls
+            .suppressions
+            .values()
+            .filter(|s| &s.tenant == tenant)
+            .cloned()
+            .collect();
+        page(mine, request)
+    }
+}
+
+/// A dial queue that keeps what it was given, for tests to deliver by hand.
+#[derive(Default)]
+pub struct MemoryQueue {
+    messages: Mutex<Vec<(DialMessage, Timestamp)>>,
+}
+
+impl MemoryQueue {
+    /// Takes every message due at or before `now`, earliest first.
+    pub fn take_due(&self, now: Timestamp) -> Vec<DialMessage> {
+        let mut all = self.messages.lock().unwrap();
+        all.sort_by_key(|(_, at)| *at);
+        let due = all.iter().take_while(|(_, at)| *at <= now).count();
+        all.drain(..due).map(|(m, _)| m).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// When the earliest waiting message is due.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, at)| *at)
+            .min()
+    }
+}
+
+#[async_trait]
+impl DialQueue for MemoryQueue {
+    async fn enqueue(&self, messages: &[(DialMessage, Timestamp)], _now: Timestamp) -> Result<()> {
+        self.messages.lock().unwrap().extend_from_slice(messages);
         Ok(())
     }
 }

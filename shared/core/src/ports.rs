@@ -6,10 +6,18 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use crate::campaign::Campaign;
+use jiff::Timestamp;
+
+use crate::attempt::CallAttempt;
+use crate::billing::UsageRecord;
+use crate::call::CallRef;
+use crate::campaign::{Campaign, CampaignStatus};
+use crate::dispatch::{DialMessage, SlotClaim, SlotScope};
 use crate::error::Result;
-use crate::ids::{CampaignId, LeadId, TenantId};
+use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
+use crate::phone::Phone;
+use crate::suppression::Suppression;
 use crate::tenant::Tenant;
 
 /// A page of a listing. The cursor is opaque to callers and bound to the
@@ -62,6 +70,10 @@ pub trait CampaignStore: Send + Sync {
     /// The tenant's campaigns, newest first.
     async fn campaigns(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Campaign>>;
 
+    /// Saves a campaign's new status and start time if its status is still
+    /// `expected`; a campaign that moved on meanwhile is a `Conflict`.
+    async fn change_campaign(&self, campaign: &Campaign, expected: CampaignStatus) -> Result<()>;
+
     async fn add_leads_to_count(
         &self,
         tenant: &TenantId,
@@ -93,4 +105,95 @@ pub trait LeadStore: Send + Sync {
     /// Saves a changed lead if nobody else saved it since it was read
     /// (`lead.version` is the version read); a lost race is a `Conflict`.
     async fn save_lead(&self, lead: &Lead) -> Result<()>;
+}
+
+/// Everything a dial job needs, read in one round trip.
+#[derive(Clone, Debug, Default)]
+pub struct DialContext {
+    pub tenant: Option<Tenant>,
+    pub campaign: Option<Campaign>,
+    pub lead: Option<Lead>,
+    /// The number is on the tenant's do-not-call list.
+    pub suppressed: bool,
+    /// The job's attempt, if some delivery of the job recorded it already.
+    pub attempt: Option<CallAttempt>,
+}
+
+/// Everything a call event needs, read in one round trip.
+#[derive(Clone, Debug, Default)]
+pub struct CallContext {
+    pub tenant: Option<Tenant>,
+    pub lead: Option<Lead>,
+    pub attempt: Option<CallAttempt>,
+}
+
+/// One atomic write of a call's state and the records its change produced.
+/// Either all of it happens or none of it.
+#[derive(Clone, Debug, Default)]
+pub struct CallWrite {
+    /// Recorded once: a write carrying a key already recorded is refused as a duplicate.
+    pub dedupe_key: Option<String>,
+    /// Saved if nobody saved the lead since `lead.version` was read.
+    pub lead: Option<Lead>,
+    /// Created when its version is 0 (refused if it exists), else saved like the lead.
+    pub attempt: Option<CallAttempt>,
+    /// Slots to take for `attempt` before it dials.
+    pub take_slots: Option<SlotClaim>,
+    /// Give back every slot `attempt` holds.
+    pub release_slots: bool,
+    /// Remove `attempt` (the provider never took the call, so the job may try it again).
+    pub delete_attempt: bool,
+    pub usage: Option<UsageRecord>,
+    pub suppress: Option<Suppression>,
+}
+
+/// Why a [`CallWrite`] did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteRefused {
+    /// The dedupe key was recorded before: this event was applied already.
+    Duplicate,
+    /// The attempt exists already: another delivery of the job got there first.
+    AttemptExists,
+    /// No free slot in this scope.
+    NoSlot(SlotScope),
+    /// This second's call starts are used up.
+    Paced,
+    /// The lead or the attempt changed since it was read.
+    Stale,
+}
+
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    async fn dial_context(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        lead: &LeadId,
+        phone: &Phone,
+    ) -> Result<DialContext>;
+
+    async fn call_context(&self, call: &CallRef) -> Result<CallContext>;
+
+    async fn commit(&self, write: &CallWrite) -> Result<Result<(), WriteRefused>>;
+
+    /// Who holds a slot in `scope` now (tests, operations and the stuck-call sweep).
+    async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>>;
+}
+
+#[async_trait]
+pub trait SuppressionStore: Send + Sync {
+    /// Adds a number to the tenant's do-not-call list; adding it twice keeps the first entry.
+    async fn suppress(&self, entry: &Suppression) -> Result<()>;
+
+    async fn suppressions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Suppression>>;
+}
+
+/// The dial queue: jobs and campaign sweeps, each delivered no earlier than its time.
+#[async_trait]
+pub trait DialQueue: Send + Sync {
+    async fn enqueue(&self, messages: &[(DialMessage, Timestamp)], now: Timestamp) -> Result<()>;
 }

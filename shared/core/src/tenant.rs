@@ -181,8 +181,16 @@ impl std::fmt::Debug for ApiKey {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Tenant `acme` in New York, with every default.
+    pub fn tenant() -> Tenant {
+        let mut t = new_tenant().into_tenant(Timestamp::UNIX_EPOCH).unwrap();
+        t.id = TenantId::parse("acme").unwrap();
+        t.zone = Zone::parse("America/New_York").unwrap();
+        t
+    }
 
     fn new_tenant() -> NewTenant {
         serde_json::from_value(serde_json::json!({

@@ -2,6 +2,7 @@
 //! parse it, with the tenant's default region for numbers written nationally.
 
 mod fast;
+mod zones;
 
 use std::fmt;
 use std::str::FromStr;
@@ -155,6 +156,21 @@ impl Phone {
     /// The international display form ("+1 415-555-2671"), for people to read.
     pub fn display(&self) -> String {
         self.parsed().format().mode(Mode::International).to_string()
+    }
+
+    /// The IANA zones the number may be in (from its prefix), most often one.
+    /// Empty when the prefix tells nothing; a non-geographic number (a NANP
+    /// toll-free one, say) gets every zone of its plan.
+    pub fn zones(&self) -> &'static [&'static str] {
+        zones::zones_for(&self.0[1..])
+    }
+
+    /// The number's time zone, when its prefix names exactly one.
+    pub fn zone(&self) -> Option<crate::time::Zone> {
+        match self.zones() {
+            [only] => crate::time::Zone::parse(only).ok(),
+            _ => None,
+        }
     }
 
     /// The number with all but the last two digits hidden, for logs.
@@ -330,6 +346,18 @@ mod tests {
     fn the_region_of_a_number_comes_from_its_plan() {
         let p = Phone::parse("+919876543210", None).unwrap();
         assert_eq!(p.region().unwrap().code(), "IN");
+    }
+
+    #[test]
+    fn the_zone_of_a_number_comes_from_its_prefix() {
+        let ny = Phone::parse("+12125551234", None).unwrap();
+        assert_eq!(ny.zones(), ["America/New_York"]);
+        assert_eq!(ny.zone().unwrap().name(), "America/New_York");
+        let alaska = Phone::parse("+19075551234", None).unwrap();
+        assert_eq!(alaska.zones(), ["America/Adak", "America/Anchorage"]);
+        assert_eq!(alaska.zone(), None);
+        let india = Phone::parse("+919876543210", None).unwrap();
+        assert_eq!(india.zone().unwrap().name(), "Asia/Kolkata");
     }
 
     #[test]

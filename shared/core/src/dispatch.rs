@@ -1,0 +1,669 @@
+//! Placing calls. A dial job asks for one attempt of one lead; the dispatcher
+//! places it only inside the lead's calling hours, never to a suppressed
+//! number, within the deployment's, tenant's and campaign's concurrency and
+//! the provider account's call starts per second, and at most once however
+//! often the job is delivered.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::attempt::{AttemptStatus, CallAttempt};
+use crate::call::{CallRef, DialError, PlaceCall, VoiceDialer};
+use crate::calling_hours::next_call_time;
+use crate::campaign::{Campaign, CampaignStatus};
+use crate::error::{Error, Result};
+use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
+use crate::lead::{CallOutcome, Lead, LeadStatus};
+use crate::phone::Phone;
+use crate::ports::{
+    CallStore, CallWrite, CampaignStore, DialContext, DialQueue, LeadStore, PageRequest,
+    WriteRefused,
+};
+use crate::tenant::{Tenant, VoiceProvider};
+use crate::time::Clock;
+
+/// Attempts a lead gets before it is exhausted (seed 001: at most 3).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// How often a job is put back for a free slot or a failing provider before
+/// it is left to the dead-letter queue.
+pub const MAX_TRIES: u32 = 8;
+/// After a create-call request timed out, how long to wait for an event about
+/// the call before concluding it was never placed.
+pub const CONFIRM_WINDOW: SignedDuration = SignedDuration::from_secs(120);
+
+/// A message on the dial queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DialMessage {
+    /// Call one lead.
+    Dial(DialJob),
+    /// Queue the next page of a campaign's leads.
+    Sweep(CampaignSweep),
+}
+
+/// Call attempt `attempt` of one lead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialJob {
+    pub tenant: TenantId,
+    pub campaign: CampaignId,
+    pub lead: LeadId,
+    /// The lead's number, so the do-not-call list is read with the lead.
+    pub phone: Phone,
+    pub attempt: u32,
+    /// Asked for by hand (`POST /v1/leads/{id}:call`): the campaign need not be running.
+    #[serde(default)]
+    pub manual: bool,
+    /// How often the job was put back for a slot or a provider failure.
+    #[serde(default)]
+    pub tries: u32,
+}
+
+impl DialJob {
+    pub fn for_lead(lead: &Lead, manual: bool) -> Self {
+        Self {
+            tenant: lead.tenant.clone(),
+            campaign: lead.campaign.clone(),
+            lead: lead.id.clone(),
+            phone: lead.phone.clone(),
+            attempt: lead.attempts,
+            manual,
+            tries: 0,
+        }
+    }
+
+    pub fn call(&self) -> CallRef {
+        CallRef {
+            tenant: self.tenant.clone(),
+            lead: self.lead.clone(),
+            attempt: self.attempt,
+        }
+    }
+
+    fn tried_again(&self) -> Self {
+        Self {
+            tries: self.tries + 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// Queue a campaign's leads of `statuses[0]` page by page, then the next status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignSweep {
+    pub tenant: TenantId,
+    pub campaign: CampaignId,
+    pub statuses: Vec<LeadStatus>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Where calls are counted. A call holds one slot in each of its three scopes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SlotScope {
+    /// The provider account shared by the deployment (its plan's concurrency).
+    Provider(VoiceProvider),
+    Tenant(TenantId),
+    Campaign(TenantId, CampaignId),
+}
+
+impl SlotScope {
+    /// The scopes an attempt holds slots in.
+    pub fn of_attempt(attempt: &CallAttempt) -> [SlotScope; 3] {
+        [
+            SlotScope::Provider(attempt.provider),
+            SlotScope::Tenant(attempt.tenant.clone()),
+            SlotScope::Campaign(attempt.tenant.clone(), attempt.campaign.clone()),
+        ]
+    }
+}
+
+/// Slots an attempt takes before dialing, each scope with its limit, and its
+/// call start in the provider account's current second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotClaim {
+    pub holder: AttemptId,
+    pub scopes: Vec<(SlotScope, u32)>,
+    pub pace: PaceClaim,
+}
+
+/// One call start of `provider` in second `second`, of at most `limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaceClaim {
+    pub provider: VoiceProvider,
+    pub second: i64,
+    pub limit: u32,
+}
+
+/// What the provider plans allow the whole deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeploymentLimits {
+    pub retell_concurrent_calls: u32,
+    pub vapi_concurrent_calls: u32,
+    /// Call starts per second per provider account (carriers allow 1 by default).
+    pub calls_per_second: u32,
+}
+
+impl Default for DeploymentLimits {
+    /// Retell's pay-as-you-go 20 calls, Vapi's 10, one call start a second.
+    fn default() -> Self {
+        Self {
+            retell_concurrent_calls: 20,
+            vapi_concurrent_calls: 10,
+            calls_per_second: 1,
+        }
+    }
+}
+
+impl DeploymentLimits {
+    pub fn concurrent_calls(&self, provider: VoiceProvider) -> u32 {
+        match provider {
+            VoiceProvider::Retell => self.retell_concurrent_calls,
+            VoiceProvider::Vapi => self.vapi_concurrent_calls,
+        }
+    }
+
+    pub fn claim(
+        &self,
+        attempt: &CallAttempt,
+        tenant: &Tenant,
+        campaign: Option<&Campaign>,
+        now: Timestamp,
+    ) -> SlotClaim {
+        let [provider, tenant_scope, campaign_scope] = SlotScope::of_attempt(attempt);
+        let campaign_limit = campaign.map_or(u32::MAX, |c| c.pacing.max_parallel_calls);
+        SlotClaim {
+            holder: attempt.id.clone(),
+            scopes: vec![
+                (provider, self.concurrent_calls(attempt.provider)),
+                (tenant_scope, tenant.max_concurrent_calls),
+                (campaign_scope, campaign_limit),
+            ],
+            pace: PaceClaim {
+                provider: attempt.provider,
+                second: now.as_second(),
+                limit: self.calls_per_second,
+            },
+        }
+    }
+}
+
+/// The providers' dialers, one per account.
+pub trait Dialers: Send + Sync {
+    fn dialer(&self, provider: VoiceProvider) -> &dyn VoiceDialer;
+}
+
+/// What to do with a dial job, by the rules alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Dial,
+    /// Not now: the campaign starts later, or the lead's calling hours are closed.
+    Wait(Timestamp),
+    /// The job has nothing left to do.
+    Drop(&'static str),
+    /// The number is on the do-not-call list: suppress the lead, never dial.
+    Suppress,
+}
+
+pub fn decide(
+    job: &DialJob,
+    tenant: &Tenant,
+    campaign: Option<&Campaign>,
+    lead: &Lead,
+    suppressed: bool,
+    now: Timestamp,
+) -> Decision {
+    if lead.status == LeadStatus::DoNotCall {
+        return Decision::Drop("the lead is on the do-not-call list");
+    }
+    if suppressed {
+        return Decision::Suppress;
+    }
+    if lead.attempts != job.attempt || lead.status != LeadStatus::Queued {
+        return Decision::Drop("the lead has moved on: a stale or repeated job");
+    }
+    if !job.manual {
+        match campaign {
+            None => return Decision::Drop("the campaign no longer exists"),
+            Some(c) if c.status != CampaignStatus::Running => {
+                return Decision::Drop("the campaign is not running");
+            }
+            Some(c) => {
+                if let Some(start) = c.start_at.filter(|s| *s > now) {
+                    return Decision::Wait(start);
+                }
+            }
+        }
+    }
+    match next_call_time(lead, tenant, now) {
+        None => Decision::Drop("the tenant's calling hours never meet the legal ones"),
+        Some(at) if at > now => Decision::Wait(at),
+        Some(_) => Decision::Dial,
+    }
+}
+
+/// The wait before try `tries + 1`: 10 s doubling to at most 10 minutes.
+pub fn backoff(tries: u32) -> Duration {
+    Duration::from_secs((10u64 << tries.min(6)).min(600))
+}
+
+/// What became of a dial job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DialResult {
+    Placed {
+        provider_call_id: String,
+    },
+    Waiting(Timestamp),
+    Dropped(&'static str),
+    Suppressed,
+    /// No free slot (or no call start left this second); the job comes back then.
+    Deferred {
+        scope: String,
+        until: Timestamp,
+    },
+    /// The provider refused the number: the lead is invalid.
+    InvalidNumber(String),
+    /// The provider was busy or failing; the job comes back then.
+    Retrying {
+        reason: String,
+        until: Timestamp,
+    },
+}
+
+/// The dial-job use case.
+pub struct Dispatcher<'a, S, Q, D, C> {
+    pub store: &'a S,
+    pub queue: &'a Q,
+    pub dialers: &'a D,
+    pub clock: &'a C,
+    pub limits: DeploymentLimits,
+}
+
+impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C> {
+    pub async fn handle(&self, message: &DialMessage) -> Result<DialResult> {
+        match message {
+            DialMessage::Dial(job) => self.dial(job).await,
+            DialMessage::Sweep(_) => Err(Error::Internal(
+                "campaign sweeps are handled by sweep_campaign".into(),
+            )),
+        }
+    }
+
+    pub async fn dial(&self, job: &DialJob) -> Result<DialResult> {
+        let DialContext {
+            tenant,
+            campaign,
+            lead,
+            suppressed,
+            attempt,
+        } = self
+            .store
+            .dial_context(&job.tenant, &job.campaign, &job.lead, &job.phone)
+            .await?;
+        let (Some(tenant), Some(mut lead)) = (tenant, lead) else {
+            return Ok(DialResult::Dropped(
+                "the tenant or the lead no longer exists",
+            ));
+        };
+        let now = self.clock.now();
+        match decide(job, &tenant, campaign.as_ref(), &lead, suppressed, now) {
+            Decision::Drop(why) => return Ok(DialResult::Dropped(why)),
+            Decision::Wait(until) => {
+                self.requeue(job.clone(), until).await?;
+                return Ok(DialResult::Waiting(until));
+            }
+            Decision::Suppress => {
+                lead.suppress("the number is on the do-not-call list", now);
+                let write = CallWrite {
+                    lead: Some(lead),
+                    ..CallWrite::default()
+                };
+                return Ok(match self.write(write).await? {
+                    Ok(()) => DialResult::Suppressed,
+                    Err(_) => DialResult::Dropped("the lead changed while it was suppressed"),
+                });
+            }
+            Decision::Dial => {}
+        }
+        let attempt = match attempt {
+            None => {
+                let attempt = CallAttempt::dialing(
+                    &job.call(),
+                    job.campaign.clone(),
+                    tenant.voice.provider,
+                    now,
+                );
+                let claim = self.limits.claim(&attempt, &tenant, campaign.as_ref(), now);
+                let write = CallWrite {
+                    attempt: Some(attempt.clone()),
+                    take_slots: Some(claim),
+                    ..CallWrite::default()
+                };
+                match self.store.commit(&write).await? {
+                    Ok(()) => CallAttempt {
+                        version: 1,
+                        ..attempt
+                    },
+                    Err(WriteRefused::AttemptExists) => {
+                        return Ok(DialResult::Dropped(
+                            "another delivery of the job is dialing",
+                        ));
+                    }
+                    Err(WriteRefused::Paced) => {
+                        let next_second = Timestamp::from_second(now.as_second() + 1)
+                            .map_err(|e| Error::Internal(e.to_string()))?;
+                        self.requeue(job.clone(), next_second).await?;
+                        return Ok(DialResult::Deferred {
+                            scope: "call starts per second".into(),
+                            until: next_second,
+                        });
+                    }
+                    Err(WriteRefused::NoSlot(scope)) => {
+                        let until = now + backoff(job.tries);
+                        self.requeue(job.tried_again(), until).await?;
+                        return Ok(DialResult::Deferred {
+                            scope: format!("{scope:?}"),
+                            until,
+                        });
+                    }
+                    Err(other) => {
+                        return Err(Error::Internal(format!(
+                            "recording a new attempt was refused: {other:?}"
+                        )));
+                    }
+                }
+            }
+            // The create-call request timed out earlier and no event about the
+            // call came since: it was never placed. Claim the redial, so that
+            // only one delivery makes it; the attempt still holds its slots.
+            Some(mut attempt)
+                if attempt.status == AttemptStatus::Dialing
+                    && attempt.redial_after.is_some_and(|t| t <= now) =>
+            {
+                attempt.redial_after = None;
+                if self
+                    .write(CallWrite {
+                        attempt: Some(attempt.clone()),
+                        ..CallWrite::default()
+                    })
+                    .await?
+                    .is_err()
+                {
+                    return Ok(DialResult::Dropped(
+                        "another delivery of the job is dialing",
+                    ));
+                }
+                attempt.version += 1;
+                attempt
+            }
+            Some(_) => return Ok(DialResult::Dropped("the attempt was dialed already")),
+        };
+        self.place(job, &tenant, lead, attempt).await
+    }
+
+    async fn place(
+        &self,
+        job: &DialJob,
+        tenant: &Tenant,
+        lead: Lead,
+        mut attempt: CallAttempt,
+    ) -> Result<DialResult> {
+        let request = place_call(tenant, &lead, job.call());
+        let placed = self
+            .dialers
+            .dialer(tenant.voice.provider)
+            .place_call(&request)
+            .await;
+        let now = self.clock.now();
+        match placed {
+            Ok(placed) => {
+                let id = placed.provider_call_id.clone();
+                self.settle(job, move |lead, attempt| {
+                    attempt.provider_call_id.get_or_insert_with(|| id.clone());
+                    attempt.advance(AttemptStatus::Placed);
+                    lead.start_call(job.attempt, now).ok();
+                    false
+                })
+                .await?;
+                Ok(DialResult::Placed {
+                    provider_call_id: placed.provider_call_id,
+                })
+            }
+            Err(DialError::InvalidNumber(reason)) => {
+                let note = format!("the provider refused the number: {reason}");
+                self.settle(job, |lead, attempt| {
+                    attempt.outcome = Some(CallOutcome::InvalidNumber);
+                    let released = attempt.advance(AttemptStatus::Ended);
+                    lead.finish_call(job.attempt, CallOutcome::InvalidNumber, false, now)
+                        .ok();
+                    lead.note = Some(note.clone());
+                    released
+                })
+                .await?;
+                Ok(DialResult::InvalidNumber(reason))
+            }
+            Err(DialError::Throttled {
+                reason,
+                retry_after,
+            }) => {
+                self.abandon(&attempt).await?;
+                let until = now + retry_after.unwrap_or_default().max(backoff(job.tries));
+                self.requeue(job.tried_again(), until).await?;
+                Ok(DialResult::Retrying { reason, until })
+            }
+            Err(DialError::Timeout) => {
+                // The call may have been placed: keep the attempt (and its
+                // slots), and come back once its events would have arrived.
+                let until = now
+                    + CONFIRM_WINDOW.max(
+                        SignedDuration::try_from(backoff(job.tries)).unwrap_or(CONFIRM_WINDOW),
+                    );
+                attempt.redial_after = Some(until);
+                self.write(CallWrite {
+                    attempt: Some(attempt),
+                    ..CallWrite::default()
+                })
+                .await?
+                .ok();
+                self.requeue(job.tried_again(), until).await?;
+                Ok(DialResult::Retrying {
+                    reason: DialError::Timeout.to_string(),
+                    until,
+                })
+            }
+            Err(error @ (DialError::Unavailable(_) | DialError::Rejected { .. })) => {
+                self.abandon(&attempt).await?;
+                let retryable = matches!(error, DialError::Unavailable(_));
+                if retryable && job.tries < MAX_TRIES {
+                    let until = now + backoff(job.tries);
+                    self.requeue(job.tried_again(), until).await?;
+                    return Ok(DialResult::Retrying {
+                        reason: error.to_string(),
+                        until,
+                    });
+                }
+                // Left to SQS: redelivered, then the dead-letter queue.
+                Err(Error::Unavailable(error.to_string()))
+            }
+        }
+    }
+
+    /// Applies `change` to the freshest lead and attempt and saves both,
+    /// retrying when a webhook saved either in between. `change` returns
+    /// whether the attempt just ended (its slots are then given back).
+    async fn settle(
+        &self,
+        job: &DialJob,
+        change: impl Fn(&mut Lead, &mut CallAttempt) -> bool,
+    ) -> Result<()> {
+        for _ in 0..5 {
+            let ctx = self.store.call_context(&job.call()).await?;
+            let (Some(mut lead), Some(mut attempt)) = (ctx.lead, ctx.attempt) else {
+                return Err(Error::Internal("the attempt vanished while dialing".into()));
+            };
+            let ended = change(&mut lead, &mut attempt);
+            let write = CallWrite {
+                lead: Some(lead),
+                attempt: Some(attempt),
+                release_slots: ended,
+                ..CallWrite::default()
+            };
+            if self.write(write).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(Error::Conflict(
+            "the call kept changing while it was recorded".into(),
+        ))
+    }
+
+    /// The provider never took the call: remove the attempt and give its slots back.
+    async fn abandon(&self, attempt: &CallAttempt) -> Result<()> {
+        let write = CallWrite {
+            attempt: Some(attempt.clone()),
+            delete_attempt: true,
+            release_slots: true,
+            ..CallWrite::default()
+        };
+        match self.store.commit(&write).await? {
+            Ok(()) => Ok(()),
+            Err(refused) => Err(Error::Conflict(format!(
+                "abandoning the attempt was refused: {refused:?}"
+            ))),
+        }
+    }
+
+    async fn write(&self, write: CallWrite) -> Result<Result<(), WriteRefused>> {
+        self.store.commit(&write).await
+    }
+
+    async fn requeue(&self, job: DialJob, at: Timestamp) -> Result<()> {
+        self.queue
+            .enqueue(&[(DialMessage::Dial(job), at)], self.clock.now())
+            .await
+    }
+}
+
+/// The provider request for a lead's call, with what the agent may say.
+pub fn place_call(tenant: &Tenant, lead: &Lead, call: CallRef) -> PlaceCall {
+    let mut variables = BTreeMap::new();
+    variables.insert("business_name".into(), tenant.name.clone());
+    if let Some(name) = &lead.name {
+        variables.insert("name".into(), name.clone());
+        if let Some(first) = name.split_whitespace().next() {
+            variables.insert("first_name".into(), first.to_owned());
+        }
+    }
+    if let Some(partner) = &lead.partner {
+        variables.insert("partner".into(), partner.clone());
+    }
+    PlaceCall {
+        provider: tenant.voice.provider,
+        call,
+        to: lead.phone.clone(),
+        from: tenant.voice.from_number.clone(),
+        agent_id: tenant.voice.agent_id.clone(),
+        phone_number_id: tenant.voice.phone_number_id.clone(),
+        variables,
+    }
+}
+
+/// Leads a sweep queues per page.
+pub const SWEEP_PAGE: u32 = 100;
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepResult {
+    pub queued: usize,
+    /// Jobs sent again for leads already queued (a resumed campaign).
+    pub resent: usize,
+    pub next: Option<Timestamp>,
+}
+
+/// Queues one page of a campaign's leads: each `new` lead becomes attempt 1
+/// and each already `queued` lead gets its job again. Jobs are spaced at the
+/// campaign's call starts per second, and the next page is swept when this
+/// page's last job is due.
+pub async fn sweep_campaign<S, Q>(
+    store: &S,
+    queue: &Q,
+    sweep: &CampaignSweep,
+    now: Timestamp,
+) -> Result<SweepResult>
+where
+    S: CampaignStore + LeadStore,
+    Q: DialQueue,
+{
+    let Some(campaign) = store.campaign(&sweep.tenant, &sweep.campaign).await? else {
+        return Ok(SweepResult::default());
+    };
+    let Some(&status) = sweep.statuses.first() else {
+        return Ok(SweepResult::default());
+    };
+    if campaign.status != CampaignStatus::Running {
+        return Ok(SweepResult::default());
+    }
+    let page = store
+        .leads(
+            &sweep.tenant,
+            &sweep.campaign,
+            Some(status),
+            &PageRequest {
+                limit: SWEEP_PAGE,
+                cursor: sweep.cursor.clone(),
+            },
+        )
+        .await?;
+    let start = campaign.start_at.map_or(now, |s| s.max(now));
+    let jobs: Vec<DialJob> = stream::iter(page.items)
+        .map(|mut lead| async move {
+            if lead.status == LeadStatus::New {
+                lead.queue(lead.attempts + 1, now).ok()?;
+                store.save_lead(&lead).await.ok()?;
+            }
+            (lead.status == LeadStatus::Queued).then(|| DialJob::for_lead(&lead, false))
+        })
+        .buffered(16)
+        .filter_map(|job| async move { job })
+        .collect()
+        .await;
+    let spacing_ms = 1000 / i64::from(campaign.pacing.calls_per_second.max(1));
+    let at = |k: usize| start + SignedDuration::from_millis(spacing_ms * k as i64);
+    let mut messages: Vec<(DialMessage, Timestamp)> = jobs
+        .iter()
+        .enumerate()
+        .map(|(k, job)| (DialMessage::Dial(job.clone()), at(k)))
+        .collect();
+    let next = match (page.next_cursor, sweep.statuses.len()) {
+        (Some(cursor), _) => Some(CampaignSweep {
+            cursor: Some(cursor),
+            ..sweep.clone()
+        }),
+        (None, n) if n > 1 => Some(CampaignSweep {
+            statuses: sweep.statuses[1..].to_vec(),
+            cursor: None,
+            ..sweep.clone()
+        }),
+        (None, _) => None,
+    };
+    let next_at = next.as_ref().map(|_| at(jobs.len()));
+    if let (Some(next), Some(when)) = (next, next_at) {
+        messages.push((DialMessage::Sweep(next), when));
+    }
+    queue.enqueue(&messages, now).await?;
+    let (queued, resent) = match status {
+        LeadStatus::New => (jobs.len(), 0),
+        _ => (0, jobs.len()),
+    };
+    Ok(SweepResult {
+        queued,
+        resent,
+        next: next_at,
+    })
+}
+
+#[cfg(test)]
+mod tests;
