@@ -1,14 +1,16 @@
-//! Adapters from leadline's ports to AWS: DynamoDB for the store; SQS and
-//! EventBridge Scheduler follow with the capabilities that need them.
+//! Adapters from leadline's ports to AWS: DynamoDB for the store, SQS and
+//! EventBridge Scheduler for the dial queue.
 //!
 //! Clients are built once per cold start ([`Aws::from_env`]) and honour
 //! `AWS_ENDPOINT_URL`, which is how the local stack points them at MiniStack.
 
 pub mod calls;
 pub mod dynamo;
+pub mod queue;
 
 pub use calls::Calls;
 pub use dynamo::DynamoStore;
+pub use queue::SqsDialQueue;
 
 /// The SDK configuration, loaded once.
 #[derive(Clone, Debug)]
@@ -61,5 +63,13 @@ impl Aws {
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
+    pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::new(&self.config)
     }
 }

@@ -299,10 +299,7 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
             lead,
             suppressed,
             attempt,
-        } = self
-            .store
-            .dial_context(&job.tenant, &job.campaign, &job.lead, &job.phone)
-            .await?;
+        } = self.store.dial_context(job).await?;
         let (Some(tenant), Some(mut lead)) = (tenant, lead) else {
             return Ok(DialResult::Dropped(
                 "the tenant or the lead no longer exists",

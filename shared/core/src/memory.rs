@@ -11,7 +11,7 @@ use crate::attempt::CallAttempt;
 use crate::billing::UsageRecord;
 use crate::call::CallRef;
 use crate::campaign::{Campaign, CampaignStatus};
-use crate::dispatch::{DialMessage, SlotScope};
+use crate::dispatch::{DialJob, DialMessage, SlotScope};
 use crate::error::{Error, Result};
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
@@ -283,20 +283,18 @@ impl MemoryStore {
 
 #[async_trait]
 impl CallStore for MemoryStore {
-    async fn dial_context(
-        &self,
-        tenant: &TenantId,
-        campaign: &CampaignId,
-        lead: &LeadId,
-        phone: &Phone,
-    ) -> Result<DialContext> {
+    async fn dial_context(&self, job: &DialJob) -> Result<DialContext> {
         let inner = self.inner.lock().unwrap();
         let calls = self.calls.lock().unwrap();
-        let lead = inner.leads.get(&(tenant.clone(), lead.clone())).cloned();
-        let attempt = lead.as_ref().and_then(|l| {
-            let id = AttemptId::derive(&l.id, l.attempts);
-            calls.attempts.get(&(tenant.clone(), id)).cloned()
-        });
+        let (tenant, campaign, phone) = (&job.tenant, &job.campaign, &job.phone);
+        let lead = inner
+            .leads
+            .get(&(tenant.clone(), job.lead.clone()))
+            .cloned();
+        let attempt = calls
+            .attempts
+            .get(&(tenant.clone(), job.call().attempt_id()))
+            .cloned();
         Ok(DialContext {
             tenant: inner.tenants.get(tenant).cloned(),
             campaign: inner

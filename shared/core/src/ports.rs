@@ -12,11 +12,10 @@ use crate::attempt::CallAttempt;
 use crate::billing::UsageRecord;
 use crate::call::CallRef;
 use crate::campaign::{Campaign, CampaignStatus};
-use crate::dispatch::{DialMessage, SlotClaim, SlotScope};
+use crate::dispatch::{DialJob, DialMessage, SlotClaim, SlotScope};
 use crate::error::Result;
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
-use crate::phone::Phone;
 use crate::suppression::Suppression;
 use crate::tenant::Tenant;
 
@@ -164,13 +163,8 @@ pub enum WriteRefused {
 
 #[async_trait]
 pub trait CallStore: Send + Sync {
-    async fn dial_context(
-        &self,
-        tenant: &TenantId,
-        campaign: &CampaignId,
-        lead: &LeadId,
-        phone: &Phone,
-    ) -> Result<DialContext>;
+    /// The job's tenant, campaign, lead, attempt and whether its number is suppressed.
+    async fn dial_context(&self, job: &DialJob) -> Result<DialContext>;
 
     async fn call_context(&self, call: &CallRef) -> Result<CallContext>;
 

@@ -2,7 +2,8 @@
 //! query can cross tenants. The access patterns are listed in docs/data-model.md.
 
 use leadline_core::lead::LeadStatus;
-use leadline_core::{CampaignId, LeadId, TenantId};
+use leadline_core::tenant::VoiceProvider;
+use leadline_core::{AttemptId, CampaignId, LeadId, TenantId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -38,4 +39,50 @@ pub fn campaign_leads_pk(tenant: &TenantId, campaign: &CampaignId) -> String {
 /// GSI1 sort key of a lead: by status, then id, so one status is a prefix query.
 pub fn lead_by_status_sk(status: LeadStatus, lead: &LeadId) -> String {
     format!("{}#{lead}", status.as_str())
+}
+
+pub fn attempt_sk(attempt: &AttemptId) -> String {
+    format!("ATTEMPT#{attempt}")
+}
+
+pub fn usage_sk(attempt: &AttemptId) -> String {
+    format!("USAGE#{attempt}")
+}
+
+/// A provider event already applied (Retell call id + event, ...).
+pub fn event_sk(dedupe_key: &str) -> String {
+    format!("EVENT#{dedupe_key}")
+}
+
+pub const SUPPRESSION_PREFIX: &str = "DNC#";
+
+/// A number on the tenant's do-not-call list, by its E.164 form.
+pub fn suppression_sk(e164: &str) -> String {
+    format!("{SUPPRESSION_PREFIX}{e164}")
+}
+
+/// The calls in flight of a tenant, and of each of its campaigns.
+pub const TENANT_SLOTS_SK: &str = "SLOTS";
+
+pub fn campaign_slots_sk(campaign: &CampaignId) -> String {
+    format!("SLOTS#{campaign}")
+}
+
+/// The one partition that belongs to no tenant: what the deployment shares,
+/// the provider accounts' calls in flight and call starts per second.
+pub const DEPLOYMENT_PK: &str = "DEPLOYMENT";
+
+pub fn provider_slots_sk(provider: VoiceProvider) -> String {
+    format!("SLOTS#{}", provider_name(provider))
+}
+
+pub fn pace_sk(provider: VoiceProvider, second: i64) -> String {
+    format!("PACE#{}#{second}", provider_name(provider))
+}
+
+fn provider_name(provider: VoiceProvider) -> &'static str {
+    match provider {
+        VoiceProvider::Retell => "retell",
+        VoiceProvider::Vapi => "vapi",
+    }
 }

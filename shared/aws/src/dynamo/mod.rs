@@ -1,6 +1,7 @@
 //! The DynamoDB store: one table, every key under its tenant, every state
 //! change a conditional write.
 
+mod call_store;
 mod cursor;
 pub mod item;
 pub mod keys;
@@ -16,7 +17,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt, stream};
-use leadline_core::campaign::Campaign;
+use leadline_core::campaign::{Campaign, CampaignStatus};
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::ports::{CampaignStore, LeadStore, Page, PageRequest, TenantStore};
 use leadline_core::tenant::Tenant;
@@ -381,6 +382,37 @@ impl CampaignStore for DynamoStore {
             )
             .await?,
         )
+    }
+
+    async fn change_campaign(&self, campaign: &Campaign, expected: CampaignStatus) -> Result<()> {
+        let status = |s: CampaignStatus| match serde_json::to_value(s) {
+            Ok(serde_json::Value::String(name)) => Ok(AttributeValue::S(name)),
+            _ => Err(Error::Internal("a campaign status is a string".into())),
+        };
+        let start_at = match campaign.start_at {
+            Some(at) => AttributeValue::S(at.to_string()),
+            None => AttributeValue::Null(true),
+        };
+        self.calls.record("UpdateItem");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                tenant_pk(&campaign.tenant),
+                campaign_sk(&campaign.id),
+            )))
+            .update_expression("SET #status = :to, start_at = :start")
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", status(campaign.status)?)
+            .expression_attribute_values(":expected", status(expected)?)
+            .expression_attribute_values(":start", start_at)
+            .send()
+            .await;
+        conditional(result, || {
+            Error::Conflict(format!("the campaign is no longer {expected:?}").to_lowercase())
+        })
     }
 
     async fn add_leads_to_count(

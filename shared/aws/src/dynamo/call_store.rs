@@ -1,0 +1,433 @@
+//! Calls in DynamoDB: attempts, concurrency slots, call starts per second,
+//! event dedupe keys, usage and the do-not-call list. A [`CallWrite`] is one
+//! `TransactWriteItems`; when it is cancelled, the items whose condition
+//! failed say why ([`WriteRefused`]).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, Put, TransactWriteItem, Update,
+};
+use leadline_core::attempt::CallAttempt;
+use leadline_core::call::CallRef;
+use leadline_core::dispatch::{DialJob, SlotScope};
+use leadline_core::ports::{
+    CallContext, CallStore, CallWrite, DialContext, Page, PageRequest, SuppressionStore,
+    WriteRefused,
+};
+use leadline_core::suppression::Suppression;
+use leadline_core::{AttemptId, Error, Result, TenantId};
+
+use super::item::{Item, from_item, to_item};
+use super::keys::*;
+use super::{DynamoStore, items, lead_item, sdk};
+
+/// Dedupe keys are kept long enough to outlast every provider's retries.
+const DEDUPE_DAYS: i64 = 30;
+/// A second's call-start counter is kept a little past its second.
+const PACE_TTL_SECONDS: i64 = 120;
+
+/// What a transaction item's condition guards, to explain a cancellation.
+#[derive(Clone, Debug)]
+enum Guard {
+    Dedupe,
+    NewAttempt,
+    Version,
+    Slot(SlotScope),
+    Pace,
+    Nothing,
+}
+
+impl Guard {
+    /// When several conditions fail, the most telling one is reported.
+    fn refusal(&self) -> (u8, WriteRefused) {
+        match self {
+            Guard::Dedupe => (0, WriteRefused::Duplicate),
+            Guard::NewAttempt => (1, WriteRefused::AttemptExists),
+            Guard::Version | Guard::Nothing => (2, WriteRefused::Stale),
+            Guard::Slot(scope) => (3, WriteRefused::NoSlot(scope.clone())),
+            Guard::Pace => (4, WriteRefused::Paced),
+        }
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn attempt_item(attempt: &CallAttempt, version: u64) -> Result<Item> {
+    let stored = CallAttempt {
+        version,
+        ..attempt.clone()
+    };
+    to_item(
+        &stored,
+        &[
+            (PK, tenant_pk(&attempt.tenant)),
+            (SK, attempt_sk(&attempt.id)),
+        ],
+    )
+}
+
+fn epoch_seconds_after(days: i64) -> i64 {
+    jiff::Timestamp::now().as_second() + days * 86_400
+}
+
+impl DynamoStore {
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<(&str, Option<(&str, AttributeValue)>)>,
+    ) -> Result<TransactWriteItem> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some((expression, value)) = condition {
+            put = put.condition_expression(expression);
+            if let Some((name, value)) = value {
+                put = put.expression_attribute_values(name, value);
+            }
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(internal)?)
+            .build())
+    }
+
+    fn versioned_put(&self, item: Item, read: u64) -> Result<TransactWriteItem> {
+        self.put(item, Some(("version = :read", Some((":read", n(read))))))
+    }
+
+    /// `ADD holders :me`, if the holder is in already or a slot is free.
+    fn take_slot(
+        &self,
+        scope: &SlotScope,
+        holder: &AttemptId,
+        limit: u32,
+    ) -> Result<TransactWriteItem> {
+        let (pk, sk) = slot_key(scope);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .update_expression("ADD holders :me")
+            .condition_expression(
+                "attribute_not_exists(holders) OR contains(holders, :id) OR size(holders) < :limit",
+            )
+            .expression_attribute_values(
+                ":me",
+                AttributeValue::Ss(vec![holder.as_str().to_owned()]),
+            )
+            .expression_attribute_values(":id", s(holder.as_str()))
+            .expression_attribute_values(":limit", n(limit))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn release_slot(&self, scope: &SlotScope, holder: &AttemptId) -> Result<TransactWriteItem> {
+        let (pk, sk) = slot_key(scope);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .update_expression("DELETE holders :me")
+            .expression_attribute_values(
+                ":me",
+                AttributeValue::Ss(vec![holder.as_str().to_owned()]),
+            )
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One more call start in the provider account's second, if any are left.
+    fn count_call_start(
+        &self,
+        claim: &leadline_core::dispatch::PaceClaim,
+    ) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                DEPLOYMENT_PK.to_owned(),
+                pace_sk(claim.provider, claim.second),
+            )))
+            .update_expression("ADD starts :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(starts) OR starts < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(claim.limit))
+            .expression_attribute_values(":expires", n(claim.second + PACE_TTL_SECONDS))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Adds a number to the list unless it is there: the first entry stays.
+    fn suppression_update(&self, entry: &Suppression) -> Result<Update> {
+        let item = to_item(entry, &[])?;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                tenant_pk(&entry.tenant),
+                suppression_sk(entry.phone.as_str()),
+            )));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in item.into_iter().enumerate() {
+            sets.push(format!("#f{i} = if_not_exists(#f{i}, :v{i})"));
+            update = update
+                .expression_attribute_names(format!("#f{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .build()
+            .map_err(internal)
+    }
+
+    fn transaction(&self, write: &CallWrite) -> Result<Vec<(TransactWriteItem, Guard)>> {
+        let mut items = Vec::new();
+        let tenant = write
+            .attempt
+            .as_ref()
+            .map(|a| &a.tenant)
+            .or_else(|| write.lead.as_ref().map(|l| &l.tenant))
+            .ok_or_else(|| Error::Internal("a call write names no attempt or lead".into()))?;
+        if let Some(key) = &write.dedupe_key {
+            let mut item = Self::key(tenant_pk(tenant), event_sk(key));
+            item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
+            items.push((
+                self.put(item, Some(("attribute_not_exists(PK)", None)))?,
+                Guard::Dedupe,
+            ));
+        }
+        if let Some(attempt) = &write.attempt {
+            let read = attempt.version;
+            let key = Self::key(tenant_pk(&attempt.tenant), attempt_sk(&attempt.id));
+            if write.delete_attempt {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .condition_expression("version = :read")
+                    .expression_attribute_values(":read", n(read))
+                    .build()
+                    .map_err(internal)?;
+                items.push((
+                    TransactWriteItem::builder().delete(delete).build(),
+                    Guard::Version,
+                ));
+            } else if read == 0 {
+                items.push((
+                    self.put(
+                        attempt_item(attempt, 1)?,
+                        Some(("attribute_not_exists(PK)", None)),
+                    )?,
+                    Guard::NewAttempt,
+                ));
+            } else {
+                items.push((
+                    self.versioned_put(attempt_item(attempt, read + 1)?, read)?,
+                    Guard::Version,
+                ));
+            }
+            if write.release_slots {
+                for scope in SlotScope::of_attempt(attempt) {
+                    items.push((self.release_slot(&scope, &attempt.id)?, Guard::Nothing));
+                }
+            }
+        }
+        if let Some(lead) = &write.lead {
+            items.push((
+                self.versioned_put(lead_item(lead, lead.version + 1)?, lead.version)?,
+                Guard::Version,
+            ));
+        }
+        if let Some(usage) = &write.usage {
+            let item = to_item(
+                usage,
+                &[
+                    (PK, tenant_pk(&usage.tenant)),
+                    (SK, usage_sk(&usage.attempt)),
+                ],
+            )?;
+            items.push((
+                self.put(item, Some(("attribute_not_exists(PK)", None)))?,
+                Guard::Version,
+            ));
+        }
+        if let Some(claim) = &write.take_slots {
+            for (scope, limit) in &claim.scopes {
+                items.push((
+                    self.take_slot(scope, &claim.holder, *limit)?,
+                    Guard::Slot(scope.clone()),
+                ));
+            }
+            items.push((self.count_call_start(&claim.pace)?, Guard::Pace));
+        }
+        if let Some(entry) = &write.suppress {
+            items.push((
+                TransactWriteItem::builder()
+                    .update(self.suppression_update(entry)?)
+                    .build(),
+                Guard::Nothing,
+            ));
+        }
+        Ok(items)
+    }
+}
+
+/// Why a cancelled transaction was cancelled, from its items' reasons.
+fn refusal(guards: &[Guard], reasons: &[CancellationReason]) -> Option<WriteRefused> {
+    guards
+        .iter()
+        .zip(reasons)
+        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+        .map(|(g, _)| g.refusal())
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, refused)| refused)
+}
+
+fn slot_key(scope: &SlotScope) -> (String, String) {
+    match scope {
+        SlotScope::Provider(provider) => (DEPLOYMENT_PK.to_owned(), provider_slots_sk(*provider)),
+        SlotScope::Tenant(tenant) => (tenant_pk(tenant), TENANT_SLOTS_SK.to_owned()),
+        SlotScope::Campaign(tenant, campaign) => (tenant_pk(tenant), campaign_slots_sk(campaign)),
+    }
+}
+
+#[async_trait]
+impl CallStore for DynamoStore {
+    async fn dial_context(&self, job: &DialJob) -> Result<DialContext> {
+        let pk = tenant_pk(&job.tenant);
+        let keys = vec![
+            Self::key(pk.clone(), TENANT_SK.to_owned()),
+            Self::key(pk.clone(), campaign_sk(&job.campaign)),
+            Self::key(pk.clone(), lead_sk(&job.lead)),
+            Self::key(pk.clone(), attempt_sk(&job.call().attempt_id())),
+            Self::key(pk, suppression_sk(job.phone.as_str())),
+        ];
+        let mut ctx = DialContext::default();
+        for item in self.batch_get(keys, None).await? {
+            let sk = item
+                .get(SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            match sk.split('#').next().unwrap_or_default() {
+                "TENANT" => ctx.tenant = Some(from_item(item)?),
+                "CAMPAIGN" => ctx.campaign = Some(from_item(item)?),
+                "LEAD" => ctx.lead = Some(from_item(item)?),
+                "ATTEMPT" => ctx.attempt = Some(from_item(item)?),
+                "DNC" => ctx.suppressed = true,
+                _ => {}
+            }
+        }
+        Ok(ctx)
+    }
+
+    async fn call_context(&self, call: &CallRef) -> Result<CallContext> {
+        let pk = tenant_pk(&call.tenant);
+        let keys = vec![
+            Self::key(pk.clone(), TENANT_SK.to_owned()),
+            Self::key(pk.clone(), lead_sk(&call.lead)),
+            Self::key(pk, attempt_sk(&call.attempt_id())),
+        ];
+        let mut ctx = CallContext::default();
+        for item in self.batch_get(keys, None).await? {
+            let sk = item
+                .get(SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            match sk.split('#').next().unwrap_or_default() {
+                "TENANT" => ctx.tenant = Some(from_item(item)?),
+                "LEAD" => ctx.lead = Some(from_item(item)?),
+                "ATTEMPT" => ctx.attempt = Some(from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok(ctx)
+    }
+
+    async fn commit(&self, write: &CallWrite) -> Result<Result<(), WriteRefused>> {
+        let (items, guards): (Vec<_>, Vec<_>) = self.transaction(write)?.into_iter().unzip();
+        if items.is_empty() {
+            return Ok(Ok(()));
+        }
+        self.calls.record("TransactWriteItems");
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    match refusal(&guards, cancelled.cancellation_reasons()) {
+                        Some(refused) => Ok(Err(refused)),
+                        // Cancelled for a conflict with another transaction: try again.
+                        None => Err(Error::Unavailable(format!(
+                            "DynamoDB cancelled a call write: {cancelled}"
+                        ))),
+                    }
+                }
+                _ => Err(sdk(e)),
+            },
+        }
+    }
+
+    async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>> {
+        let (pk, sk) = slot_key(scope);
+        let Some(item) = self.get(pk, sk).await? else {
+            return Ok(Vec::new());
+        };
+        let holders = match item.get("holders") {
+            Some(AttributeValue::Ss(ids)) => ids.clone(),
+            _ => Vec::new(),
+        };
+        holders
+            .iter()
+            .map(|id| AttemptId::parse(id).map_err(internal))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for DynamoStore {
+    async fn suppress(&self, entry: &Suppression) -> Result<()> {
+        let update = self.suppression_update(entry)?;
+        self.calls.record("UpdateItem");
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+
+    async fn suppressions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Suppression>> {
+        items(
+            self.query_page(
+                None,
+                tenant_pk(tenant),
+                Some(SUPPRESSION_PREFIX.to_owned()),
+                true,
+                page,
+            )
+            .await?,
+        )
+    }
+}

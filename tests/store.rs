@@ -1,0 +1,277 @@
+//! The DynamoDB store's call side against the stack's real table: slots,
+//! call starts per second, dedupe keys and versions are conditions in one
+//! transaction, and a cancelled transaction says which condition failed.
+
+use jiff::Timestamp;
+use leadline_aws::{Aws, DynamoStore};
+use leadline_core::attempt::CallAttempt;
+use leadline_core::call::CallRef;
+use leadline_core::campaign::{Campaign, CampaignStatus, Pacing};
+use leadline_core::dispatch::{DeploymentLimits, DialJob, SlotScope};
+use leadline_core::lead::Lead;
+use leadline_core::ports::{
+    CallStore, CallWrite, CampaignStore, LeadStore, SuppressionStore, TenantStore, WriteRefused,
+};
+use leadline_core::suppression::{Suppression, SuppressionSource};
+use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
+use leadline_core::{CampaignId, LeadId, Phone};
+use leadline_tests::unique;
+
+struct Fixture {
+    store: DynamoStore,
+    tenant: Tenant,
+    campaign: Campaign,
+    leads: Vec<Lead>,
+}
+
+async fn fixture(leads: usize) -> Fixture {
+    let table =
+        std::env::var("LEADLINE_TableName").expect("LEADLINE_TableName: run through `make test`");
+    let store = DynamoStore::new(Aws::from_env().await.dynamodb(), table);
+    let slug = unique("store");
+    let new: NewTenant = serde_json::from_value(serde_json::json!({
+        "name": "Store Test", "slug": slug, "timezone": "America/New_York",
+        "default_region": "US", "max_concurrent_calls": 2
+    }))
+    .unwrap();
+    let now = Timestamp::now();
+    let tenant = new.into_tenant(now).unwrap();
+    store.create_tenant(&tenant, &unique("hash")).await.unwrap();
+    let campaign = Campaign {
+        id: CampaignId::new(now, [9; 9]),
+        tenant: tenant.id.clone(),
+        name: "c".into(),
+        status: CampaignStatus::Running,
+        pacing: Pacing {
+            max_parallel_calls: 10,
+            calls_per_second: 1,
+        },
+        start_at: None,
+        lead_count: 0,
+        created_at: now,
+    };
+    store.create_campaign(&campaign).await.unwrap();
+    let leads: Vec<Lead> = (0..leads)
+        .map(|i| {
+            let phone = Phone::parse(&format!("+1212555{:04}", 2000 + i), None).unwrap();
+            let mut lead: Lead = serde_json::from_value(serde_json::json!({
+                "id": LeadId::derive(&tenant.id, &campaign.id, &phone),
+                "tenant": tenant.id, "campaign": campaign.id, "phone": phone,
+                "name": null, "email": null, "whatsapp": null, "partner": null, "zone": null,
+                "status": "new", "attempts": 0, "outcome": null, "note": null,
+                "created_at": now, "updated_at": now, "version": 0
+            }))
+            .unwrap();
+            lead.queue(1, now).unwrap();
+            lead
+        })
+        .collect();
+    store.insert_leads(&leads).await.unwrap();
+    Fixture {
+        store,
+        tenant,
+        campaign,
+        leads,
+    }
+}
+
+impl Fixture {
+    fn begin(&self, i: usize, limits: &DeploymentLimits, second: i64) -> CallWrite {
+        let call = CallRef {
+            tenant: self.tenant.id.clone(),
+            lead: self.leads[i].id.clone(),
+            attempt: 1,
+        };
+        let attempt = CallAttempt::dialing(
+            &call,
+            self.campaign.id.clone(),
+            VoiceProvider::Vapi,
+            Timestamp::now(),
+        );
+        let mut claim = limits.claim(
+            &attempt,
+            &self.tenant,
+            Some(&self.campaign),
+            Timestamp::now(),
+        );
+        claim.pace.second = second;
+        CallWrite {
+            attempt: Some(attempt),
+            take_slots: Some(claim),
+            ..CallWrite::default()
+        }
+    }
+}
+
+/// A second of its own per test, far from now, so parallel tests never share a pace counter.
+fn a_second() -> i64 {
+    1_000_000 + (Timestamp::now().as_nanosecond() % 1_000_000_000) as i64
+}
+
+#[tokio::test]
+async fn a_tenant_at_its_limit_gets_no_slot_until_one_is_given_back() {
+    let f = fixture(3).await;
+    let limits = DeploymentLimits {
+        vapi_concurrent_calls: 1000,
+        calls_per_second: 100,
+        ..DeploymentLimits::default()
+    };
+    let second = a_second();
+    for i in 0..2 {
+        assert_eq!(
+            f.store.commit(&f.begin(i, &limits, second)).await.unwrap(),
+            Ok(())
+        );
+    }
+    let refused = f.store.commit(&f.begin(2, &limits, second)).await.unwrap();
+    assert_eq!(
+        refused,
+        Err(WriteRefused::NoSlot(SlotScope::Tenant(f.tenant.id.clone())))
+    );
+    let holders = f
+        .store
+        .slot_holders(&SlotScope::Tenant(f.tenant.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(holders.len(), 2);
+
+    // The first call ends: its three slots come back, and the third lead gets one.
+    let ctx = f
+        .store
+        .call_context(&CallRef {
+            tenant: f.tenant.id.clone(),
+            lead: f.leads[0].id.clone(),
+            attempt: 1,
+        })
+        .await
+        .unwrap();
+    let mut ended = ctx.attempt.unwrap();
+    ended.advance(leadline_core::attempt::AttemptStatus::Ended);
+    let release = CallWrite {
+        attempt: Some(ended),
+        release_slots: true,
+        ..CallWrite::default()
+    };
+    assert_eq!(f.store.commit(&release).await.unwrap(), Ok(()));
+    assert_eq!(
+        f.store.commit(&f.begin(2, &limits, second)).await.unwrap(),
+        Ok(())
+    );
+    let campaign_holders = f
+        .store
+        .slot_holders(&SlotScope::Campaign(
+            f.tenant.id.clone(),
+            f.campaign.id.clone(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(campaign_holders.len(), 2);
+}
+
+#[tokio::test]
+async fn the_same_attempt_cannot_be_recorded_twice() {
+    let f = fixture(1).await;
+    let limits = DeploymentLimits {
+        vapi_concurrent_calls: 1000,
+        calls_per_second: 100,
+        ..DeploymentLimits::default()
+    };
+    let second = a_second();
+    assert_eq!(
+        f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
+        Err(WriteRefused::AttemptExists)
+    );
+}
+
+#[tokio::test]
+async fn call_starts_beyond_the_pace_in_one_second_are_refused() {
+    let f = fixture(2).await;
+    let limits = DeploymentLimits {
+        vapi_concurrent_calls: 1000,
+        calls_per_second: 1,
+        ..DeploymentLimits::default()
+    };
+    let second = a_second();
+    assert_eq!(
+        f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        f.store.commit(&f.begin(1, &limits, second)).await.unwrap(),
+        Err(WriteRefused::Paced)
+    );
+    assert_eq!(
+        f.store
+            .commit(&f.begin(1, &limits, second + 1))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn an_event_key_is_applied_once_and_a_stale_lead_is_refused() {
+    let f = fixture(1).await;
+    let mut lead = f.leads[0].clone();
+    lead.note = Some("first".into());
+    let write = CallWrite {
+        dedupe_key: Some(unique("retell#call#call_ended")),
+        lead: Some(lead.clone()),
+        ..CallWrite::default()
+    };
+    assert_eq!(f.store.commit(&write).await.unwrap(), Ok(()));
+    let again = CallWrite {
+        lead: Some(Lead {
+            version: 1,
+            ..lead.clone()
+        }),
+        ..write.clone()
+    };
+    assert_eq!(
+        f.store.commit(&again).await.unwrap(),
+        Err(WriteRefused::Duplicate)
+    );
+    let stale = CallWrite {
+        dedupe_key: None,
+        ..write
+    };
+    assert_eq!(
+        f.store.commit(&stale).await.unwrap(),
+        Err(WriteRefused::Stale)
+    );
+}
+
+#[tokio::test]
+async fn a_suppressed_number_shows_in_the_dial_context() {
+    let f = fixture(1).await;
+    let job = DialJob::for_lead(&f.leads[0], false);
+    assert!(!f.store.dial_context(&job).await.unwrap().suppressed);
+    let entry = Suppression {
+        tenant: f.tenant.id.clone(),
+        phone: f.leads[0].phone.clone(),
+        source: SuppressionSource::Manual,
+        reason: "asked by letter".into(),
+        at: Timestamp::now(),
+    };
+    f.store.suppress(&entry).await.unwrap();
+    f.store
+        .suppress(&Suppression {
+            reason: "again".into(),
+            ..entry.clone()
+        })
+        .await
+        .unwrap();
+    let ctx = f.store.dial_context(&job).await.unwrap();
+    assert!(ctx.suppressed);
+    assert_eq!(ctx.lead.unwrap().id, f.leads[0].id);
+    let listed = f
+        .store
+        .suppressions(&f.tenant.id, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![entry], "the first entry stays");
+}
