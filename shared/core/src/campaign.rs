@@ -16,6 +16,17 @@ pub enum CampaignStatus {
     Completed,
 }
 
+impl CampaignStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CampaignStatus::Draft => "draft",
+            CampaignStatus::Running => "running",
+            CampaignStatus::Paused => "paused",
+            CampaignStatus::Completed => "completed",
+        }
+    }
+}
+
 /// How fast a campaign calls: the seeds' "parallel calls" and "interval between batches".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pacing {

@@ -663,4 +663,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -18,6 +18,7 @@ pub mod lead;
 pub mod memory;
 pub mod message;
 pub mod money;
+pub mod outbound;
 pub mod phone;
 pub mod ports;
 pub mod suppression;

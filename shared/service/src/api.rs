@@ -2,22 +2,26 @@
 //! `/v1`. Each tenant calls with its own API key; tenant creation takes the
 //! admin key. Another tenant's campaign or lead is simply "not found".
 
+use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Request, RequestExt};
 use leadline_core::campaign::NewCampaign;
-use leadline_core::intake;
 use leadline_core::lead::LeadStatus;
-use leadline_core::ports::{CampaignStore, LeadStore, PageRequest, TenantStore};
+use leadline_core::ports::{
+    CampaignStore, DialQueue, LeadStore, PageRequest, SuppressionStore, TenantStore,
+};
 use leadline_core::tenant::{NewTenant, Tenant};
-use leadline_core::{CampaignId, Clock, Error, LeadId};
+use leadline_core::{CampaignId, Clock, Error, LeadId, intake, outbound};
+use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::{HttpResponse, bearer, body_bytes, error, from_error, json, parse_json};
 
-pub struct Api<S, C> {
+pub struct Api<S, Q, C> {
     store: S,
+    queue: Q,
     clock: C,
     admin_key_digest: [u8; 32],
 }
@@ -28,9 +32,15 @@ enum Route {
     CreateCampaign,
     ListCampaigns,
     GetCampaign(String),
+    StartCampaign(String),
+    PauseCampaign(String),
+    ResumeCampaign(String),
     ImportLeads(String),
     ListLeads(String),
     GetLead(String),
+    CallLead(String),
+    AddDoNotCall,
+    ListDoNotCall,
 }
 
 impl Route {
@@ -45,21 +55,31 @@ impl Route {
                 (Method::POST, Route::CreateCampaign),
                 (Method::GET, Route::ListCampaigns),
             ],
-            ["v1", "campaigns", id] => vec![(Method::GET, Route::GetCampaign(id.to_string()))],
+            ["v1", "campaigns", id] => match id.split_once(':') {
+                None => vec![(Method::GET, Route::GetCampaign(id.to_string()))],
+                Some((id, "start")) => vec![(Method::POST, Route::StartCampaign(id.to_string()))],
+                Some((id, "pause")) => vec![(Method::POST, Route::PauseCampaign(id.to_string()))],
+                Some((id, "resume")) => {
+                    vec![(Method::POST, Route::ResumeCampaign(id.to_string()))]
+                }
+                Some(_) => return Err(no_route(path)),
+            },
             ["v1", "campaigns", id, "leads:import"] => {
                 vec![(Method::POST, Route::ImportLeads(id.to_string()))]
             }
             ["v1", "campaigns", id, "leads"] => {
                 vec![(Method::GET, Route::ListLeads(id.to_string()))]
             }
-            ["v1", "leads", id] => vec![(Method::GET, Route::GetLead(id.to_string()))],
-            _ => {
-                return Err((
-                    StatusCode::NOT_FOUND,
-                    "no_route",
-                    format!("no route {path}"),
-                ));
-            }
+            ["v1", "leads", id] => match id.split_once(':') {
+                None => vec![(Method::GET, Route::GetLead(id.to_string()))],
+                Some((id, "call")) => vec![(Method::POST, Route::CallLead(id.to_string()))],
+                Some(_) => return Err(no_route(path)),
+            },
+            ["v1", "do-not-call"] => vec![
+                (Method::POST, Route::AddDoNotCall),
+                (Method::GET, Route::ListDoNotCall),
+            ],
+            _ => return Err(no_route(path)),
         };
         let allowed: Vec<String> = route.iter().map(|(m, _)| m.to_string()).collect();
         route
@@ -76,14 +96,40 @@ impl Route {
     }
 }
 
-impl<S, C> Api<S, C>
+fn no_route(path: &str) -> (StatusCode, &'static str, String) {
+    (
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no route {path}"),
+    )
+}
+
+/// `POST /v1/campaigns/{id}:start`, whose body may be empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    #[serde(default)]
+    start_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoNotCallRequest {
+    phone: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl<S, Q, C> Api<S, Q, C>
 where
-    S: TenantStore + CampaignStore + LeadStore,
+    S: TenantStore + CampaignStore + LeadStore + SuppressionStore,
+    Q: DialQueue,
     C: Clock,
 {
-    pub fn new(store: S, clock: C, admin_key: &str) -> Self {
+    pub fn new(store: S, queue: Q, clock: C, admin_key: &str) -> Self {
         Self {
             store,
+            queue,
             clock,
             admin_key_digest: Sha256::digest(admin_key.as_bytes()).into(),
         }
@@ -178,6 +224,67 @@ where
                     .ok_or(Error::NotFound("lead"))?;
                 Ok(json(StatusCode::OK, &lead))
             }
+            Route::StartCampaign(id) => {
+                let request: StartRequest = if body_bytes(req).is_empty() {
+                    StartRequest::default()
+                } else {
+                    parse_json(req)?
+                };
+                let campaign = outbound::start_campaign(
+                    &self.store,
+                    &self.queue,
+                    tenant,
+                    &campaign_id(&id)?,
+                    request.start_at,
+                    now,
+                )
+                .await?;
+                tracing::info!(tenant = %tenant.id, campaign = %campaign.id, "campaign started");
+                Ok(json(StatusCode::ACCEPTED, &campaign))
+            }
+            Route::PauseCampaign(id) => {
+                let campaign =
+                    outbound::pause_campaign(&self.store, tenant, &campaign_id(&id)?).await?;
+                Ok(json(StatusCode::OK, &campaign))
+            }
+            Route::ResumeCampaign(id) => {
+                let campaign = outbound::resume_campaign(
+                    &self.store,
+                    &self.queue,
+                    tenant,
+                    &campaign_id(&id)?,
+                    now,
+                )
+                .await?;
+                Ok(json(StatusCode::ACCEPTED, &campaign))
+            }
+            Route::CallLead(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let lead = outbound::call_lead(&self.store, &self.queue, tenant, &id, now).await?;
+                Ok(json(StatusCode::ACCEPTED, &lead))
+            }
+            Route::AddDoNotCall => {
+                let request: DoNotCallRequest = parse_json(req)?;
+                let entry = outbound::add_to_do_not_call(
+                    &self.store,
+                    tenant,
+                    &request.phone,
+                    request.reason,
+                    now,
+                )
+                .await?;
+                Ok(json(StatusCode::CREATED, &entry))
+            }
+            Route::ListDoNotCall => {
+                let page = self
+                    .store
+                    .suppressions(&tenant.id, &page_request(req)?)
+                    .await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
+                ))
+            }
             Route::CreateTenant => unreachable!("tenant creation is routed before authentication"),
         }
     }
@@ -259,7 +366,7 @@ fn random<const N: usize>() -> [u8; N] {
 mod tests {
     use lambda_http::Body;
     use lambda_http::http::Request as HttpRequest;
-    use leadline_core::memory::MemoryStore;
+    use leadline_core::memory::{MemoryQueue, MemoryStore};
     use leadline_core::time::FixedClock;
     use serde_json::{Value, json};
 
@@ -267,9 +374,12 @@ mod tests {
 
     const ADMIN: &str = "admin-key-for-tests-0123456789";
 
-    fn api() -> Api<MemoryStore, FixedClock> {
+    type TestApi = Api<MemoryStore, MemoryQueue, FixedClock>;
+
+    fn api() -> TestApi {
         Api::new(
             MemoryStore::default(),
+            MemoryQueue::default(),
             FixedClock(jiff::Timestamp::UNIX_EPOCH),
             ADMIN,
         )
@@ -283,7 +393,7 @@ mod tests {
         builder.body(Body::from(body)).unwrap()
     }
 
-    async fn send(api: &Api<MemoryStore, FixedClock>, req: Request) -> (u16, Value) {
+    async fn send(api: &TestApi, req: Request) -> (u16, Value) {
         let response = api.handle(req).await;
         let status = response.status().as_u16();
         (
@@ -292,7 +402,7 @@ mod tests {
         )
     }
 
-    async fn tenant(api: &Api<MemoryStore, FixedClock>) -> String {
+    async fn tenant(api: &TestApi) -> String {
         let body =
             json!({"name": "Acme", "slug": "acme", "timezone": "UTC", "default_region": "GB"})
                 .to_string();

@@ -21,3 +21,95 @@ pub fn admin_api_key() -> Result<String, Error> {
     }
     Ok(key)
 }
+
+fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
+    match optional(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| Error::Internal(format!("{name}={raw:?} is not a number"))),
+    }
+}
+
+/// Where dial jobs go: the queue, and the Scheduler group and role for later ones.
+pub struct DialQueueConfig {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub schedule_group: String,
+    pub scheduler_role_arn: String,
+}
+
+pub fn dial_queue() -> Result<DialQueueConfig, Error> {
+    Ok(DialQueueConfig {
+        queue_url: required("DIAL_QUEUE_URL")?,
+        queue_arn: required("DIAL_QUEUE_ARN")?,
+        schedule_group: required("SCHEDULE_GROUP")?,
+        scheduler_role_arn: required("SCHEDULER_ROLE_ARN")?,
+    })
+}
+
+/// The provider plans: calls in flight per account, call starts per second.
+pub fn deployment_limits() -> Result<leadline_core::dispatch::DeploymentLimits, Error> {
+    let defaults = leadline_core::dispatch::DeploymentLimits::default();
+    Ok(leadline_core::dispatch::DeploymentLimits {
+        retell_concurrent_calls: number(
+            "RETELL_CONCURRENT_CALLS",
+            defaults.retell_concurrent_calls,
+        )?,
+        vapi_concurrent_calls: number("VAPI_CONCURRENT_CALLS", defaults.vapi_concurrent_calls)?,
+        calls_per_second: number("CALLS_PER_SECOND", defaults.calls_per_second)?,
+    })
+}
+
+/// The deployment's Retell account: the API key also signs Retell's webhooks.
+pub struct RetellConfig {
+    pub api_url: String,
+    pub api_key: String,
+    pub agent_id: Option<String>,
+    pub from_number: Option<String>,
+}
+
+pub fn retell() -> Result<RetellConfig, Error> {
+    Ok(RetellConfig {
+        api_url: optional("RETELL_API_URL").unwrap_or_else(|| "https://api.retellai.com".into()),
+        api_key: required("RETELL_API_KEY")?,
+        agent_id: optional("RETELL_AGENT_ID"),
+        from_number: optional("RETELL_FROM_NUMBER"),
+    })
+}
+
+/// The deployment's Vapi account and how Vapi's server messages are authenticated.
+pub struct VapiConfig {
+    pub api_url: String,
+    pub api_key: String,
+    pub assistant_id: Option<String>,
+    pub phone_number_id: Option<String>,
+    /// The legacy `x-vapi-secret` shared secret.
+    pub webhook_secret: Option<String>,
+    /// An HMAC credential's secret: when set, server messages must carry its signature.
+    pub webhook_hmac_secret: Option<String>,
+}
+
+pub fn vapi() -> Result<VapiConfig, Error> {
+    Ok(VapiConfig {
+        api_url: optional("VAPI_API_URL").unwrap_or_else(|| "https://api.vapi.ai".into()),
+        api_key: required("VAPI_API_KEY")?,
+        assistant_id: optional("VAPI_ASSISTANT_ID"),
+        phone_number_id: optional("VAPI_PHONE_NUMBER_ID"),
+        webhook_secret: optional("VAPI_WEBHOOK_SECRET"),
+        webhook_hmac_secret: optional("VAPI_WEBHOOK_HMAC_SECRET"),
+    })
+}
+
+/// How long a create-call request may take before it counts as timed out.
+pub fn provider_timeout() -> Result<std::time::Duration, Error> {
+    Ok(std::time::Duration::from_millis(number(
+        "PROVIDER_TIMEOUT_MS",
+        10_000,
+    )?))
+}

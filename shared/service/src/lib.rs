@@ -4,8 +4,10 @@
 
 pub mod api;
 pub mod config;
+pub mod dial_worker;
 pub mod http;
 pub mod not_implemented;
+pub mod voice_webhook;
 
 /// Logs as JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`, set by
 /// the template's `LoggingConfig`), at the level of `AWS_LAMBDA_LOG_LEVEL` (or
@@ -27,5 +29,51 @@ pub fn init_tracing() {
         logs.json().without_time().with_current_span(false).init();
     } else {
         logs.with_target(false).init();
+    }
+}
+
+/// Clients and adapters a function builds once per cold start.
+pub mod wiring {
+    use leadline_aws::{Aws, SqsDialQueue};
+    use leadline_core::Error;
+
+    use crate::config;
+
+    pub fn dial_queue(aws: &Aws) -> Result<SqsDialQueue, Error> {
+        let c = config::dial_queue()?;
+        Ok(SqsDialQueue::new(
+            aws.sqs(),
+            aws.scheduler(),
+            c.queue_url,
+            c.queue_arn,
+            c.schedule_group,
+            c.scheduler_role_arn,
+        ))
+    }
+
+    /// The provider clients, sharing one HTTP client with the create-call timeout.
+    pub fn dialers() -> Result<
+        crate::dial_worker::ProviderDialers<
+            leadline_voice::RetellDialer,
+            leadline_voice::VapiDialer,
+        >,
+        Error,
+    > {
+        let http = reqwest::Client::builder()
+            .timeout(config::provider_timeout()?)
+            .build()
+            .map_err(|e| Error::Internal(format!("the HTTP client: {e}")))?;
+        let retell = config::retell()?;
+        let vapi = config::vapi()?;
+        Ok(crate::dial_worker::ProviderDialers {
+            retell: leadline_voice::RetellDialer::new(http.clone(), retell.api_key)
+                .with_base_url(retell.api_url)
+                .with_default_agent_id(retell.agent_id)
+                .with_default_from_number(retell.from_number),
+            vapi: leadline_voice::VapiDialer::new(http, vapi.api_key)
+                .with_base_url(vapi.api_url)
+                .with_default_assistant_id(vapi.assistant_id)
+                .with_default_phone_number_id(vapi.phone_number_id),
+        })
     }
 }

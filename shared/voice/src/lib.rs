@@ -1,2 +1,27 @@
 //! Retell and Vapi behind leadline's provider-neutral call contract
 //! (`leadline_core::call`).
+//!
+//! For each provider this crate offers:
+//! - webhook authentication: [`retell::verify`], [`vapi::verify_secret`] and
+//!   [`vapi::VapiHmac`], always over the raw body bytes;
+//! - webhook parsing into a [`CallEvent`](leadline_core::call::CallEvent):
+//!   [`retell::parse_event`], [`vapi::parse_event`];
+//! - a [`VoiceDialer`](leadline_core::call::VoiceDialer) that places calls:
+//!   [`RetellDialer`], [`VapiDialer`].
+//!
+//! [`reasons`] maps each provider's end-of-call reason to a
+//! [`CallOutcome`](leadline_core::lead::CallOutcome), and
+//! [`dial::classify_refusal`] sorts a refused create-call request into a
+//! [`DialError`](leadline_core::call::DialError).
+
+pub mod dial;
+mod event;
+pub mod reasons;
+pub mod retell;
+mod signature;
+pub mod vapi;
+
+pub use event::ParseError;
+pub use retell::RetellDialer;
+pub use signature::{HmacAlgorithm, SignatureError};
+pub use vapi::{SignatureEncoding, VapiDialer, VapiHmac};

@@ -104,6 +104,7 @@ impl World {
         )
         .unwrap();
         tenant.max_concurrent_calls = 3;
+        tenant.default_region = crate::Region::parse("US").unwrap();
         store.create_tenant(&tenant, "hash").await.unwrap();
         let campaign = Campaign {
             id: CampaignId::from_bytes(&[7; 15]),
@@ -143,6 +144,10 @@ impl World {
                 calls_per_second: 100,
             },
         }
+    }
+
+    pub fn clock_now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     pub fn dispatcher(&self) -> Dispatcher<'_, MemoryStore, MemoryQueue, FakeDialer, VirtualClock> {

@@ -1,0 +1,107 @@
+//! The `call-dispatcher` function: each dial-queue message is a dial job or
+//! a campaign sweep, handled concurrently; a message that fails is reported
+//! alone (`SqsBatchResponse`), so SQS redelivers it and, in the end, parks it
+//! in the dead-letter queue.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+use leadline_core::call::VoiceDialer;
+use leadline_core::dispatch::{
+    DeploymentLimits, DialMessage, DialResult, Dialers, Dispatcher, sweep_campaign,
+};
+use leadline_core::ports::{CallStore, CampaignStore, DialQueue, LeadStore};
+use leadline_core::tenant::VoiceProvider;
+use leadline_core::{Clock, Error};
+
+/// The deployment's two provider accounts.
+pub struct ProviderDialers<R, V> {
+    pub retell: R,
+    pub vapi: V,
+}
+
+impl<R: VoiceDialer, V: VoiceDialer> Dialers for ProviderDialers<R, V> {
+    fn dialer(&self, provider: VoiceProvider) -> &dyn VoiceDialer {
+        match provider {
+            VoiceProvider::Retell => &self.retell,
+            VoiceProvider::Vapi => &self.vapi,
+        }
+    }
+}
+
+pub struct DialWorker<S, Q, D, C> {
+    pub store: S,
+    pub queue: Q,
+    pub dialers: D,
+    pub clock: C,
+    pub limits: DeploymentLimits,
+}
+
+impl<S, Q, D, C> DialWorker<S, Q, D, C>
+where
+    S: CallStore + CampaignStore + LeadStore,
+    Q: DialQueue,
+    D: Dialers,
+    C: Clock,
+{
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
+        let mut response = SqsBatchResponse::default();
+        for (message, result) in event.records.iter().zip(results) {
+            if result.is_err() {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn handle_message(&self, message: &SqsMessage) -> Result<(), Error> {
+        let id = message.message_id.as_deref().unwrap_or("?");
+        let body = message.body.as_deref().unwrap_or_default();
+        let parsed: DialMessage = serde_json::from_str(body).map_err(|e| {
+            tracing::error!(message = id, error = %e, "not a dial message; it will reach the dead-letter queue");
+            Error::Malformed(e.to_string())
+        })?;
+        let outcome = match &parsed {
+            DialMessage::Dial(job) => {
+                let dispatcher = Dispatcher {
+                    store: &self.store,
+                    queue: &self.queue,
+                    dialers: &self.dialers,
+                    clock: &self.clock,
+                    limits: self.limits,
+                };
+                dispatcher.dial(job).await.map(|result| {
+                    log_dial(job, &result);
+                })
+            }
+            DialMessage::Sweep(sweep) => {
+                sweep_campaign(&self.store, &self.queue, sweep, self.clock.now())
+                    .await
+                    .map(|done| {
+                        tracing::info!(
+                            tenant = %sweep.tenant, campaign = %sweep.campaign,
+                            queued = done.queued, resent = done.resent,
+                            more = done.next.is_some(), "campaign swept"
+                        );
+                    })
+            }
+        };
+        outcome.inspect_err(|e| {
+            tracing::warn!(message = id, error = %e, "dial message failed; SQS will deliver it again");
+        })
+    }
+}
+
+fn log_dial(job: &leadline_core::dispatch::DialJob, result: &DialResult) {
+    let attempt = job.call().attempt_id();
+    match result {
+        DialResult::Placed { provider_call_id } => {
+            tracing::info!(tenant = %job.tenant, lead = %job.lead, %attempt, provider_call_id, "call placed")
+        }
+        other => {
+            tracing::info!(tenant = %job.tenant, lead = %job.lead, %attempt, result = ?other, "dial job handled")
+        }
+    }
+}
