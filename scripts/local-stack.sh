@@ -13,6 +13,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${LEADLINE_TOOLS_DIR:-$root/.tools}"
 state="$root/.demo"
 port="${LEADLINE_AWS_PORT:-4566}"
+sim_port="${LEADLINE_SIM_PORT:-9620}"
 stack="${LEADLINE_STACK:-leadline-local}"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
@@ -87,10 +88,25 @@ ensure_admin_secret() {
   fi
 }
 
+# The provider keys live in Secrets Manager too. Locally they are test keys
+# shared with the simulated Retell and Vapi (scripts/sim.sh), which sign their
+# webhooks with them exactly as the real providers do.
+ensure_provider_secret() {
+  if ! aws_ secretsmanager describe-secret --secret-id leadline/providers >/dev/null 2>&1; then
+    local secret
+    secret="$(python3 -c 'import json, secrets; print(json.dumps({
+      "retell_api_key": "key_" + secrets.token_hex(16),
+      "vapi_api_key": secrets.token_hex(16),
+      "vapi_webhook_secret": secrets.token_urlsafe(24)}))')"
+    aws_ secretsmanager create-secret --name leadline/providers --secret-string "$secret" >/dev/null
+  fi
+}
+
 cmd_deploy() {
   cmd_up
   export PATH="$tools/sam/bin:$PATH"   # sam build calls cargo lambda and zig
   ensure_admin_secret
+  ensure_provider_secret
   log "sam build (cargo lambda, release)"
   (cd "$root" && sam build -t infra/template.yaml --parameter-overrides Architecture=x86_64 \
       --build-dir .aws-sam/build >"$state/sam-build.log" 2>&1) || { tail -40 "$state/sam-build.log"; exit 1; }
@@ -98,6 +114,10 @@ cmd_deploy() {
   (cd "$root" && sam deploy --template-file .aws-sam/build/template.yaml --stack-name "$stack" \
       --resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
       --parameter-overrides Architecture=x86_64 Stage=dev \
+        RetellApiUrl="http://127.0.0.1:$sim_port" VapiApiUrl="http://127.0.0.1:$sim_port" \
+        RetellFromNumber=+14155550100 RetellAgentId=agent_leadline_shared \
+        VapiAssistantId=asst-leadline-shared VapiPhoneNumberId=pn-leadline-local \
+        RetellConcurrentCalls="${LEADLINE_RETELL_CONCURRENCY:-20}" CallsPerSecond="${LEADLINE_CALLS_PER_SECOND:-10}" \
       --no-confirm-changeset --no-fail-on-empty-changeset >"$state/sam-deploy.log" 2>&1) \
     || { tail -40 "$state/sam-deploy.log"; exit 1; }
   cmd_env > "$state/stack.env"
@@ -111,6 +131,10 @@ cmd_env() {
     "http://127.0.0.1:$port/_aws/execute-api/$(aws_ cloudformation describe-stacks --stack-name "$stack" \
       --query "Stacks[0].Outputs[?OutputKey=='HttpApiId'].OutputValue" --output text)"
   [ -f "$state/admin-api-key" ] && printf 'export LEADLINE_ADMIN_API_KEY=%q\n' "$(cat "$state/admin-api-key")"
+  aws_ secretsmanager get-secret-value --secret-id leadline/providers --query SecretString --output text |
+    python3 -c 'import json, shlex, sys
+for k, v in json.load(sys.stdin).items(): print(f"export LEADLINE_{k.upper()}={shlex.quote(v)}")'
+  printf 'export LEADLINE_SIM_URL=%q\n' "http://127.0.0.1:$sim_port"
   printf 'export AWS_ENDPOINT_URL=%q AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n' "$AWS_ENDPOINT_URL"
 }
 

@@ -193,3 +193,233 @@ pub async fn apply_call_event(
         "the call kept changing while the event was applied".into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{CallRef, CallReport};
+    use crate::dispatch::DialResult;
+    use crate::dispatch::tests::{FakeDialer, World};
+    use crate::lead::LeadStatus;
+    use crate::money::Cents;
+    use crate::ports::SuppressionStore;
+    use crate::tenant::VoiceProvider;
+
+    /// A world with lead 0's first call placed as `call_1`.
+    async fn placed() -> (World, crate::dispatch::DialJob) {
+        let w = World::new(1, FakeDialer::default()).await;
+        let job = w.queue_lead(0).await;
+        assert!(matches!(w.dial(&job).await, DialResult::Placed { .. }));
+        (w, job)
+    }
+
+    fn retell_events(w: &World, job: &crate::dispatch::DialJob) -> Vec<CallEvent> {
+        let mut analyzed = w.event(
+            job,
+            "call_1",
+            CallPhase::Analyzed,
+            Some(CallOutcome::AppointmentSet),
+        );
+        analyzed.report.summary = Some("Booked for Tuesday 3 pm".into());
+        vec![
+            w.event(job, "call_1", CallPhase::Started, None),
+            w.event(
+                job,
+                "call_1",
+                CallPhase::Ended,
+                Some(CallOutcome::Completed),
+            ),
+            analyzed,
+        ]
+    }
+
+    fn vapi_events(w: &World, job: &crate::dispatch::DialJob) -> Vec<CallEvent> {
+        let mut ringing = w.event(job, "call_1", CallPhase::Ringing, None);
+        let mut started = w.event(job, "call_1", CallPhase::Started, None);
+        let mut ended = w.event(
+            job,
+            "call_1",
+            CallPhase::Ended,
+            Some(CallOutcome::Completed),
+        );
+        ended.report.duration_ms = None;
+        let mut report = w.event(
+            job,
+            "call_1",
+            CallPhase::Analyzed,
+            Some(CallOutcome::NotInterested),
+        );
+        report.report = CallReport {
+            started_at: Some("2026-11-23T18:00:05Z".parse().unwrap()),
+            ended_at: Some("2026-11-23T18:01:35Z".parse().unwrap()),
+            summary: Some("Not now".into()),
+            ..CallReport::default()
+        };
+        for e in [&mut ringing, &mut started, &mut ended, &mut report] {
+            e.provider = VoiceProvider::Retell; // the world's tenant calls through Retell
+        }
+        vec![ringing, started, ended, report]
+    }
+
+    /// The lead, the attempt (without its version), usage and slots after `events`.
+    async fn outcome_of(
+        events: &[CallEvent],
+    ) -> (
+        Lead,
+        crate::attempt::CallAttempt,
+        Vec<crate::billing::UsageRecord>,
+        usize,
+    ) {
+        let (w, _) = placed().await;
+        for e in events {
+            apply_call_event(&w.store, e, w.clock_now()).await.unwrap();
+        }
+        let mut lead = w.lead(0).await;
+        lead.version = 0;
+        lead.updated_at = Timestamp::UNIX_EPOCH;
+        let mut attempt = w.store.attempts().remove(0);
+        attempt.version = 0;
+        (lead, attempt, w.store.usage_records(), w.store.slots_held())
+    }
+
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![vec![]];
+        }
+        let mut all = Vec::new();
+        for rest in permutations(n - 1) {
+            for i in 0..=rest.len() {
+                let mut p = rest.clone();
+                p.insert(i, n - 1);
+                all.push(p);
+            }
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn every_order_of_every_event_twice_ends_as_the_events_in_order() {
+        let (w, job) = placed().await;
+        for events in [retell_events(&w, &job), vapi_events(&w, &job)] {
+            let in_order = outcome_of(&events).await;
+            assert_eq!(in_order.3, 0, "the end gives every slot back");
+            assert_eq!(in_order.2.len(), 1, "one usage record");
+            for order in permutations(events.len()) {
+                // Each event delivered twice, the copy right after or at the end.
+                let mut shuffled: Vec<CallEvent> =
+                    order.iter().map(|&i| events[i].clone()).collect();
+                shuffled.extend(order.iter().rev().map(|&i| events[i].clone()));
+                assert_eq!(outcome_of(&shuffled).await, in_order, "order {order:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_analysis_wins_and_usage_is_billed_by_the_second_rounded_up() {
+        let (w, job) = placed().await;
+        let (lead, attempt, usage, _) = outcome_of(&retell_events(&w, &job)).await;
+        assert_eq!(lead.status, LeadStatus::Booked);
+        assert_eq!(
+            attempt.report.summary.as_deref(),
+            Some("Booked for Tuesday 3 pm")
+        );
+        // 61.5 s is 62 billable seconds: 62 x 20c / 60 = 20.67c, rounded up.
+        assert_eq!(
+            (usage[0].billable_seconds, usage[0].amount),
+            (62, Cents(21))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_event_changes_nothing() {
+        let (w, job) = placed().await;
+        let ended = w.event(
+            &job,
+            "call_1",
+            CallPhase::Ended,
+            Some(CallOutcome::NoAnswer),
+        );
+        assert_eq!(
+            apply_call_event(&w.store, &ended, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::Applied
+        );
+        let before = (w.lead(0).await, w.store.attempts(), w.store.usage_records());
+        assert_eq!(
+            apply_call_event(&w.store, &ended, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::Unchanged
+        );
+        assert_eq!(
+            (w.lead(0).await, w.store.attempts(), w.store.usage_records()),
+            before
+        );
+    }
+
+    #[tokio::test]
+    async fn do_not_call_me_suppresses_the_lead_and_its_number() {
+        let (w, job) = placed().await;
+        let dnc = w.event(
+            &job,
+            "call_1",
+            CallPhase::Analyzed,
+            Some(CallOutcome::DoNotCall),
+        );
+        apply_call_event(&w.store, &dnc, w.clock_now())
+            .await
+            .unwrap();
+        assert_eq!(w.lead(0).await.status, LeadStatus::DoNotCall);
+        let listed = w
+            .store
+            .suppressions(&w.tenant.id, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.items[0].phone, w.leads[0].phone);
+    }
+
+    #[tokio::test]
+    async fn events_about_calls_leadline_did_not_start_are_not_applied() {
+        let (w, job) = placed().await;
+        let mut foreign = w.event(
+            &job,
+            "call_9",
+            CallPhase::Ended,
+            Some(CallOutcome::Completed),
+        );
+        foreign.call = None;
+        assert_eq!(
+            apply_call_event(&w.store, &foreign, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::NotOurs
+        );
+        let mut unknown = foreign.clone();
+        unknown.call = Some(CallRef {
+            attempt: 7,
+            ..job.call()
+        });
+        assert_eq!(
+            apply_call_event(&w.store, &unknown, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::UnknownCall
+        );
+        let mut other_call = w.event(
+            &job,
+            "call_9",
+            CallPhase::Ended,
+            Some(CallOutcome::Completed),
+        );
+        other_call.call = Some(job.call());
+        assert_eq!(
+            apply_call_event(&w.store, &other_call, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::UnknownCall,
+            "the attempt is call_1's"
+        );
+        assert_eq!(w.lead(0).await.status, LeadStatus::Calling);
+    }
+}
