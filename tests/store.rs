@@ -275,3 +275,55 @@ async fn a_suppressed_number_shows_in_the_dial_context() {
         .unwrap();
     assert_eq!(listed.items, vec![entry], "the first entry stays");
 }
+
+#[tokio::test]
+async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
+    use leadline_core::call::{CallEvent, CallPhase, CallReport};
+    use leadline_core::call_events::{EventResult, apply_call_event};
+    use leadline_core::lead::CallOutcome;
+    let f = fixture(1).await;
+    let limits = DeploymentLimits {
+        vapi_concurrent_calls: 1000,
+        calls_per_second: 100,
+        ..DeploymentLimits::default()
+    };
+    f.store
+        .commit(&f.begin(0, &limits, a_second()))
+        .await
+        .unwrap()
+        .unwrap();
+    let call = CallRef {
+        tenant: f.tenant.id.clone(),
+        lead: f.leads[0].id.clone(),
+        attempt: 1,
+    };
+    for (phase, outcome) in [
+        (CallPhase::Started, None),
+        (CallPhase::Ended, Some(CallOutcome::Completed)),
+        (CallPhase::Analyzed, Some(CallOutcome::Qualified)),
+    ] {
+        let event = CallEvent {
+            provider: VoiceProvider::Vapi,
+            provider_call_id: "call-budget".into(),
+            dedupe_key: unique(&format!("vapi#call-budget#{phase:?}")),
+            call: Some(call.clone()),
+            phase,
+            outcome,
+            report: CallReport {
+                duration_ms: Some(30_000),
+                ..CallReport::default()
+            },
+        };
+        f.store.calls().reset();
+        let applied = apply_call_event(&f.store, &event, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(applied, EventResult::Applied, "{phase:?}");
+        let calls = f.store.calls().snapshot();
+        assert_eq!(
+            calls.into_iter().collect::<Vec<_>>(),
+            vec![("BatchGetItem", 1), ("TransactWriteItems", 1)],
+            "{phase:?}"
+        );
+    }
+}

@@ -1,0 +1,649 @@
+//! Outbound calling end to end: the `voice-webhook` and `call-dispatcher`
+//! binaries under cargo lambda watch, the stack deployed in MiniStack (whose
+//! own dispatcher and webhook take over once a call is placed), and the
+//! simulated Retell and Vapi. Every assertion is on what a user would see:
+//! rows in DynamoDB, requests the provider received, answers of the API.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use leadline_aws::{Aws, DynamoStore};
+use leadline_core::TenantId;
+use leadline_core::attempt::CallAttempt;
+use leadline_core::call::CallRef;
+use leadline_core::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope};
+use leadline_core::lead::Lead;
+use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
+use leadline_core::tenant::VoiceProvider;
+use leadline_tests::{Body, stack, unique};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through `make test`"))
+}
+
+async fn store() -> DynamoStore {
+    DynamoStore::new(Aws::from_env().await.dynamodb(), stack().table.clone())
+}
+
+/// A UK mobile number no other test uses (UK numbers have no legal calling
+/// hours of their own, so these tests run at any time of day).
+fn number() -> String {
+    let n = (Timestamp::now().as_nanosecond() / 1000 % 1_000_000) as u32;
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("+447911{:06}", (n + k * 7919) % 1_000_000)
+}
+
+/// A tenant calling through `provider` all day, with one campaign of `phones`.
+struct Setup {
+    slug: String,
+    key: String,
+    campaign: String,
+    leads: Vec<Lead>,
+}
+
+async fn setup(provider: &str, phones: &[String], max_calls: u32) -> Setup {
+    let s = stack();
+    let slug = unique("calls");
+    let created = s
+        .call(Method::POST, "api", "/v1/tenants", Some(&s.admin_key), Some(Body::Json(json!({
+            "name": "Calls Test", "slug": slug, "timezone": "Europe/London", "default_region": "GB",
+            "calling_window": {"start": "00:00", "end": "24:00"},
+            "voice": {"provider": provider}, "max_concurrent_calls": max_calls
+        }))))
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let key = created.body["api_key"].as_str().unwrap().to_owned();
+    let campaign = s.new_campaign(&key, "outbound").await;
+    let csv = format!(
+        "name,phone\n{}",
+        phones
+            .iter()
+            .map(|p| format!("Ada Lovelace,{p}\n"))
+            .collect::<String>()
+    );
+    let imported = s
+        .call(
+            Method::POST,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads:import"),
+            Some(&key),
+            Some(Body::Csv(csv.into_bytes())),
+        )
+        .await;
+    assert_eq!(imported.body["imported"], phones.len(), "{imported:?}");
+    let listed = s
+        .get(&key, &format!("/v1/campaigns/{campaign}/leads?limit=100"))
+        .await;
+    let leads: Vec<Lead> = serde_json::from_value(listed.body["items"].clone()).unwrap();
+    Setup {
+        slug,
+        key,
+        campaign,
+        leads,
+    }
+}
+
+impl Setup {
+    fn tenant(&self) -> TenantId {
+        TenantId::parse(&self.slug).unwrap()
+    }
+
+    /// Queues attempt 1 of lead `i` as a campaign sweep would.
+    async fn queue(&self, i: usize) -> DialJob {
+        let mut lead = self.leads[i].clone();
+        lead.queue(1, Timestamp::now()).unwrap();
+        store().await.save_lead(&lead).await.unwrap();
+        DialJob {
+            manual: true,
+            ..DialJob::for_lead(&lead, true)
+        }
+    }
+
+    /// Queues lead `i` and records its attempt with its slots, as the
+    /// dispatcher does just before it asks the provider.
+    async fn dialing(&self, i: usize, provider: VoiceProvider) -> CallRef {
+        let job = self.queue(i).await;
+        let store = store().await;
+        let tenant = store.tenant(&self.tenant()).await.unwrap().unwrap();
+        let attempt = CallAttempt::dialing(
+            &job.call(),
+            job.campaign.clone(),
+            provider,
+            Timestamp::now(),
+        );
+        let limits = DeploymentLimits {
+            calls_per_second: 1000,
+            ..DeploymentLimits::default()
+        };
+        let mut claim = limits.claim(&attempt, &tenant, None, Timestamp::now());
+        claim.pace.second = 7; // a second of the distant past: no pace shared with live dials
+        let write = CallWrite {
+            attempt: Some(attempt),
+            take_slots: Some(claim),
+            ..CallWrite::default()
+        };
+        store.commit(&write).await.unwrap().unwrap();
+        job.call()
+    }
+
+    async fn lead(&self, i: usize) -> Value {
+        stack()
+            .get(&self.key, &format!("/v1/leads/{}", self.leads[i].id))
+            .await
+            .body
+    }
+
+    async fn wait_for_lead(&self, i: usize, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            let lead = self.lead(i).await;
+            if done(&lead) {
+                return lead;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("lead {i} never got there: {}", self.lead(i).await);
+    }
+
+    async fn slots_held(&self) -> usize {
+        store()
+            .await
+            .slot_holders(&SlotScope::Tenant(self.tenant()))
+            .await
+            .unwrap()
+            .len()
+    }
+
+    async fn items_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        stack()
+            .dynamodb()
+            .await
+            .query()
+            .table_name(&stack().table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", A::S(format!("T#{}", self.slug)))
+            .expression_attribute_values(":p", A::S(prefix.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
+}
+
+fn retell_call(call: &CallRef, call_id: &str, event: &str) -> Value {
+    let mut body = json!({
+        "event": event,
+        "call": {
+            "call_id": call_id, "agent_id": "agent_leadline_shared", "agent_version": 1,
+            "call_status": if event == "call_started" { "ongoing" } else { "ended" },
+            "call_type": "phone_call", "direction": "outbound",
+            "from_number": "+14155550100", "to_number": "+447911000000",
+            "metadata": call.to_metadata(),
+            "retell_llm_dynamic_variables": {"first_name": "Ada"},
+            "start_timestamp": 1_763_800_000_000u64,
+        }
+    });
+    if event != "call_started" {
+        body["call"]["end_timestamp"] = json!(1_763_800_125_400u64);
+        body["call"]["duration_ms"] = json!(125_400);
+        body["call"]["disconnection_reason"] = json!("agent_hangup");
+        body["call"]["transcript"] = json!("Agent: Hello Ada...\nUser: Tuesday works.");
+        body["call"]["call_cost"] = json!({"combined_cost": 18.4, "total_duration_seconds": 126});
+    }
+    if event == "call_analyzed" {
+        body["call"]["call_analysis"] = json!({
+            "call_summary": "Booked a consultation for Tuesday.", "call_successful": true,
+            "user_sentiment": "Positive", "in_voicemail": false,
+            "custom_analysis_data": {"outcome": "appointment_set"}
+        });
+    }
+    body
+}
+
+/// POSTs a body to the watched `voice-webhook` with the given headers.
+async fn deliver(path: &str, body: &[u8], headers: &[(&str, String)]) -> u16 {
+    let mut request = stack()
+        .http()
+        .post(stack().url("voice-webhook", path))
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request
+        .send()
+        .await
+        .expect("voice-webhook answers")
+        .status()
+        .as_u16()
+}
+
+async fn deliver_retell(body: &Value) -> u16 {
+    let raw = serde_json::to_vec(body).unwrap();
+    let signature = leadline_voice::retell::sign(
+        &raw,
+        &var("LEADLINE_RETELL_API_KEY"),
+        Timestamp::now().as_millisecond(),
+    );
+    deliver(
+        "/webhooks/retell",
+        &raw,
+        &[("x-retell-signature", signature)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn retell_webhooks_are_verified_on_the_raw_body_and_a_refused_one_writes_nothing() {
+    let setup = setup("retell", &[number()], 5).await;
+    let call = setup.dialing(0, VoiceProvider::Retell).await;
+    let raw = serde_json::to_vec(&retell_call(&call, "call_sig", "call_ended")).unwrap();
+    let key = var("LEADLINE_RETELL_API_KEY");
+    let now = Timestamp::now().as_millisecond();
+    let tampered = String::from_utf8(raw.clone())
+        .unwrap()
+        .replace("agent_hangup", "user_hangup");
+    let backwards = {
+        // The digest of timestamp + body: the order the contract warns about.
+        let mut swapped = now.to_string().into_bytes();
+        swapped.extend_from_slice(&raw);
+        let wrong = leadline_voice::retell::sign(&swapped, &key, now);
+        let digest = wrong.split(",d=").nth(1).unwrap().to_owned();
+        format!("v={now},d={digest}")
+    };
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        ("unsigned", raw.clone(), vec![]),
+        (
+            "tampered body",
+            tampered.into_bytes(),
+            vec![(
+                "x-retell-signature",
+                leadline_voice::retell::sign(&raw, &key, now),
+            )],
+        ),
+        (
+            "301 s old",
+            raw.clone(),
+            vec![(
+                "x-retell-signature",
+                leadline_voice::retell::sign(&raw, &key, now - 301_000),
+            )],
+        ),
+        (
+            "301 s ahead",
+            raw.clone(),
+            vec![(
+                "x-retell-signature",
+                leadline_voice::retell::sign(&raw, &key, now + 301_000),
+            )],
+        ),
+        (
+            "timestamp + body",
+            raw.clone(),
+            vec![("x-retell-signature", backwards)],
+        ),
+        (
+            "malformed",
+            raw.clone(),
+            vec![("x-retell-signature", format!("v={now}"))],
+        ),
+        (
+            "another key",
+            raw.clone(),
+            vec![(
+                "x-retell-signature",
+                leadline_voice::retell::sign(&raw, "key_other", now),
+            )],
+        ),
+    ];
+    for (case, body, headers) in cases {
+        assert_eq!(
+            deliver("/webhooks/retell", &body, &headers).await,
+            401,
+            "{case}"
+        );
+    }
+    assert_eq!(
+        setup.lead(0).await["status"],
+        "queued",
+        "nothing was applied"
+    );
+    assert!(
+        setup.items_with_prefix("EVENT#").await.is_empty(),
+        "no event was recorded"
+    );
+    assert_eq!(
+        deliver_retell(&retell_call(&call, "call_sig", "call_ended")).await,
+        204
+    );
+    assert_eq!(setup.lead(0).await["status"], "completed");
+}
+
+#[tokio::test]
+async fn every_retell_event_twice_and_out_of_order_is_applied_once() {
+    let setup = setup("retell", &[number()], 5).await;
+    let call = setup.dialing(0, VoiceProvider::Retell).await;
+    assert_eq!(setup.slots_held().await, 1);
+    for event in [
+        "call_analyzed",
+        "call_ended",
+        "call_started",
+        "call_analyzed",
+        "call_started",
+        "call_ended",
+    ] {
+        assert_eq!(
+            deliver_retell(&retell_call(&call, "call_ooo", event)).await,
+            204,
+            "{event}"
+        );
+    }
+    let other = json!({"event": "transcript_updated", "call": {"call_id": "call_ooo"}});
+    assert_eq!(
+        deliver_retell(&other).await,
+        204,
+        "other event types are acknowledged"
+    );
+    let lead = setup.lead(0).await;
+    assert_eq!(lead["status"], "booked", "{lead}");
+    let usage = setup.items_with_prefix("USAGE#").await;
+    assert_eq!(usage.len(), 1, "exactly one usage record");
+    // 125.4 s is 126 billable seconds at 20 cents a minute: 42 cents.
+    assert_eq!(usage[0]["billable_seconds"].as_n().unwrap(), "126");
+    assert_eq!(usage[0]["amount"].as_n().unwrap(), "42");
+    let attempts = setup.items_with_prefix("ATTEMPT#").await;
+    let report = attempts[0]["report"].as_m().unwrap();
+    assert_eq!(
+        report["summary"].as_s().unwrap(),
+        "Booked a consultation for Tuesday."
+    );
+    assert_eq!(report["provider_cost"].as_n().unwrap(), "18");
+    assert_eq!(setup.slots_held().await, 0, "the end gave the slot back");
+}
+
+fn vapi_fixture() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/providers/vapi/end-of-call-report.vapi4k.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).expect("the shared Vapi fixture")).unwrap()
+}
+
+async fn deliver_vapi(body: &Value, secret: &str) -> u16 {
+    let raw = serde_json::to_vec(body).unwrap();
+    deliver(
+        "/webhooks/vapi",
+        &raw,
+        &[("x-vapi-secret", secret.to_owned())],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_real_vapi_end_of_call_report_applies_and_a_wrong_secret_is_refused() {
+    let setup = setup("vapi", &[number()], 5).await;
+    let call = setup.dialing(0, VoiceProvider::Vapi).await;
+    let secret = var("LEADLINE_VAPI_WEBHOOK_SECRET");
+
+    // The captured report is about a call leadline did not start: acknowledged, not applied.
+    assert_eq!(deliver_vapi(&vapi_fixture(), &secret).await, 200);
+    let mut ours = vapi_fixture();
+    ours["message"]["call"]["assistantOverrides"] = json!({ "metadata": call.to_metadata() });
+    assert_eq!(deliver_vapi(&ours, "not-the-secret").await, 401);
+    assert_eq!(
+        deliver("/webhooks/vapi", &serde_json::to_vec(&ours).unwrap(), &[]).await,
+        401
+    );
+    assert_eq!(setup.lead(0).await["status"], "queued");
+
+    assert_eq!(deliver_vapi(&ours, &secret).await, 200);
+    assert_eq!(
+        deliver_vapi(&ours, &secret).await,
+        200,
+        "a repeat is acknowledged"
+    );
+    let lead = setup.lead(0).await;
+    assert_ne!(lead["status"], "queued", "{lead}");
+    assert_eq!(setup.items_with_prefix("USAGE#").await.len(), 1);
+    assert_eq!(setup.slots_held().await, 0);
+    assert_eq!(
+        deliver("/webhooks/vapi", b"{not json", &[("x-vapi-secret", secret)]).await,
+        400
+    );
+}
+
+/// An SQS event of dial messages, as Lambda's event source mapping sends it.
+fn sqs_event(messages: &[DialMessage]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({
+            "messageId": format!("m{i}"), "receiptHandle": "r", "body": serde_json::to_string(m).unwrap(),
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:dial", "awsRegion": "us-east-1"
+        }))
+        .collect();
+    json!({ "Records": records })
+}
+
+async fn sim(method: Method, path: &str, body: Option<Value>) -> Value {
+    let mut request = stack()
+        .http()
+        .request(method, format!("{}{path}", var("LEADLINE_SIM_URL")));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the simulator answers");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap_or(Value::Null)
+}
+
+async fn sim_calls(to: &str) -> Vec<Value> {
+    let calls = sim(
+        Method::GET,
+        &format!("/_sim/calls?to={}", to.replace('+', "%2B")),
+        None,
+    )
+    .await;
+    calls.as_array().cloned().unwrap_or_default()
+}
+
+async fn dispatch(messages: &[DialMessage]) -> Value {
+    let (status, answer) = stack()
+        .invoke("call-dispatcher", &sqs_event(messages))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn a_dial_job_delivered_twice_places_one_retell_call_that_then_plays_out() {
+    let phone = number();
+    let setup = setup("retell", std::slice::from_ref(&phone), 5).await;
+    sim(
+        Method::PUT,
+        &format!("/_sim/numbers/{phone}"),
+        Some(json!({"outcome": "not_interested", "talk_seconds": 40})),
+    )
+    .await;
+    let job = setup.queue(0).await;
+    let answer = dispatch(&[
+        DialMessage::Dial(job.clone()),
+        DialMessage::Dial(job.clone()),
+    ])
+    .await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+
+    let calls = sim_calls(&phone).await;
+    let placed: Vec<&Value> = calls.iter().filter(|c| c["status"] == 201).collect();
+    assert_eq!(placed.len(), 1, "one provider call: {calls:?}");
+    let body = &placed[0]["body"];
+    assert_eq!(body["to_number"], phone.as_str());
+    assert_eq!(body["metadata"], job.call().to_metadata());
+    assert_eq!(body["retell_llm_dynamic_variables"]["first_name"], "Ada");
+    assert_eq!(
+        body["retell_llm_dynamic_variables"]["business_name"],
+        "Calls Test"
+    );
+
+    // The simulated call plays out through the stack's own webhook.
+    let lead = setup
+        .wait_for_lead(0, |l| l["status"] == "not_interested")
+        .await;
+    assert_eq!(lead["attempts"], 1);
+    assert_eq!(setup.items_with_prefix("USAGE#").await.len(), 1);
+    assert_eq!(setup.slots_held().await, 0);
+}
+
+#[tokio::test]
+async fn each_provider_error_class_has_its_answer() {
+    let phones: Vec<String> = (0..3).map(|_| number()).collect();
+    let setup = setup("vapi", &phones, 5).await;
+    // The number is refused: the lead is invalid, with the provider's reason.
+    sim(
+        Method::PUT,
+        &format!("/_sim/numbers/{}", phones[0]),
+        Some(json!({"outcome": "invalid_number"})),
+    )
+    .await;
+    // Busy (429), then failing (503): both come back later and keep no slot.
+    for (phone, status) in [(&phones[1], 429), (&phones[2], 503)] {
+        sim(
+            Method::POST,
+            "/_sim/faults",
+            Some(json!({"provider": "vapi", "to": phone, "create_call": [{"status": status}]})),
+        )
+        .await;
+        sim(
+            Method::PUT,
+            &format!("/_sim/numbers/{phone}"),
+            Some(json!({"outcome": "no_answer"})),
+        )
+        .await;
+    }
+    let mut jobs = Vec::new();
+    for i in 0..3 {
+        jobs.push(DialMessage::Dial(setup.queue(i).await));
+    }
+    let answer = dispatch(&jobs).await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+
+    let invalid = setup.lead(0).await;
+    assert_eq!(invalid["status"], "invalid", "{invalid}");
+    assert!(
+        invalid["note"]
+            .as_str()
+            .unwrap()
+            .contains("refused the number"),
+        "{invalid}"
+    );
+    for i in [1, 2] {
+        let first = &sim_calls(&phones[i]).await[0];
+        assert!(first["status"] == 429 || first["status"] == 503, "{first}");
+    }
+    // Each came back through the queue after its backoff and was then placed.
+    for i in [1, 2] {
+        setup
+            .wait_for_lead(i, |l| l["status"] == "retry_pending")
+            .await;
+        assert_eq!(sim_calls(&phones[i]).await.len(), 2);
+    }
+    assert_eq!(setup.slots_held().await, 0);
+}
+
+#[tokio::test]
+async fn a_started_campaign_calls_its_leads_within_the_tenants_concurrency() {
+    let phones: Vec<String> = (0..6).map(|_| number()).collect();
+    let outcomes = [
+        "appointment_set",
+        "no_answer",
+        "busy",
+        "voicemail",
+        "qualified",
+        "do_not_call",
+    ];
+    let setup = setup("retell", &phones, 2).await;
+    for (phone, outcome) in phones.iter().zip(outcomes) {
+        sim(
+            Method::PUT,
+            &format!("/_sim/numbers/{phone}"),
+            Some(json!({"outcome": outcome, "talk_seconds": 30})),
+        )
+        .await;
+    }
+    let started = stack()
+        .call(
+            Method::POST,
+            "api",
+            &format!("/v1/campaigns/{}:start", setup.campaign),
+            Some(&setup.key),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+    assert_eq!(started.body["status"], "running");
+    let expected = [
+        "booked",
+        "retry_pending",
+        "retry_pending",
+        "retry_pending",
+        "completed",
+        "do_not_call",
+    ];
+    for (i, status) in expected.iter().enumerate() {
+        let lead = setup.wait_for_lead(i, |l| l["status"] == *status).await;
+        assert_eq!(lead["attempts"], 1, "{lead}");
+    }
+    assert_eq!(setup.slots_held().await, 0);
+    assert_eq!(
+        setup.items_with_prefix("USAGE#").await.len(),
+        6,
+        "one usage record per call"
+    );
+    let dnc = stack().get(&setup.key, "/v1/do-not-call").await;
+    assert_eq!(dnc.body["items"][0]["phone"], phones[5].as_str(), "{dnc:?}");
+    // The tenant allows two calls at once: no three of its calls overlapped at
+    // the provider, from the accepted create-call to the call_ended webhook.
+    let mut edges: Vec<(Timestamp, i32)> = Vec::new();
+    for phone in &phones {
+        let placed = sim_calls(phone)
+            .await
+            .into_iter()
+            .find(|c| c["status"] == 201)
+            .unwrap();
+        let start: Timestamp = placed["received_at"].as_str().unwrap().parse().unwrap();
+        let query = format!("/_sim/deliveries?to={}", phone.replace('+', "%2B"));
+        let deliveries = sim(Method::GET, &query, None).await;
+        let end: Timestamp = deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["event"] == "call_ended")
+            .filter_map(|d| d["at"].as_str()?.parse().ok())
+            .min()
+            .expect("a call_ended delivery");
+        edges.extend([(start, 1), (end, -1)]);
+    }
+    edges.sort_by_key(|(at, delta)| (*at, *delta));
+    let most = edges
+        .iter()
+        .scan(0, |live, (_, delta)| {
+            *live += delta;
+            Some(*live)
+        })
+        .max()
+        .unwrap();
+    assert!(most <= 2, "{most} calls overlapped");
+}
