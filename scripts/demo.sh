@@ -10,6 +10,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 scripts/local-stack.sh deploy
+scripts/local-stack.sh sim
 # shellcheck disable=SC1091
 source .demo/stack.env
 printf '\033[1m==> running the scenario\033[0m\n' >&2
@@ -18,5 +19,6 @@ cat <<MSG
 
 The stack is still running: MiniStack on 127.0.0.1:${LEADLINE_AWS_PORT:-4566}, HTTP API at
   $LEADLINE_LOCAL_API
+and the simulated Retell and Vapi at $LEADLINE_SIM_URL (/_sim/calls, /_sim/deliveries, /_sim/stats).
 Admin key in .demo/admin-api-key. Stop it with: make down
 MSG

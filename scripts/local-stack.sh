@@ -6,6 +6,7 @@
 #   scripts/local-stack.sh up       start MiniStack (if it is not running)
 #   scripts/local-stack.sh deploy   sam build + sam deploy into MiniStack
 #   scripts/local-stack.sh env      print the stack's outputs as shell exports
+#   scripts/local-stack.sh sim      start the simulated Retell and Vapi
 #   scripts/local-stack.sh down     stop MiniStack
 set -euo pipefail
 
@@ -138,7 +139,40 @@ for k, v in json.load(sys.stdin).items(): print(f"export LEADLINE_{k.upper()}={s
   printf 'export AWS_ENDPOINT_URL=%q AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n' "$AWS_ENDPOINT_URL"
 }
 
+# The simulated Retell and Vapi (crate sim/) on loopback, signing their
+# webhooks with the stack's provider keys and sending them to the stack's
+# HTTP API, as the real providers would.
+cmd_sim() {
+  stop_sim
+  # shellcheck disable=SC1091
+  source "$state/stack.env"
+  (cd "$root" && cargo build -q -p leadline-sim --bin leadline-sim)
+  local bin="${CARGO_TARGET_DIR:-$root/target}/debug/leadline-sim"
+  SIM_BIND="127.0.0.1:$sim_port" \
+  SIM_RETELL_API_KEY="$LEADLINE_RETELL_API_KEY" SIM_VAPI_API_KEY="$LEADLINE_VAPI_API_KEY" \
+  SIM_VAPI_WEBHOOK_SECRET="$LEADLINE_VAPI_WEBHOOK_SECRET" \
+  SIM_RETELL_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/retell" \
+  SIM_VAPI_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/vapi" \
+  SIM_TIME_SCALE="${LEADLINE_SIM_TIME_SCALE:-0.05}" \
+  SIM_RETELL_MAX_CONCURRENT_CALLS="${LEADLINE_RETELL_CONCURRENCY:-20}" \
+    nohup "$bin" > "$state/sim.out" 2> "$state/sim.log" &
+  echo $! > "$state/sim.pid"
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$sim_port/_sim/stats" >/dev/null 2>&1 && { log "simulated providers on 127.0.0.1:$sim_port"; return; }
+    sleep 0.1
+  done
+  log "the simulated providers did not start; see .demo/sim.log"; exit 1
+}
+
+stop_sim() {
+  if [ -f "$state/sim.pid" ]; then
+    kill "$(cat "$state/sim.pid")" 2>/dev/null || true
+    rm -f "$state/sim.pid"
+  fi
+}
+
 cmd_down() {
+  stop_sim
   if [ -f "$state/ministack.pid" ]; then
     kill "$(cat "$state/ministack.pid")" 2>/dev/null || true
     rm -f "$state/ministack.pid"
@@ -148,4 +182,4 @@ cmd_down() {
   log "MiniStack stopped"
 }
 
-"cmd_${1:?usage: local-stack.sh tools|up|deploy|env|down}"
+"cmd_${1:?usage: local-stack.sh tools|up|deploy|env|sim|down}"

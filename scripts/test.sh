@@ -28,7 +28,16 @@ step "integration tests: functions under cargo lambda watch against MiniStack"
 cargo build --workspace --bins --locked
 watch_port="${LEADLINE_WATCH_PORT:-9610}"
 export PATH="${LEADLINE_TOOLS_DIR:-$root/.tools}/sam/bin:$PATH"
+scripts/local-stack.sh sim
+# The functions under watch get what the template gives them in the stack.
 TABLE_NAME="$LEADLINE_TableName" ADMIN_API_KEY="$LEADLINE_ADMIN_API_KEY" \
+DIAL_QUEUE_URL="$LEADLINE_DialQueueUrl" DIAL_QUEUE_ARN="$LEADLINE_DialQueueArn" \
+SCHEDULE_GROUP="$LEADLINE_ScheduleGroupName" SCHEDULER_ROLE_ARN="$LEADLINE_SchedulerRoleArn" \
+RETELL_API_URL="$LEADLINE_SIM_URL" RETELL_API_KEY="$LEADLINE_RETELL_API_KEY" \
+RETELL_FROM_NUMBER=+14155550100 RETELL_AGENT_ID=agent_leadline_shared \
+VAPI_API_URL="$LEADLINE_SIM_URL" VAPI_API_KEY="$LEADLINE_VAPI_API_KEY" \
+VAPI_ASSISTANT_ID=asst-leadline-shared VAPI_PHONE_NUMBER_ID=pn-leadline-local \
+VAPI_WEBHOOK_SECRET="$LEADLINE_VAPI_WEBHOOK_SECRET" CALLS_PER_SECOND=10 \
   cargo lambda watch -A 127.0.0.1 -P "$watch_port" --ignore-changes > .demo/watch.log 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true' EXIT
@@ -37,4 +46,4 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
-cargo test -p leadline-tests --locked --test intake
+cargo test -p leadline-tests --locked --test intake --test store --test calls

@@ -33,7 +33,7 @@ fn number() -> String {
     let n = (Timestamp::now().as_nanosecond() / 1000 % 1_000_000) as u32;
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("+447911{:06}", (n + k * 7919) % 1_000_000)
+    format!("+447400{:06}", (n + k * 7919) % 1_000_000)
 }
 
 /// A tenant calling through `provider` all day, with one campaign of `phones`.
@@ -77,7 +77,9 @@ async fn setup(provider: &str, phones: &[String], max_calls: u32) -> Setup {
     let listed = s
         .get(&key, &format!("/v1/campaigns/{campaign}/leads?limit=100"))
         .await;
-    let leads: Vec<Lead> = serde_json::from_value(listed.body["items"].clone()).unwrap();
+    let mut leads: Vec<Lead> = serde_json::from_value(listed.body["items"].clone()).unwrap();
+    // In the order of `phones`, so lead i is the one called at phones[i].
+    leads.sort_by_key(|l| phones.iter().position(|p| p == l.phone.as_str()));
     Setup {
         slug,
         key,
@@ -185,7 +187,7 @@ fn retell_call(call: &CallRef, call_id: &str, event: &str) -> Value {
             "call_id": call_id, "agent_id": "agent_leadline_shared", "agent_version": 1,
             "call_status": if event == "call_started" { "ongoing" } else { "ended" },
             "call_type": "phone_call", "direction": "outbound",
-            "from_number": "+14155550100", "to_number": "+447911000000",
+            "from_number": "+14155550100", "to_number": "+447400000000",
             "metadata": call.to_metadata(),
             "retell_llm_dynamic_variables": {"first_name": "Ada"},
             "start_timestamp": 1_763_800_000_000u64,
@@ -270,19 +272,19 @@ async fn retell_webhooks_are_verified_on_the_raw_body_and_a_refused_one_writes_n
             )],
         ),
         (
-            "301 s old",
+            "330 s old",
             raw.clone(),
             vec![(
                 "x-retell-signature",
-                leadline_voice::retell::sign(&raw, &key, now - 301_000),
+                leadline_voice::retell::sign(&raw, &key, now - 330_000),
             )],
         ),
         (
-            "301 s ahead",
+            "330 s ahead",
             raw.clone(),
             vec![(
                 "x-retell-signature",
-                leadline_voice::retell::sign(&raw, &key, now + 301_000),
+                leadline_voice::retell::sign(&raw, &key, now + 330_000),
             )],
         ),
         (

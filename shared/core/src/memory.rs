@@ -18,7 +18,7 @@ use crate::lead::{Lead, LeadStatus};
 use crate::phone::Phone;
 use crate::ports::{
     CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue, LeadStore, Page,
-    PageRequest, SuppressionStore, TenantStore, WriteRefused,
+    PageRequest, SuppressionStore, TenantStore, UsageStore, WriteRefused,
 };
 use crate::suppression::Suppression;
 use crate::tenant::{Tenant, VoiceProvider};
@@ -484,6 +484,18 @@ impl SuppressionStore for MemoryStore {
             .values()
             .filter(|s| &s.tenant == tenant)
             .cloned()
+            .collect();
+        page(mine, request)
+    }
+}
+
+#[async_trait]
+impl UsageStore for MemoryStore {
+    async fn usage(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page<UsageRecord>> {
+        let mine: Vec<UsageRecord> = self
+            .usage_records()
+            .into_iter()
+            .filter(|u| &u.tenant == tenant)
             .collect();
         page(mine, request)
     }

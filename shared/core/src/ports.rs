@@ -191,3 +191,9 @@ pub trait SuppressionStore: Send + Sync {
 pub trait DialQueue: Send + Sync {
     async fn enqueue(&self, messages: &[(DialMessage, Timestamp)], now: Timestamp) -> Result<()>;
 }
+
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// The tenant's usage records (one per ended call), oldest attempt id first.
+    async fn usage(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<UsageRecord>>;
+}

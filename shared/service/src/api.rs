@@ -8,7 +8,7 @@ use lambda_http::{Request, RequestExt};
 use leadline_core::campaign::NewCampaign;
 use leadline_core::lead::LeadStatus;
 use leadline_core::ports::{
-    CampaignStore, DialQueue, LeadStore, PageRequest, SuppressionStore, TenantStore,
+    CampaignStore, DialQueue, LeadStore, PageRequest, SuppressionStore, TenantStore, UsageStore,
 };
 use leadline_core::tenant::{NewTenant, Tenant};
 use leadline_core::{CampaignId, Clock, Error, LeadId, intake, outbound};
@@ -41,6 +41,7 @@ enum Route {
     CallLead(String),
     AddDoNotCall,
     ListDoNotCall,
+    ListUsage,
 }
 
 impl Route {
@@ -79,6 +80,7 @@ impl Route {
                 (Method::POST, Route::AddDoNotCall),
                 (Method::GET, Route::ListDoNotCall),
             ],
+            ["v1", "usage"] => vec![(Method::GET, Route::ListUsage)],
             _ => return Err(no_route(path)),
         };
         let allowed: Vec<String> = route.iter().map(|(m, _)| m.to_string()).collect();
@@ -122,7 +124,7 @@ struct DoNotCallRequest {
 
 impl<S, Q, C> Api<S, Q, C>
 where
-    S: TenantStore + CampaignStore + LeadStore + SuppressionStore,
+    S: TenantStore + CampaignStore + LeadStore + SuppressionStore + UsageStore,
     Q: DialQueue,
     C: Clock,
 {
@@ -280,6 +282,13 @@ where
                     .store
                     .suppressions(&tenant.id, &page_request(req)?)
                     .await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
+                ))
+            }
+            Route::ListUsage => {
+                let page = self.store.usage(&tenant.id, &page_request(req)?).await?;
                 Ok(json(
                     StatusCode::OK,
                     &json!({ "items": page.items, "next_cursor": page.next_cursor }),
@@ -492,11 +501,65 @@ mod tests {
                 "number\n+442079460958\n",
                 404,
             ),
+            (
+                "POST",
+                "/v1/campaigns/cmp_aaaaaaaaaaaaaaaaaaaaaaaa:start",
+                "",
+                404,
+            ),
+            (
+                "POST",
+                "/v1/campaigns/cmp_aaaaaaaaaaaaaaaaaaaaaaaa:frobnicate",
+                "",
+                404,
+            ),
+            (
+                "GET",
+                "/v1/campaigns/cmp_aaaaaaaaaaaaaaaaaaaaaaaa:pause",
+                "",
+                405,
+            ),
+            (
+                "POST",
+                "/v1/leads/ld_aaaaaaaaaaaaaaaaaaaaaaaa:call",
+                "",
+                404,
+            ),
+            ("POST", "/v1/do-not-call", "{}", 400),
+            ("POST", "/v1/do-not-call", r#"{"phone": "12"}"#, 422),
         ];
         for (method, path, body, status) in cases {
             let (got, answer) = send(&api, request(method, path, Some(&key), body)).await;
             assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
             assert!(answer["error"]["message"].is_string(), "{answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_campaign_starts_once_with_a_readable_body_and_pauses_only_while_running() {
+        let api = api();
+        let key = tenant(&api).await;
+        let (_, campaign) = send(
+            &api,
+            request("POST", "/v1/campaigns", Some(&key), r#"{"name":"c"}"#),
+        )
+        .await;
+        let id = campaign["id"].as_str().unwrap();
+        let at = |verb: &str| format!("/v1/campaigns/{id}:{verb}");
+        let cases = [
+            ("pause", "", 409),
+            ("start", r#"{"when": "now"}"#, 400),
+            ("start", r#"{"start_at": "soon"}"#, 400),
+            ("start", r#"{"start_at": "1969-01-01T00:00:00Z"}"#, 422),
+            ("start", "", 202),
+            ("start", "", 409),
+            ("resume", "", 409),
+            ("pause", "", 200),
+            ("resume", "", 202),
+        ];
+        for (verb, body, status) in cases {
+            let (got, answer) = send(&api, request("POST", &at(verb), Some(&key), body)).await;
+            assert_eq!(got, status, "{verb} {body}: {answer}");
         }
     }
 

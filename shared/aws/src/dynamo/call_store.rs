@@ -9,11 +9,12 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, Put, TransactWriteItem, Update,
 };
 use leadline_core::attempt::CallAttempt;
+use leadline_core::billing::UsageRecord;
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::{DialJob, SlotScope};
 use leadline_core::ports::{
     CallContext, CallStore, CallWrite, DialContext, Page, PageRequest, SuppressionStore,
-    WriteRefused,
+    UsageStore, WriteRefused,
 };
 use leadline_core::suppression::Suppression;
 use leadline_core::{AttemptId, Error, Result, TenantId};
@@ -424,6 +425,22 @@ impl SuppressionStore for DynamoStore {
                 None,
                 tenant_pk(tenant),
                 Some(SUPPRESSION_PREFIX.to_owned()),
+                true,
+                page,
+            )
+            .await?,
+        )
+    }
+}
+
+#[async_trait]
+impl UsageStore for DynamoStore {
+    async fn usage(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<UsageRecord>> {
+        items(
+            self.query_page(
+                None,
+                tenant_pk(tenant),
+                Some(USAGE_PREFIX.to_owned()),
                 true,
                 page,
             )

@@ -45,8 +45,10 @@ pub fn attempt_sk(attempt: &AttemptId) -> String {
     format!("ATTEMPT#{attempt}")
 }
 
+pub const USAGE_PREFIX: &str = "USAGE#";
+
 pub fn usage_sk(attempt: &AttemptId) -> String {
-    format!("USAGE#{attempt}")
+    format!("{USAGE_PREFIX}{attempt}")
 }
 
 /// A provider event already applied (Retell call id + event, ...).

@@ -1,0 +1,135 @@
+//! A call the simulator accepted, and where it stands.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::deliver::Webhook;
+use crate::provider::Provider;
+use crate::script::Script;
+use crate::{retell, vapi};
+
+/// Where a call stands, as `GET /_sim/calls` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallPhase {
+    /// Accepted; the number is being dialled.
+    Dialing,
+    Ringing,
+    /// The line connected (a conversation or a voicemail box).
+    InProgress,
+    /// The call is over and its slot free again.
+    Ended,
+    /// The post-call analysis is done.
+    Analyzed,
+}
+
+/// The moments of a call that providers report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Milestone {
+    Ringing,
+    Connected,
+    Ended,
+    Analyzed,
+}
+
+/// A call accepted by create-call.
+#[derive(Debug)]
+pub(crate) struct PlacedCall {
+    pub provider: Provider,
+    pub id: String,
+    pub to: String,
+    pub script: Script,
+    pub created_at: Timestamp,
+    pub details: CallDetails,
+}
+
+/// What the create-call request asked for, per provider.
+#[derive(Debug)]
+pub(crate) enum CallDetails {
+    Retell(retell::CallRequest),
+    Vapi(vapi::CallRequest),
+}
+
+/// What has happened on a call so far. Reported times follow the script
+/// (a "120 s" call ends 120 s after it connected) whatever the time scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CallFacts {
+    pub phase: CallPhase,
+    pub connected_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl CallFacts {
+    pub(crate) const DIALING: CallFacts = CallFacts {
+        phase: CallPhase::Dialing,
+        connected_at: None,
+        ended_at: None,
+    };
+
+    pub(crate) fn advance(&mut self, call: &PlacedCall, milestone: Milestone, now: Timestamp) {
+        match milestone {
+            Milestone::Ringing => self.phase = CallPhase::Ringing,
+            Milestone::Connected => {
+                self.phase = CallPhase::InProgress;
+                self.connected_at = Some(now);
+            }
+            Milestone::Ended => {
+                self.phase = CallPhase::Ended;
+                let (from, seconds) = match self.connected_at {
+                    Some(connected) => (connected, call.script.talk_seconds),
+                    None => (call.created_at, call.script.ring_seconds),
+                };
+                let length = SignedDuration::from_secs(seconds.into());
+                self.ended_at = Some(from.saturating_add(length).unwrap_or(Timestamp::MAX));
+            }
+            Milestone::Analyzed => self.phase = CallPhase::Analyzed,
+        }
+    }
+
+    /// The reported length of the conversation.
+    pub(crate) fn duration_ms(&self) -> i64 {
+        match (self.connected_at, self.ended_at) {
+            (Some(start), Some(end)) => end.duration_since(start).as_millis() as i64,
+            _ => 0,
+        }
+    }
+}
+
+impl PlacedCall {
+    /// The provider's view of the call: the create-call answer and `get-call`.
+    pub(crate) fn to_json(&self, facts: &CallFacts) -> Value {
+        match &self.details {
+            CallDetails::Retell(request) => retell::call_json(self, request, facts),
+            CallDetails::Vapi(request) => vapi::call_json(self, request, facts),
+        }
+    }
+
+    /// The webhook the provider sends at `milestone`, if any.
+    pub(crate) fn webhook(&self, milestone: Milestone, facts: &CallFacts) -> Option<Webhook> {
+        let event = match &self.details {
+            CallDetails::Retell(request) => retell::event(self, request, milestone, facts),
+            CallDetails::Vapi(request) => vapi::event(self, request, milestone, facts),
+        }?;
+        let target = match &self.details {
+            CallDetails::Vapi(request) => request.server.clone(),
+            CallDetails::Retell(_) => None,
+        };
+        Some(Webhook {
+            provider: self.provider,
+            call_id: self.id.clone(),
+            to: self.to.clone(),
+            event: event.name,
+            terminal: matches!(milestone, Milestone::Ended | Milestone::Analyzed),
+            body: serde_json::to_vec(&event.body).unwrap_or_default(),
+            target,
+        })
+    }
+}
+
+/// One provider event about a call, before it is encoded.
+pub(crate) struct ProviderEvent {
+    /// `call_ended`, `status-update:ringing`, `end-of-call-report`, ...
+    pub name: String,
+    pub body: Value,
+}

@@ -1,0 +1,7 @@
+//! The simulator against the contracts, over HTTP as the backend sees it.
+
+mod common;
+mod control;
+mod faults;
+mod retell;
+mod vapi;
