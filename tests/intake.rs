@@ -370,18 +370,18 @@ async fn functions_of_later_capabilities_say_not_implemented_instead_of_faking_s
     let answer = s
         .call(
             Method::POST,
-            "voice-webhook",
-            "/webhooks/retell",
+            "calcom-webhook",
+            "/webhooks/calcom/acme-dental",
             None,
-            Some(Body::Json(json!({"event": "call_started"}))),
+            Some(Body::Json(json!({"triggerEvent": "BOOKING_CREATED"}))),
         )
         .await;
     assert_eq!(answer.status, 501);
     assert!(answer.error_message().contains("not implemented yet"));
 
-    let sqs: serde_json::Value =
-        serde_json::from_str(include_str!("../events/call-dispatcher-dial-job.json")).unwrap();
-    let (_, response) = s.invoke("call-dispatcher", &sqs).await;
+    let scheduled: serde_json::Value =
+        serde_json::from_str(include_str!("../events/call-retries-retry.json")).unwrap();
+    let (_, response) = s.invoke("call-retries", &scheduled).await;
     assert!(
         response.to_string().contains("not implemented yet"),
         "{response}"

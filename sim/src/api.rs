@@ -67,8 +67,9 @@ pub(crate) struct Rejection {
     pub status: StatusCode,
     pub class: RejectionClass,
     pub message: ErrorMessage,
-    /// A forced body, instead of the provider's error body.
-    pub body: Option<Value>,
+    /// A forced body, instead of the provider's error body (boxed: a
+    /// rejection travels in `Err`, and most carry none).
+    pub body: Option<Box<Value>>,
     pub headers: BTreeMap<String, String>,
 }
 
@@ -88,7 +89,10 @@ impl Rejection {
     }
 
     fn body<P: ProviderApi>(&self) -> Value {
-        self.body.clone().unwrap_or_else(|| P::error_body(self))
+        self.body
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| P::error_body(self))
     }
 
     fn into_response<P: ProviderApi>(self) -> Response {
@@ -169,7 +173,7 @@ async fn accept<P: ProviderApi>(
         if let Some(status) = forced.status {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Err(Rejection {
-                body: forced.body,
+                body: forced.body.map(Box::new),
                 headers: forced.headers,
                 ..Rejection::new(status, RejectionClass::Forced, P::forced_message(status))
             });
