@@ -246,7 +246,7 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
         leads.len(),
         11
     ));
-    report.push(format!("  provider        {placed} calls placed, {refused} create-calls refused (a planted 429 and 503, retried)"));
+    report.push(format!("  provider        {placed} calls placed; {refused} create-calls refused by a planted 429 or 503 and placed again later"));
     report.push(format!(
         "  concurrency     at most {most_at_once} calls in flight at the provider (limit 3)"
     ));
@@ -259,7 +259,7 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
     ));
     report.push("  leads by status (queued = waiting for its calling hours):".into());
     for (status, n) in by_status(&leads) {
-        report.push(format!("    {status:<16}{n}"));
+        report.push(format!("    {status:<18}{n}"));
     }
     let waiting: Vec<String> = leads
         .iter()
@@ -278,6 +278,6 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
     report.push(String::new());
     report.push(format!("November reactivation started too (1,000 US leads, 09:00-19:00 New York time, closed Sundays, US law 08:00-21:00 local); after {:.0} s:", started.elapsed().as_secs_f64()));
     for (status, n) in by_status(&main_leads) {
-        report.push(format!("    {status:<16}{n}"));
+        report.push(format!("    {status:<18}{n}"));
     }
 }
