@@ -283,15 +283,6 @@ pub struct Dispatcher<'a, S, Q, D, C> {
 }
 
 impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C> {
-    pub async fn handle(&self, message: &DialMessage) -> Result<DialResult> {
-        match message {
-            DialMessage::Dial(job) => self.dial(job).await,
-            DialMessage::Sweep(_) => Err(Error::Internal(
-                "campaign sweeps are handled by sweep_campaign".into(),
-            )),
-        }
-    }
-
     pub async fn dial(&self, job: &DialJob) -> Result<DialResult> {
         let DialContext {
             tenant,
@@ -418,7 +409,7 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
         match placed {
             Ok(placed) => {
                 let id = placed.provider_call_id.clone();
-                self.settle(job, move |lead, attempt| {
+                self.settle(job, (lead, attempt), move |lead, attempt| {
                     attempt.provider_call_id.get_or_insert_with(|| id.clone());
                     attempt.advance(AttemptStatus::Placed);
                     lead.start_call(job.attempt, now).ok();
@@ -431,7 +422,7 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
             }
             Err(DialError::InvalidNumber(reason)) => {
                 let note = format!("the provider refused the number: {reason}");
-                self.settle(job, |lead, attempt| {
+                self.settle(job, (lead, attempt), |lead, attempt| {
                     attempt.outcome = Some(CallOutcome::InvalidNumber);
                     let released = attempt.advance(AttemptStatus::Ended);
                     lead.finish_call(job.attempt, CallOutcome::InvalidNumber, false, now)
@@ -488,19 +479,17 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
         }
     }
 
-    /// Applies `change` to the freshest lead and attempt and saves both,
-    /// retrying when a webhook saved either in between. `change` returns
-    /// whether the attempt just ended (its slots are then given back).
+    /// Applies `change` to the lead and attempt as this job left them and
+    /// saves both; only when a webhook saved either in between are they read
+    /// again. `change` returns whether the attempt just ended (its slots are
+    /// then given back).
     async fn settle(
         &self,
         job: &DialJob,
+        (mut lead, mut attempt): (Lead, CallAttempt),
         change: impl Fn(&mut Lead, &mut CallAttempt) -> bool,
     ) -> Result<()> {
         for _ in 0..5 {
-            let ctx = self.store.call_context(&job.call()).await?;
-            let (Some(mut lead), Some(mut attempt)) = (ctx.lead, ctx.attempt) else {
-                return Err(Error::Internal("the attempt vanished while dialing".into()));
-            };
             let ended = change(&mut lead, &mut attempt);
             let write = CallWrite {
                 lead: Some(lead),
@@ -511,6 +500,11 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
             if self.write(write).await?.is_ok() {
                 return Ok(());
             }
+            let ctx = self.store.call_context(&job.call()).await?;
+            let (Some(fresh_lead), Some(fresh_attempt)) = (ctx.lead, ctx.attempt) else {
+                return Err(Error::Internal("the attempt vanished while dialing".into()));
+            };
+            (lead, attempt) = (fresh_lead, fresh_attempt);
         }
         Err(Error::Conflict(
             "the call kept changing while it was recorded".into(),
