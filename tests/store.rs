@@ -103,6 +103,15 @@ impl Fixture {
     }
 }
 
+/// Limits no test here reaches: only the tenant's own limit (2) binds.
+fn roomy() -> DeploymentLimits {
+    DeploymentLimits {
+        vapi_concurrent_calls: 1000,
+        calls_per_second: 100,
+        ..DeploymentLimits::default()
+    }
+}
+
 /// A second of its own per test, far from now, so parallel tests never share a pace counter.
 fn a_second() -> i64 {
     1_000_000 + (Timestamp::now().as_nanosecond() % 1_000_000_000) as i64
@@ -111,11 +120,7 @@ fn a_second() -> i64 {
 #[tokio::test]
 async fn a_tenant_at_its_limit_gets_no_slot_until_one_is_given_back() {
     let f = fixture(3).await;
-    let limits = DeploymentLimits {
-        vapi_concurrent_calls: 1000,
-        calls_per_second: 100,
-        ..DeploymentLimits::default()
-    };
+    let limits = roomy();
     let second = a_second();
     for i in 0..2 {
         assert_eq!(
@@ -171,11 +176,7 @@ async fn a_tenant_at_its_limit_gets_no_slot_until_one_is_given_back() {
 #[tokio::test]
 async fn the_same_attempt_cannot_be_recorded_twice() {
     let f = fixture(1).await;
-    let limits = DeploymentLimits {
-        vapi_concurrent_calls: 1000,
-        calls_per_second: 100,
-        ..DeploymentLimits::default()
-    };
+    let limits = roomy();
     let second = a_second();
     assert_eq!(
         f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
@@ -282,11 +283,7 @@ async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
     use leadline_core::call_events::{EventResult, apply_call_event};
     use leadline_core::lead::CallOutcome;
     let f = fixture(1).await;
-    let limits = DeploymentLimits {
-        vapi_concurrent_calls: 1000,
-        calls_per_second: 100,
-        ..DeploymentLimits::default()
-    };
+    let limits = roomy();
     f.store
         .commit(&f.begin(0, &limits, a_second()))
         .await

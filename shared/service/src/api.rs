@@ -8,7 +8,8 @@ use lambda_http::{Request, RequestExt};
 use leadline_core::campaign::NewCampaign;
 use leadline_core::lead::LeadStatus;
 use leadline_core::ports::{
-    CampaignStore, DialQueue, LeadStore, PageRequest, SuppressionStore, TenantStore, UsageStore,
+    CampaignStore, DialQueue, LeadStore, Page, PageRequest, SuppressionStore, TenantStore,
+    UsageStore,
 };
 use leadline_core::tenant::{NewTenant, Tenant};
 use leadline_core::{CampaignId, Clock, Error, LeadId, intake, outbound};
@@ -165,10 +166,7 @@ where
                     .store
                     .campaigns(&tenant.id, &page_request(req)?)
                     .await?;
-                Ok(json(
-                    StatusCode::OK,
-                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
-                ))
+                Ok(page_json(page))
             }
             Route::GetCampaign(id) => {
                 let campaign = self.store.campaign(&tenant.id, &campaign_id(&id)?).await?;
@@ -212,10 +210,7 @@ where
                     .store
                     .leads(&tenant.id, &campaign, status, &page_request(req)?)
                     .await?;
-                Ok(json(
-                    StatusCode::OK,
-                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
-                ))
+                Ok(page_json(page))
             }
             Route::GetLead(id) => {
                 let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
@@ -282,17 +277,11 @@ where
                     .store
                     .suppressions(&tenant.id, &page_request(req)?)
                     .await?;
-                Ok(json(
-                    StatusCode::OK,
-                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
-                ))
+                Ok(page_json(page))
             }
             Route::ListUsage => {
                 let page = self.store.usage(&tenant.id, &page_request(req)?).await?;
-                Ok(json(
-                    StatusCode::OK,
-                    &json!({ "items": page.items, "next_cursor": page.next_cursor }),
-                ))
+                Ok(page_json(page))
             }
             Route::CreateTenant => unreachable!("tenant creation is routed before authentication"),
         }
@@ -324,6 +313,14 @@ where
             .await?
             .ok_or(Error::Unauthorized("the API key is not valid"))
     }
+}
+
+/// A page of a listing: `{"items": [...], "next_cursor": "..." | null}`.
+fn page_json<T: serde::Serialize>(page: Page<T>) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &json!({ "items": page.items, "next_cursor": page.next_cursor }),
+    )
 }
 
 /// A campaign id from the path; one that cannot exist is simply not found.

@@ -188,6 +188,21 @@ impl DynamoStore {
             .map_err(internal)
     }
 
+    /// Reads `keys` in one `BatchGetItem`; each item comes with its kind,
+    /// the sort key's first segment (`TENANT`, `LEAD`, `ATTEMPT`, ...).
+    async fn batch_get_kinds(&self, keys: Vec<Item>) -> Result<Vec<(String, Item)>> {
+        Ok(self
+            .batch_get(keys, None)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let sk = item.get(SK).and_then(|v| v.as_s().ok());
+                let kind = sk.and_then(|sk| sk.split('#').next()).unwrap_or_default();
+                (kind.to_owned(), item)
+            })
+            .collect())
+    }
+
     fn transaction(&self, write: &CallWrite) -> Result<Vec<(TransactWriteItem, Guard)>> {
         let mut items = Vec::new();
         let tenant = write
@@ -310,13 +325,8 @@ impl CallStore for DynamoStore {
             Self::key(pk, suppression_sk(job.phone.as_str())),
         ];
         let mut ctx = DialContext::default();
-        for item in self.batch_get(keys, None).await? {
-            let sk = item
-                .get(SK)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            match sk.split('#').next().unwrap_or_default() {
+        for (kind, item) in self.batch_get_kinds(keys).await? {
+            match kind.as_str() {
                 "TENANT" => ctx.tenant = Some(from_item(item)?),
                 "CAMPAIGN" => ctx.campaign = Some(from_item(item)?),
                 "LEAD" => ctx.lead = Some(from_item(item)?),
@@ -336,13 +346,8 @@ impl CallStore for DynamoStore {
             Self::key(pk, attempt_sk(&call.attempt_id())),
         ];
         let mut ctx = CallContext::default();
-        for item in self.batch_get(keys, None).await? {
-            let sk = item
-                .get(SK)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            match sk.split('#').next().unwrap_or_default() {
+        for (kind, item) in self.batch_get_kinds(keys).await? {
+            match kind.as_str() {
                 "TENANT" => ctx.tenant = Some(from_item(item)?),
                 "LEAD" => ctx.lead = Some(from_item(item)?),
                 "ATTEMPT" => ctx.attempt = Some(from_item(item)?),
