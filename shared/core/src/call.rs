@@ -199,6 +199,19 @@ pub trait VoiceDialer: Send + Sync {
     async fn place_call(&self, call: &PlaceCall) -> Result<PlacedCall, DialError>;
 }
 
+/// Asks a provider account about one call (the stuck-call sweep does, when
+/// no final event arrived in time).
+#[async_trait]
+pub trait CallLookup: Send + Sync {
+    /// The call as the provider knows it now, read as an event: its phase
+    /// (`Ringing`, `Started`, `Ended`, or `Analyzed` once the analysis is in),
+    /// outcome and report, with a dedupe key of its own
+    /// (`<provider>#<call id>#lookup-<phase>`). `Ok(None)` when the provider
+    /// does not know the call (404). Failures are classified like a refused
+    /// create-call request.
+    async fn lookup_call(&self, provider_call_id: &str) -> Result<Option<CallEvent>, DialError>;
+}
+
 /// The outcome an agent's structured analysis states, by leadline's
 /// convention: a field `outcome` (or seed 001's `success_status`) naming one
 /// of `appointment_set`, `callback_requested`, `not_interested`,

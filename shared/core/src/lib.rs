@@ -6,6 +6,7 @@ pub mod appointment;
 pub mod attempt;
 pub mod billing;
 pub mod call;
+pub mod callback_time;
 pub mod call_events;
 pub mod calling_hours;
 pub mod campaign;
