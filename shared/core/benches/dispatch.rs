@@ -139,6 +139,7 @@ async fn main() {
         retell_concurrent_calls: CONCURRENCY,
         vapi_concurrent_calls: CONCURRENCY,
         calls_per_second: PACE,
+        max_call_seconds: 3_600,
     };
     let sweep = CampaignSweep {
         tenant: tenant.id.clone(),
@@ -177,6 +178,7 @@ async fn main() {
                     };
                     *results.entry(kind).or_default() += 1;
                 }
+                DialMessage::FollowUp(_) => unreachable!("the bench's calls are never retried"),
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -43,6 +43,10 @@ pub struct CallAttempt {
     /// arrived by then, the dial job may dial this attempt again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redial_after: Option<Timestamp>,
+    /// When the call, if no event has ended it, has run longer than any call
+    /// may and the sweep asks the provider about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck_after: Option<Timestamp>,
     pub created_at: Timestamp,
     pub version: u64,
 }
@@ -79,9 +83,15 @@ impl CallAttempt {
             report: CallReport::default(),
             usage_recorded: false,
             redial_after: None,
+            stuck_after: None,
             created_at: now,
             version: 0,
         }
+    }
+
+    /// When the sweep should look at the attempt: once it is stuck, while it is not over.
+    pub fn sweep_at(&self) -> Option<Timestamp> {
+        self.stuck_after.filter(|_| !self.is_ended())
     }
 
     pub fn is_ended(&self) -> bool {
@@ -120,6 +130,7 @@ mod tests {
             report: CallReport::default(),
             usage_recorded: false,
             redial_after: None,
+            stuck_after: None,
             created_at: Timestamp::UNIX_EPOCH,
             version: 0,
         };

@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use crate::attempt::{AttemptStatus, CallAttempt};
 use crate::billing::UsageRecord;
 use crate::call::{CallEvent, CallPhase};
-use crate::dispatch::DEFAULT_MAX_ATTEMPTS;
 use crate::error::{Error, Result};
+use crate::follow_up::{FollowUpEffects, plan_after_call};
 use crate::lead::{CallOutcome, Lead};
 use crate::ports::{CallStore, CallWrite, WriteRefused};
 use crate::suppression::{Suppression, SuppressionSource};
@@ -56,9 +56,11 @@ pub fn decide_event(
     let mut next_lead = lead.clone();
     let number = attempt.number;
 
-    next_attempt
-        .provider_call_id
-        .get_or_insert_with(|| event.provider_call_id.clone());
+    if !event.provider_call_id.is_empty() {
+        next_attempt
+            .provider_call_id
+            .get_or_insert_with(|| event.provider_call_id.clone());
+    }
     next_attempt.report.fill_from(&event.report);
     next_attempt.advance(AttemptStatus::of_phase(event.phase));
 
@@ -82,10 +84,11 @@ pub fn decide_event(
             next_lead.start_call(number, now).ok();
         }
         (CallPhase::Ended | CallPhase::Analyzed, Some(outcome)) => {
-            let retries_left = number < DEFAULT_MAX_ATTEMPTS;
-            next_lead
-                .finish_call(number, outcome.clone(), retries_left, now)
-                .ok();
+            let retries_left = tenant.retry_policy.delay_after(number).is_some();
+            let finished = next_lead.finish_call(number, outcome.clone(), retries_left, now);
+            if finished == Ok(crate::lead::Change::Applied) {
+                plan_after_call(tenant, &mut next_lead, &next_attempt.report, now);
+            }
         }
         _ => {}
     }
@@ -141,6 +144,23 @@ fn usage_due(tenant: &Tenant, attempt: &CallAttempt, phase: CallPhase) -> Option
     ))
 }
 
+/// What applying an event did, and what its change of the lead asks of the
+/// world outside the table (schedules, messages), to be carried out next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    pub result: EventResult,
+    pub effects: FollowUpEffects,
+}
+
+impl From<EventResult> for Applied {
+    fn from(result: EventResult) -> Self {
+        Self {
+            result,
+            effects: FollowUpEffects::default(),
+        }
+    }
+}
+
 /// Applies one event: one read of tenant, lead and attempt, one atomic write
 /// of everything it changes together with its dedupe key.
 pub async fn apply_call_event(
@@ -148,14 +168,25 @@ pub async fn apply_call_event(
     event: &CallEvent,
     now: Timestamp,
 ) -> Result<EventResult> {
+    Ok(apply_call_event_with_effects(store, event, now)
+        .await?
+        .result)
+}
+
+/// [`apply_call_event`], returning the effects the change asks for.
+pub async fn apply_call_event_with_effects(
+    store: &impl CallStore,
+    event: &CallEvent,
+    now: Timestamp,
+) -> Result<Applied> {
     let Some(call) = &event.call else {
-        return Ok(EventResult::NotOurs);
+        return Ok(EventResult::NotOurs.into());
     };
     // A race with the dispatcher or another event is retried on fresh state.
     for _ in 0..5 {
         let ctx = store.call_context(call).await?;
         let (Some(tenant), Some(lead), Some(attempt)) = (ctx.tenant, ctx.lead, ctx.attempt) else {
-            return Ok(EventResult::UnknownCall);
+            return Ok(EventResult::UnknownCall.into());
         };
         if attempt.provider != event.provider
             || attempt
@@ -163,12 +194,13 @@ pub async fn apply_call_event(
                 .as_ref()
                 .is_some_and(|id| *id != event.provider_call_id)
         {
-            return Ok(EventResult::UnknownCall);
+            return Ok(EventResult::UnknownCall.into());
         }
         let change = decide_event(&tenant, &lead, &attempt, event, now);
         if change.is_empty() {
-            return Ok(EventResult::Unchanged);
+            return Ok(EventResult::Unchanged.into());
         }
+        let effects = FollowUpEffects::between(Some(&lead), change.lead.as_ref().or(Some(&lead)));
         let write = CallWrite {
             dedupe_key: Some(event.dedupe_key.clone()),
             lead: change.lead,
@@ -179,8 +211,13 @@ pub async fn apply_call_event(
             ..CallWrite::default()
         };
         match store.commit(&write).await? {
-            Ok(()) => return Ok(EventResult::Applied),
-            Err(WriteRefused::Duplicate) => return Ok(EventResult::Unchanged),
+            Ok(()) => {
+                return Ok(Applied {
+                    result: EventResult::Applied,
+                    effects,
+                });
+            }
+            Err(WriteRefused::Duplicate) => return Ok(EventResult::Unchanged.into()),
             Err(WriteRefused::Stale) => continue,
             Err(other) => {
                 return Err(Error::Internal(format!(

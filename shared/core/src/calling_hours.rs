@@ -58,6 +58,36 @@ pub fn next_call_time(lead: &Lead, tenant: &Tenant, now: Timestamp) -> Option<Ti
     earliest_in_all(&constraints(lead, tenant), now)
 }
 
+/// The next time the lead's calling hours open after `after`: when they are
+/// open at `after`, the opening after they next close (a callback asked for
+/// a past or unreadable time is not placed the minute the call ends).
+pub fn next_window_opening(lead: &Lead, tenant: &Tenant, after: Timestamp) -> Option<Timestamp> {
+    let windows = constraints(lead, tenant);
+    let at = earliest_in_all(&windows, after)?;
+    if at > after {
+        return Some(at);
+    }
+    // Open now: the stretch ends when the first of the windows closes today.
+    let close = windows
+        .iter()
+        .map(|(window, zone)| {
+            let local = zone.local(after);
+            let end = local
+                .date()
+                .to_datetime(window.end.civil())
+                .to_zoned(zone.tz())
+                .map(|z| z.timestamp())
+                .unwrap_or(after);
+            if end > after {
+                end
+            } else {
+                after + jiff::SignedDuration::from_hours(24)
+            }
+        })
+        .min()?;
+    earliest_in_all(&windows, close)
+}
+
 fn earliest_in_all(windows: &[(CallingWindow, Zone)], now: Timestamp) -> Option<Timestamp> {
     let mut at = now;
     // Each round moves `at` to the next opening of a window it is outside of;

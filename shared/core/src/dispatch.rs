@@ -16,6 +16,7 @@ use crate::call::{CallRef, DialError, PlaceCall, VoiceDialer};
 use crate::calling_hours::next_call_time;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::error::{Error, Result};
+use crate::follow_up::{Fired, FollowUp, fire_follow_up};
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{CallOutcome, Lead, LeadStatus};
 use crate::phone::Phone;
@@ -26,8 +27,6 @@ use crate::ports::{
 use crate::tenant::{Tenant, VoiceProvider};
 use crate::time::Clock;
 
-/// Attempts a lead gets before it is exhausted (seed 001: at most 3).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// How often a job is put back for a free slot or a failing provider before
 /// it is left to the dead-letter queue.
 pub const MAX_TRIES: u32 = 8;
@@ -43,6 +42,8 @@ pub enum DialMessage {
     Dial(DialJob),
     /// Queue the next page of a campaign's leads.
     Sweep(CampaignSweep),
+    /// A call owed to a lead is due (its schedule fired): queue and dial it.
+    FollowUp(FollowUp),
 }
 
 /// Call attempt `attempt` of one lead.
@@ -145,7 +146,13 @@ pub struct DeploymentLimits {
     pub vapi_concurrent_calls: u32,
     /// Call starts per second per provider account (carriers allow 1 by default).
     pub calls_per_second: u32,
+    /// The longest a call may last (the agents' maximum duration): a call
+    /// with no final event this long after it was placed is asked about.
+    pub max_call_seconds: u32,
 }
+
+/// Time for the provider's final events to arrive after a call's longest length.
+pub const STUCK_MARGIN: SignedDuration = SignedDuration::from_mins(5);
 
 impl Default for DeploymentLimits {
     /// Retell's pay-as-you-go 20 calls, Vapi's 10, one call start a second.
@@ -154,11 +161,17 @@ impl Default for DeploymentLimits {
             retell_concurrent_calls: 20,
             vapi_concurrent_calls: 10,
             calls_per_second: 1,
+            max_call_seconds: 3_600,
         }
     }
 }
 
 impl DeploymentLimits {
+    /// When an attempt placed at `placed` is stuck if nothing ended it.
+    pub fn stuck_after(&self, placed: Timestamp) -> Timestamp {
+        placed + SignedDuration::from_secs(i64::from(self.max_call_seconds)) + STUCK_MARGIN
+    }
+
     pub fn concurrent_calls(&self, provider: VoiceProvider) -> u32 {
         match provider {
             VoiceProvider::Retell => self.retell_concurrent_calls,
@@ -271,6 +284,8 @@ pub enum DialResult {
         reason: String,
         until: Timestamp,
     },
+    /// A follow-up fired for a lead no longer owed that call, and why.
+    NotOwed(String),
 }
 
 /// The dial-job use case.
@@ -282,7 +297,7 @@ pub struct Dispatcher<'a, S, Q, D, C> {
     pub limits: DeploymentLimits,
 }
 
-impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C> {
+impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C> {
     pub async fn dial(&self, job: &DialJob) -> Result<DialResult> {
         let DialContext {
             tenant,
@@ -318,12 +333,15 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
         }
         let attempt = match attempt {
             None => {
-                let attempt = CallAttempt::dialing(
-                    &job.call(),
-                    job.campaign.clone(),
-                    tenant.voice.provider,
-                    now,
-                );
+                let attempt = CallAttempt {
+                    stuck_after: Some(self.limits.stuck_after(now)),
+                    ..CallAttempt::dialing(
+                        &job.call(),
+                        job.campaign.clone(),
+                        tenant.voice.provider,
+                        now,
+                    )
+                };
                 let claim = self.limits.claim(&attempt, &tenant, campaign.as_ref(), now);
                 let write = CallWrite {
                     attempt: Some(attempt.clone()),
@@ -390,6 +408,14 @@ impl<S: CallStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C
             Some(_) => return Ok(DialResult::Dropped("the attempt was dialed already")),
         };
         self.place(job, &tenant, lead, attempt).await
+    }
+
+    /// An owed call's schedule fired: queue the lead for the attempt and dial it.
+    pub async fn follow_up(&self, follow_up: &FollowUp) -> Result<DialResult> {
+        match fire_follow_up(self.store, follow_up, self.clock.now()).await? {
+            Fired::Queued(job) => self.dial(&job).await,
+            Fired::Skipped(why) => Ok(DialResult::NotOwed(why)),
+        }
     }
 
     async fn place(

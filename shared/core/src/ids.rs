@@ -137,6 +137,14 @@ impl AttemptId {
     }
 }
 
+impl MessageId {
+    /// The one message of `purpose` on `channel` for a lead's `occasion`
+    /// (the attempt it follows, the appointment it reminds of).
+    pub fn derive(lead: &LeadId, purpose: &str, channel: &str, occasion: &str) -> Self {
+        Self::from_bytes(&digest(&[lead.as_str(), purpose, channel, occasion])[..15])
+    }
+}
+
 impl CampaignId {
     /// A new campaign id: 6 bytes of milliseconds (so ids sort by creation) and
     /// 9 random bytes.

@@ -105,6 +105,8 @@ impl LeadRow {
             attempts: 0,
             outcome: None,
             note: None,
+            next_call: None,
+            messages: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 0,

@@ -7,10 +7,11 @@
 //! A transition that makes no sense at all (queueing a lead that asked not to be
 //! called) is an [`IllegalTransition`].
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CampaignId, LeadId, TenantId};
+use crate::ids::{CampaignId, LeadId, MessageId, TenantId};
+use crate::message::{Channel, MessagePurpose, MessageStatus};
 use crate::phone::Phone;
 use crate::time::Zone;
 
@@ -183,6 +184,43 @@ impl CallOutcome {
     }
 }
 
+/// How long scheduled work may be late before the sweep does it instead:
+/// Scheduler fires within a minute of its time.
+pub const SWEEP_GRACE: SignedDuration = SignedDuration::from_mins(5);
+
+/// Why leadline owes a lead another call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextCallKind {
+    /// The last call went unanswered; the tenant's cadence calls again.
+    Retry,
+    /// The lead asked to be called back.
+    Callback,
+}
+
+/// The next call owed to a lead: attempt `attempt`, at `at` (already inside
+/// the lead's calling hours).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextCall {
+    pub kind: NextCallKind,
+    pub attempt: u32,
+    pub at: Timestamp,
+}
+
+/// A message leadline queued for a lead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadMessage {
+    pub id: MessageId,
+    pub channel: Channel,
+    pub purpose: MessagePurpose,
+    /// The template the messenger renders (WhatsApp needs an approved one).
+    pub template: String,
+    /// The number (E.164) or address it goes to.
+    pub to: String,
+    pub status: MessageStatus,
+    pub at: Timestamp,
+}
+
 /// The result of an event applied to a lead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -217,6 +255,14 @@ pub struct Lead {
     pub outcome: Option<CallOutcome>,
     /// Why the lead stopped, or anything an operator should read.
     pub note: Option<String>,
+    /// The call leadline owes the lead next (a retry or a requested
+    /// callback); set exactly while the lead is `retry_pending` or `callback_pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_call: Option<NextCall>,
+    /// Messages leadline queued for the lead (the fallbacks after the last
+    /// unanswered call), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<LeadMessage>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Bumped by every saved change; a save expects the version it read.
@@ -324,6 +370,20 @@ impl Lead {
         Change::Applied
     }
 
+    /// The lead booked outside a call (with the business, on a booking page):
+    /// no more calls. A call in flight that ends later says less than this.
+    pub fn book(&mut self, now: Timestamp) -> Change {
+        match self.status {
+            LeadStatus::Booked => Change::Unchanged("already booked"),
+            LeadStatus::DoNotCall => Change::Unchanged("on the do-not-call list"),
+            _ => {
+                self.outcome = Some(CallOutcome::AppointmentSet);
+                self.set(LeadStatus::Booked, now);
+                Change::Applied
+            }
+        }
+    }
+
     /// Never call this lead again. Allowed from every status: an opt-out always wins.
     pub fn suppress(&mut self, reason: &str, now: Timestamp) -> Change {
         if self.status == LeadStatus::DoNotCall {
@@ -334,9 +394,28 @@ impl Lead {
         Change::Applied
     }
 
+    /// When the stuck-work sweep should look at the lead: a call owed and not
+    /// placed a grace period after its time (its schedule was never created or
+    /// never fired), or a message recorded but not yet handed to the messenger.
+    pub fn sweep_at(&self) -> Option<Timestamp> {
+        let call = self.next_call.as_ref().map(|next| next.at + SWEEP_GRACE);
+        let message = self
+            .messages
+            .iter()
+            .any(|m| m.status == MessageStatus::Pending)
+            .then_some(self.updated_at + SWEEP_GRACE);
+        call.into_iter().chain(message).min()
+    }
+
     fn set(&mut self, status: LeadStatus, now: Timestamp) {
         self.status = status;
         self.updated_at = now;
+        if !matches!(
+            status,
+            LeadStatus::RetryPending | LeadStatus::CallbackPending
+        ) {
+            self.next_call = None;
+        }
     }
 }
 
@@ -363,6 +442,8 @@ pub(crate) mod tests {
             attempts: 0,
             outcome: None,
             note: None,
+            next_call: None,
+            messages: Vec::new(),
             created_at: Timestamp::UNIX_EPOCH,
             updated_at: Timestamp::UNIX_EPOCH,
             version: 0,

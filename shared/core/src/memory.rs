@@ -13,12 +13,15 @@ use crate::call::CallRef;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::dispatch::{DialJob, DialMessage, SlotScope};
 use crate::error::{Error, Result};
+use crate::follow_up::FollowUp;
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
+use crate::message::MessageJob;
 use crate::phone::Phone;
 use crate::ports::{
-    CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue, LeadStore, Page,
-    PageRequest, SuppressionStore, TenantStore, UsageStore, WriteRefused,
+    CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue, DueWork,
+    FollowUpScheduler, LeadStore, MessageQueue, Page, PageRequest, SuppressionStore, SweepStore,
+    TenantStore, UsageStore, WriteRefused,
 };
 use crate::suppression::Suppression;
 use crate::tenant::{Tenant, VoiceProvider};
@@ -40,6 +43,16 @@ struct Inner {
 }
 
 impl MemoryStore {
+    pub fn tenant_now(&self, id: &TenantId) -> Option<Tenant> {
+        self.inner.lock().unwrap().tenants.get(id).cloned()
+    }
+
+    /// Changes a tenant's settings in place (tests).
+    pub fn replace_tenant(&self, tenant: &Tenant) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.tenants.insert(tenant.id.clone(), tenant.clone());
+    }
+
     pub fn lead_write_requests(&self) -> u64 {
         self.inner.lock().unwrap().lead_write_requests
     }
@@ -237,6 +250,53 @@ impl LeadStore for MemoryStore {
             ..lead.clone()
         };
         Ok(())
+    }
+
+    async fn delete_lead(&self, lead: &Lead) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        let key = (lead.tenant.clone(), lead.id.clone());
+        match inner.leads.get(&key) {
+            None => Err(Error::NotFound("lead")),
+            Some(stored) if stored.version != lead.version => {
+                Err(Error::Conflict("the lead changed since it was read".into()))
+            }
+            Some(_) => {
+                inner.leads.remove(&key);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SweepStore for MemoryStore {
+    async fn due_work(&self, at: Timestamp, request: &PageRequest) -> Result<Page<DueWork>> {
+        let mut due: Vec<(Timestamp, DueWork)> = {
+            let inner = self.inner.lock().unwrap();
+            inner
+                .leads
+                .values()
+                .filter_map(|l| {
+                    l.sweep_at()
+                        .filter(|t| *t <= at)
+                        .map(|t| (t, DueWork::Lead(l.clone())))
+                })
+                .collect()
+        };
+        due.extend(
+            self.calls
+                .lock()
+                .unwrap()
+                .attempts
+                .values()
+                .filter_map(|a| {
+                    a.sweep_at()
+                        .filter(|t| *t <= at)
+                        .map(|t| (t, DueWork::Attempt(a.clone())))
+                }),
+        );
+        due.sort_by_key(|(t, _)| *t);
+        page(due.into_iter().map(|(_, w)| w).collect(), request)
     }
 }
 
@@ -539,6 +599,117 @@ impl MemoryQueue {
 impl DialQueue for MemoryQueue {
     async fn enqueue(&self, messages: &[(DialMessage, Timestamp)], _now: Timestamp) -> Result<()> {
         self.messages.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+}
+
+/// A Scheduler that keeps its schedules by name and counts its requests; it
+/// can be told to fail, like a Scheduler that is down.
+#[derive(Default)]
+pub struct MemoryScheduler {
+    schedules: Mutex<BTreeMap<String, FollowUp>>,
+    requests: Mutex<SchedulerRequests>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+/// Requests a [`MemoryScheduler`] answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedulerRequests {
+    pub creates: u32,
+    /// A create that found the name taken and moved the schedule instead.
+    pub updates: u32,
+    pub deletes: u32,
+}
+
+impl MemoryScheduler {
+    pub fn requests(&self) -> SchedulerRequests {
+        *self.requests.lock().unwrap()
+    }
+
+    pub fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn schedules(&self) -> Vec<FollowUp> {
+        self.schedules.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Fires (and deletes, as `ActionAfterCompletion=DELETE` does) every
+    /// schedule due at or before `now`, earliest first.
+    pub fn take_due(&self, now: Timestamp) -> Vec<FollowUp> {
+        let mut schedules = self.schedules.lock().unwrap();
+        let mut due: Vec<FollowUp> = schedules
+            .values()
+            .filter(|f| f.due_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|f| f.due_at);
+        for f in &due {
+            schedules.remove(&f.schedule_name());
+        }
+        due
+    }
+
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.schedules
+            .lock()
+            .unwrap()
+            .values()
+            .map(|f| f.due_at)
+            .min()
+    }
+
+    fn fail_if_down(&self) -> Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Unavailable("Scheduler is down".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FollowUpScheduler for MemoryScheduler {
+    async fn schedule(&self, follow_up: &FollowUp) -> Result<()> {
+        self.fail_if_down()?;
+        let mut requests = self.requests.lock().unwrap();
+        requests.creates += 1;
+        let mut schedules = self.schedules.lock().unwrap();
+        let name = follow_up.schedule_name();
+        if schedules.get(&name).is_some_and(|f| f != follow_up) {
+            requests.updates += 1;
+        }
+        schedules.insert(name, follow_up.clone());
+        Ok(())
+    }
+
+    async fn cancel(&self, follow_up: &FollowUp) -> Result<()> {
+        self.fail_if_down()?;
+        self.requests.lock().unwrap().deletes += 1;
+        self.schedules
+            .lock()
+            .unwrap()
+            .remove(&follow_up.schedule_name());
+        Ok(())
+    }
+}
+
+/// A messenger queue that keeps what it was given.
+#[derive(Default)]
+pub struct MemoryMessages {
+    jobs: Mutex<Vec<MessageJob>>,
+}
+
+impl MemoryMessages {
+    pub fn jobs(&self) -> Vec<MessageJob> {
+        self.jobs.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl MessageQueue for MemoryMessages {
+    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()> {
+        self.jobs.lock().unwrap().extend_from_slice(jobs);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{LeadId, MessageId, TenantId};
+use crate::lead::{Lead, LeadMessage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -11,6 +12,16 @@ pub enum Channel {
     Sms,
     Email,
     Whatsapp,
+}
+
+impl Channel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +37,9 @@ pub enum MessagePurpose {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
+    /// Recorded with the change that called for it, not yet on the messenger queue.
+    Pending,
+    /// On the messenger queue.
     Queued,
     Sent,
     Delivered,
@@ -44,4 +58,31 @@ pub struct Message {
     pub status: MessageStatus,
     pub provider_message_id: Option<String>,
     pub created_at: Timestamp,
+}
+
+/// A message on the messenger queue: what to send, to whom, by which channel.
+/// Its id is deterministic, so a job delivered twice is sent once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageJob {
+    pub id: MessageId,
+    pub tenant: TenantId,
+    pub lead: LeadId,
+    pub channel: Channel,
+    pub purpose: MessagePurpose,
+    pub template: String,
+    pub to: String,
+}
+
+impl MessageJob {
+    pub fn for_lead(lead: &Lead, message: &LeadMessage) -> Self {
+        Self {
+            id: message.id.clone(),
+            tenant: lead.tenant.clone(),
+            lead: lead.id.clone(),
+            channel: message.channel,
+            purpose: message.purpose,
+            template: message.template.clone(),
+            to: message.to.clone(),
+        }
+    }
 }

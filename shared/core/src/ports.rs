@@ -14,8 +14,10 @@ use crate::call::CallRef;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::dispatch::{DialJob, DialMessage, SlotClaim, SlotScope};
 use crate::error::Result;
+use crate::follow_up::FollowUp;
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
+use crate::message::MessageJob;
 use crate::suppression::Suppression;
 use crate::tenant::Tenant;
 
@@ -104,6 +106,41 @@ pub trait LeadStore: Send + Sync {
     /// Saves a changed lead if nobody else saved it since it was read
     /// (`lead.version` is the version read); a lost race is a `Conflict`.
     async fn save_lead(&self, lead: &Lead) -> Result<()>;
+
+    /// Deletes a lead if nobody saved it since it was read; a lost race is a `Conflict`.
+    async fn delete_lead(&self, lead: &Lead) -> Result<()>;
+}
+
+/// Work the sweep should look at: a lead whose owed call or messages are
+/// overdue, or a call attempt in flight for longer than a call can last.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DueWork {
+    Lead(Lead),
+    Attempt(CallAttempt),
+}
+
+#[async_trait]
+pub trait SweepStore: Send + Sync {
+    /// Every lead and attempt whose `sweep_at` is at or before `at`, oldest
+    /// first, read from an index of only such items (never a table scan).
+    async fn due_work(&self, at: Timestamp, page: &PageRequest) -> Result<Page<DueWork>>;
+}
+
+/// EventBridge Scheduler one-offs in leadline's group that place owed calls.
+#[async_trait]
+pub trait FollowUpScheduler: Send + Sync {
+    /// Creates the schedule named after the follow-up (a schedule of that
+    /// name already there is moved to this one's time; the same schedule is success).
+    async fn schedule(&self, follow_up: &FollowUp) -> Result<()>;
+
+    /// Deletes the follow-up's schedule; one already gone is success.
+    async fn cancel(&self, follow_up: &FollowUp) -> Result<()>;
+}
+
+/// The messenger's queue.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()>;
 }
 
 /// Everything a dial job needs, read in one round trip.

@@ -1,6 +1,6 @@
 //! Tenants (businesses) and their settings.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -50,6 +50,63 @@ pub const DEFAULT_RATE_PER_MINUTE: Cents = Cents(20);
 /// Calls a tenant may have in flight at once unless it says otherwise.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 5;
 
+/// When a lead whose call went unanswered is called again: after each
+/// unanswered attempt `n`, wait the `n`-th delay; after the last, stop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    retry_after_seconds: Vec<u32>,
+}
+
+impl Default for RetryPolicy {
+    /// Seed 001: after 1 h, 4 h and 24 h; at most 3 retries after the first attempt.
+    fn default() -> Self {
+        Self {
+            retry_after_seconds: vec![3_600, 4 * 3_600, 24 * 3_600],
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub const MAX_RETRIES: usize = 10;
+    /// A retry waits at most 30 days.
+    pub const MAX_DELAY_SECONDS: u32 = 30 * 24 * 3_600;
+
+    pub fn new(retry_after_seconds: Vec<u32>) -> Result<Self, Invalid> {
+        if retry_after_seconds.len() > Self::MAX_RETRIES {
+            return Err(Invalid::new(
+                "retry_after_seconds",
+                format!("at most {} retries", Self::MAX_RETRIES),
+            ));
+        }
+        if retry_after_seconds
+            .iter()
+            .any(|s| !(1..=Self::MAX_DELAY_SECONDS).contains(s))
+        {
+            return Err(Invalid::new(
+                "retry_after_seconds",
+                "each delay must be between 1 second and 30 days",
+            ));
+        }
+        Ok(Self {
+            retry_after_seconds,
+        })
+    }
+
+    /// How long to wait after unanswered attempt `attempt` (1-based) before
+    /// the next one, or `None` when it was the last allowed.
+    pub fn delay_after(&self, attempt: u32) -> Option<SignedDuration> {
+        let index = usize::try_from(attempt).ok()?.checked_sub(1)?;
+        self.retry_after_seconds
+            .get(index)
+            .map(|s| SignedDuration::from_secs(i64::from(*s)))
+    }
+
+    /// The first attempt and every retry.
+    pub fn max_attempts(&self) -> u32 {
+        self.retry_after_seconds.len() as u32 + 1
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
     pub id: TenantId,
@@ -60,6 +117,9 @@ pub struct Tenant {
     pub voice: VoiceSettings,
     pub rate_per_minute: Cents,
     pub max_concurrent_calls: u32,
+    /// Tenants stored before retries existed read the default cadence.
+    #[serde(default)]
+    pub retry_policy: RetryPolicy,
     pub created_at: Timestamp,
 }
 
@@ -79,6 +139,9 @@ pub struct NewTenant {
     pub rate_per_minute_cents: Option<i64>,
     #[serde(default)]
     pub max_concurrent_calls: Option<u32>,
+    /// Seconds to wait after each unanswered attempt; the default is 1 h, 4 h, 24 h.
+    #[serde(default)]
+    pub retry_after_seconds: Option<Vec<u32>>,
 }
 
 impl NewTenant {
@@ -116,6 +179,10 @@ impl NewTenant {
             voice: self.voice.unwrap_or_default(),
             rate_per_minute: Cents(rate),
             max_concurrent_calls: max_calls,
+            retry_policy: match self.retry_after_seconds {
+                Some(delays) => RetryPolicy::new(delays)?,
+                None => RetryPolicy::default(),
+            },
             created_at: now,
         })
     }
@@ -211,7 +278,15 @@ pub(crate) mod tests {
     #[test]
     fn each_bad_field_is_named() {
         type Spoil = fn(&mut NewTenant);
-        let cases: [(Spoil, &str); 5] = [
+        let cases: [(Spoil, &str); 7] = [
+            (
+                |t| t.retry_after_seconds = Some(vec![3600, 0]),
+                "retry_after_seconds",
+            ),
+            (
+                |t| t.retry_after_seconds = Some(vec![60; 11]),
+                "retry_after_seconds",
+            ),
             (|t| t.slug = "Bad Slug".into(), "slug"),
             (|t| t.timezone = "India".into(), "timezone"),
             (|t| t.default_region = "XX".into(), "region"),
@@ -226,6 +301,26 @@ pub(crate) mod tests {
                 field
             );
         }
+    }
+
+    #[test]
+    fn the_default_cadence_retries_after_one_four_and_twenty_four_hours_then_stops() {
+        let policy = RetryPolicy::default();
+        let hours = |n| SignedDuration::from_hours(n);
+        assert_eq!(policy.delay_after(1), Some(hours(1)));
+        assert_eq!(policy.delay_after(2), Some(hours(4)));
+        assert_eq!(policy.delay_after(3), Some(hours(24)));
+        assert_eq!(policy.delay_after(4), None);
+        assert_eq!(policy.delay_after(0), None);
+        assert_eq!(policy.max_attempts(), 4);
+        let stored_before_retries = serde_json::json!({
+            "id": "acme", "name": "Acme", "zone": "America/New_York", "default_region": "US",
+            "calling_window": {"start": "09:00", "end": "20:00"},
+            "voice": {"provider": "retell"}, "rate_per_minute": 20,
+            "max_concurrent_calls": 5, "created_at": "2026-01-01T00:00:00Z"
+        });
+        let t: Tenant = serde_json::from_value(stored_before_retries).unwrap();
+        assert_eq!(t.retry_policy, policy);
     }
 
     #[test]

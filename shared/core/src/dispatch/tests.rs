@@ -28,6 +28,10 @@ impl VirtualClock {
         let mut now = self.0.lock().unwrap();
         *now = (*now).max(t);
     }
+    /// Sets the time, backwards too (a test that starts on another date).
+    pub fn reset(&self, t: Timestamp) {
+        *self.0.lock().unwrap() = t;
+    }
     pub fn advance(&self, seconds: i64) {
         let mut now = self.0.lock().unwrap();
         *now += SignedDuration::from_secs(seconds);
@@ -142,8 +146,16 @@ impl World {
                 retell_concurrent_calls: 10,
                 vapi_concurrent_calls: 10,
                 calls_per_second: 100,
+                max_call_seconds: 3_600,
             },
         }
+    }
+
+    /// Changes the tenant's settings as stored (the dispatcher reads them there).
+    pub fn tenant_mut(&self, change: impl FnOnce(&mut Tenant)) {
+        let mut tenant = self.store.tenant_now(&self.tenant.id).unwrap();
+        change(&mut tenant);
+        self.store.replace_tenant(&tenant);
     }
 
     pub fn clock_now(&self) -> Timestamp {

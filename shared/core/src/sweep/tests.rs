@@ -1,0 +1,276 @@
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::call::DialError;
+use crate::call_events::apply_call_event_with_effects;
+use crate::dispatch::tests::{FakeDialer, World};
+use crate::dispatch::{DialJob, DialResult};
+use crate::lead::{LeadStatus, SWEEP_GRACE};
+use crate::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
+use crate::message::MessageStatus;
+use crate::ports::LeadStore;
+
+/// A provider that answers lookups from a script, remembering what was asked.
+#[derive(Default)]
+struct FakeLookup {
+    answer: Mutex<Option<std::result::Result<Option<CallEvent>, DialError>>>,
+    asked: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl CallLookup for FakeLookup {
+    async fn lookup_call(
+        &self,
+        provider_call_id: &str,
+    ) -> std::result::Result<Option<CallEvent>, DialError> {
+        self.asked.lock().unwrap().push(provider_call_id.into());
+        self.answer.lock().unwrap().clone().unwrap_or(Ok(None))
+    }
+}
+
+impl Lookups for FakeLookup {
+    fn lookup(&self, _: VoiceProvider) -> &dyn CallLookup {
+        self
+    }
+}
+
+struct Stuck {
+    w: World,
+    provider: FakeLookup,
+    scheduler: MemoryScheduler,
+    messages: MemoryMessages,
+    job: DialJob,
+}
+
+impl Stuck {
+    /// Lead 0's first call placed as `call_1`, with no event since.
+    async fn placed() -> Self {
+        let w = World::new(1, FakeDialer::default()).await;
+        let job = w.queue_lead(0).await;
+        assert!(matches!(w.dial(&job).await, DialResult::Placed { .. }));
+        Self {
+            w,
+            provider: FakeLookup::default(),
+            scheduler: MemoryScheduler::default(),
+            messages: MemoryMessages::default(),
+            job,
+        }
+    }
+
+    fn sweeper(
+        &self,
+    ) -> Sweeper<
+        '_,
+        MemoryStore,
+        crate::memory::MemoryQueue,
+        FakeLookup,
+        MemoryScheduler,
+        MemoryMessages,
+    > {
+        Sweeper {
+            store: &self.w.store,
+            queue: &self.w.queue,
+            lookups: &self.provider,
+            scheduler: &self.scheduler,
+            messages: &self.messages,
+        }
+    }
+
+    fn stuck_after(&self) -> Timestamp {
+        self.w.store.attempts()[0].stuck_after.unwrap()
+    }
+
+    async fn sweep_at(&self, at: Timestamp) -> SweepReport {
+        self.w.clock.set(at);
+        self.sweeper().sweep(at).await.unwrap()
+    }
+
+    async fn lead(&self) -> Lead {
+        self.w.lead(0).await
+    }
+}
+
+#[tokio::test]
+async fn a_call_is_stuck_only_after_the_longest_call_and_a_margin() {
+    let s = Stuck::placed().await;
+    assert_eq!(
+        s.stuck_after(),
+        s.w.clock_now() + SignedDuration::from_secs(3_600) + crate::dispatch::STUCK_MARGIN
+    );
+    let early = s
+        .sweep_at(s.stuck_after() - SignedDuration::from_secs(1))
+        .await;
+    assert_eq!(
+        early,
+        SweepReport {
+            index_pages: 1,
+            ..SweepReport::default()
+        }
+    );
+    assert!(s.provider.asked.lock().unwrap().is_empty());
+    assert_eq!(s.w.store.slots_held(), 3);
+}
+
+#[tokio::test]
+async fn a_stuck_call_the_provider_ended_gets_its_final_state_and_frees_its_slots() {
+    let s = Stuck::placed().await;
+    let mut ended = s.w.event(
+        &s.job,
+        "call_1",
+        CallPhase::Analyzed,
+        Some(CallOutcome::NoAnswer),
+    );
+    ended.call = None; // a provider record need not carry our metadata back
+    *s.provider.answer.lock().unwrap() = Some(Ok(Some(ended)));
+    let report = s.sweep_at(s.stuck_after()).await;
+    assert_eq!(report.settled_by_provider, 1);
+    assert_eq!(*s.provider.asked.lock().unwrap(), ["call_1"]);
+    assert_eq!(s.w.store.slots_held(), 0);
+    assert_eq!(s.w.store.usage_records().len(), 1);
+    let lead = s.lead().await;
+    assert_eq!(lead.status, LeadStatus::RetryPending);
+    assert_eq!(s.scheduler.schedules().len(), 1, "its retry is scheduled");
+    // The next sweep finds nothing more about it.
+    let again = s
+        .sweep_at(s.stuck_after() + SignedDuration::from_mins(15))
+        .await;
+    assert_eq!(again.settled_by_provider + again.marked_failed, 0);
+}
+
+#[tokio::test]
+async fn a_stuck_call_the_provider_still_calls_ongoing_is_marked_failed_and_retried() {
+    let s = Stuck::placed().await;
+    let ongoing = s.w.event(&s.job, "call_1", CallPhase::Started, None);
+    *s.provider.answer.lock().unwrap() = Some(Ok(Some(ongoing)));
+    let report = s.sweep_at(s.stuck_after()).await;
+    assert_eq!(report.marked_failed, 1);
+    assert_eq!(s.w.store.slots_held(), 0);
+    let attempt = &s.w.store.attempts()[0];
+    assert_eq!(
+        attempt.outcome,
+        Some(CallOutcome::Failed { retryable: true })
+    );
+    assert!(
+        attempt
+            .report
+            .ended_reason
+            .as_deref()
+            .unwrap()
+            .starts_with("stuck: ")
+    );
+    assert_eq!(s.lead().await.status, LeadStatus::RetryPending);
+}
+
+#[tokio::test]
+async fn a_stuck_call_the_provider_does_not_know_is_marked_failed() {
+    let s = Stuck::placed().await;
+    *s.provider.answer.lock().unwrap() = Some(Ok(None));
+    assert_eq!(s.sweep_at(s.stuck_after()).await.marked_failed, 1);
+    assert_eq!(s.w.store.slots_held(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_asked_gets_an_hour_then_the_call_is_marked_failed() {
+    let s = Stuck::placed().await;
+    *s.provider.answer.lock().unwrap() = Some(Err(DialError::Unavailable("502".into())));
+    let first = s.sweep_at(s.stuck_after()).await;
+    assert_eq!((first.lookups_failed, first.marked_failed), (1, 0));
+    assert_eq!(
+        s.w.store.slots_held(),
+        3,
+        "kept while the provider may still answer"
+    );
+    let later = s.sweep_at(s.stuck_after() + LOOKUP_PATIENCE).await;
+    assert_eq!(later.marked_failed, 1);
+    assert_eq!(s.w.store.slots_held(), 0);
+}
+
+#[tokio::test]
+async fn a_retry_whose_schedule_was_never_created_is_queued_by_the_sweep() {
+    let s = Stuck::placed().await;
+    let ended = s.w.event(
+        &s.job,
+        "call_1",
+        CallPhase::Analyzed,
+        Some(CallOutcome::Busy),
+    );
+    // The event was applied, but creating its schedule failed: effects dropped.
+    let applied = apply_call_event_with_effects(&s.w.store, &ended, s.w.clock_now())
+        .await
+        .unwrap();
+    assert!(applied.effects.schedule.is_some());
+    let due = FollowUp::of(&s.lead().await).unwrap().due_at;
+
+    let on_time = s.sweep_at(due).await;
+    assert_eq!(
+        on_time.follow_ups_queued, 0,
+        "the schedule gets its grace period"
+    );
+    let report = s.sweep_at(due + SWEEP_GRACE).await;
+    assert_eq!(report.follow_ups_queued, 1);
+    let lead = s.lead().await;
+    assert_eq!((lead.status, lead.attempts), (LeadStatus::Queued, 2));
+    let queued = s.w.queue.take_due(due + SWEEP_GRACE);
+    assert!(matches!(&queued[..], [DialMessage::Dial(job)] if job.attempt == 2));
+    // Once queued, the lead is no longer due.
+    let again = s.sweep_at(due + SWEEP_GRACE + SWEEP_GRACE).await;
+    assert_eq!(again.follow_ups_queued, 0);
+}
+
+#[tokio::test]
+async fn messages_recorded_but_never_queued_are_sent_by_the_sweep_once() {
+    let s = Stuck::placed().await;
+    s.w.tenant_mut(|t| t.retry_policy = crate::tenant::RetryPolicy::new(vec![]).unwrap());
+    let ended = s.w.event(
+        &s.job,
+        "call_1",
+        CallPhase::Analyzed,
+        Some(CallOutcome::NoAnswer),
+    );
+    apply_call_event_with_effects(&s.w.store, &ended, s.w.clock_now())
+        .await
+        .unwrap();
+    let lead = s.lead().await;
+    assert_eq!(lead.status, LeadStatus::Exhausted);
+    assert_eq!(lead.messages[0].status, MessageStatus::Pending);
+
+    let report = s.sweep_at(lead.updated_at + SWEEP_GRACE).await;
+    assert_eq!(report.messages_queued, 1);
+    assert_eq!(s.messages.jobs().len(), 1);
+    assert_eq!(s.lead().await.messages[0].status, MessageStatus::Queued);
+    let again = s
+        .sweep_at(lead.updated_at + SWEEP_GRACE + SWEEP_GRACE)
+        .await;
+    assert_eq!(again.messages_queued, 0);
+    assert_eq!(s.messages.jobs().len(), 1);
+}
+
+#[tokio::test]
+async fn the_sweep_reads_only_what_is_due() {
+    // 300 leads owed a call tomorrow and 1 overdue: the index hands the sweep
+    // the overdue one and nothing else.
+    let w = World::new(301, FakeDialer::default()).await;
+    let tomorrow = w.clock_now() + SignedDuration::from_hours(24);
+    for i in 0..301 {
+        let mut lead = w.lead(i).await;
+        lead.status = LeadStatus::RetryPending;
+        lead.attempts = 1;
+        lead.next_call = Some(crate::lead::NextCall {
+            kind: crate::lead::NextCallKind::Retry,
+            attempt: 2,
+            at: if i == 0 { w.clock_now() } else { tomorrow },
+        });
+        w.store.save_lead(&lead).await.unwrap();
+    }
+    let due = crate::ports::SweepStore::due_work(
+        &w.store,
+        w.clock_now() + SWEEP_GRACE,
+        &crate::ports::PageRequest::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(due.items.len(), 1);
+    assert!(matches!(&due.items[0], DueWork::Lead(l) if l.id == w.leads[0].id));
+}
