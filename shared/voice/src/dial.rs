@@ -1,13 +1,16 @@
-//! What placing a call has in common between the providers: sending the
-//! create-call request and sorting its failures into [`DialError`] classes,
-//! which decide what happens to the lead (invalid, retried later, alerted).
+//! What talking to a provider's API has in common between the providers:
+//! sending the create-call and get-call requests, and sorting their failures
+//! into [`DialError`] classes, which decide what happens to the lead (invalid,
+//! retried later, alerted).
 
 use std::time::Duration;
 
-use leadline_core::call::{DialError, PlacedCall};
+use leadline_core::call::{CallEvent, DialError, PlacedCall};
 use reqwest::RequestBuilder;
 use reqwest::header::RETRY_AFTER;
 use serde_json::Value;
+
+use crate::ParseError;
 
 /// A provider message kept as the reason of an error is cut to this many characters.
 pub const MAX_REASON_CHARS: usize = 300;
@@ -19,20 +22,11 @@ pub(crate) async fn place(
     request: RequestBuilder,
     id_field: &'static str,
 ) -> Result<PlacedCall, DialError> {
-    let response = request.send().await.map_err(transport_error)?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let body = response.text().await.map_err(transport_error)?;
-
-    if !(200..300).contains(&status) {
-        let error = classify_refusal(status, &body, retry_after.as_deref());
+    let answer = send(request).await?;
+    let status = answer.status;
+    let Answer { body, .. } = answer.accepted().inspect_err(|error| {
         tracing::warn!(provider, status, %error, "the provider refused to place a call");
-        return Err(error);
-    }
+    })?;
     let provider_call_id = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|answer| Some(answer.get(id_field)?.as_str()?.to_owned()))
@@ -43,6 +37,79 @@ pub(crate) async fn place(
             ))
         })?;
     Ok(PlacedCall { provider_call_id })
+}
+
+/// Sends a get-call request and reads its 2xx answer with `parse`; `None`
+/// when the provider does not know the call (404).
+pub(crate) async fn look_up(
+    provider: &'static str,
+    request: RequestBuilder,
+    parse: fn(&[u8]) -> Result<CallEvent, ParseError>,
+) -> Result<Option<CallEvent>, DialError> {
+    let answer = send(request).await?;
+    let status = answer.status;
+    if status == 404 {
+        return Ok(None);
+    }
+    let Answer { body, .. } = answer.accepted().inspect_err(|error| {
+        tracing::warn!(provider, status, %error, "the provider refused to tell about a call");
+    })?;
+    parse(body.as_bytes()).map(Some).map_err(|error| {
+        tracing::warn!(provider, status, %error, "the provider's call could not be read");
+        DialError::Unavailable(format!("the provider's call could not be read: {error}"))
+    })
+}
+
+/// One URL path segment: a call id with anything but unreserved characters
+/// percent-encoded, so that an odd id cannot reach another endpoint.
+pub(crate) fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An HTTP answer of the provider.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    /// The answer if it is a 2xx, else its refusal classified.
+    fn accepted(self) -> Result<Self, DialError> {
+        if (200..300).contains(&self.status) {
+            Ok(self)
+        } else {
+            Err(classify_refusal(
+                self.status,
+                &self.body,
+                self.retry_after.as_deref(),
+            ))
+        }
+    }
+}
+
+/// Sends a request and reads the answer; fails only when none came.
+async fn send(request: RequestBuilder) -> Result<Answer, DialError> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = response.text().await.map_err(transport_error)?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
 }
 
 /// A request that got no HTTP answer: a timeout leaves unknown whether the
@@ -59,7 +126,7 @@ fn transport_error(error: reqwest::Error) -> DialError {
     }
 }
 
-/// Sorts a non-2xx answer to a create-call request:
+/// Sorts a non-2xx answer to a create-call (or get-call) request:
 /// - 429, or a 4xx about concurrency: [`DialError::Throttled`], waiting for
 ///   `Retry-After` (in seconds) when the provider gives it;
 /// - a 4xx about the destination number: [`DialError::InvalidNumber`];
@@ -308,6 +375,16 @@ mod tests {
         );
         assert_eq!(mask_numbers("call +919876543210."), "call [number].");
         assert_eq!(mask_numbers("ünïcödé 12"), "ünïcödé 12");
+    }
+
+    #[test]
+    fn a_call_id_stays_one_path_segment() {
+        assert_eq!(path_segment("call_4f1c9e2b"), "call_4f1c9e2b");
+        assert_eq!(
+            path_segment("5f1a3c2e-0000-4000-8000-000000000001"),
+            "5f1a3c2e-0000-4000-8000-000000000001"
+        );
+        assert_eq!(path_segment("../x?y=1 é"), "..%2Fx%3Fy%3D1%20%C3%A9");
     }
 
     #[test]

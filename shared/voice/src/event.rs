@@ -1,5 +1,5 @@
-//! What reading both providers' webhooks has in common: the error, the
-//! outcome rule, and tolerant readers for the fields whose type varies
+//! What reading both providers' webhooks and call objects has in common: the
+//! error, the outcome rule, the lookup dedupe key, and tolerant readers for the fields whose type varies
 //! between the documentation and real deliveries (timestamps as numbers or
 //! strings, amounts as floats, flags as booleans or strings).
 
@@ -11,13 +11,14 @@ use leadline_core::text::bounded;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Why a webhook body could not be read as a call event. The receiver answers
-/// 400: a retry of the same bytes would fail the same way.
+/// Why a webhook body (or a call object read from the provider's API) could
+/// not be read as a call event. The webhook receiver answers 400: a retry of
+/// the same bytes would fail the same way.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("the webhook body is not JSON of the expected shape: {0}")]
+    #[error("the body is not JSON of the expected shape: {0}")]
     Json(String),
-    #[error("the webhook body has no {0}")]
+    #[error("the body has no {0}")]
     Missing(&'static str),
 }
 
@@ -57,6 +58,18 @@ pub(crate) fn outcome(
             report.ended_reason.as_deref().map(outcome_of_reason)
         }
     }
+}
+
+/// The dedupe key of a call read back from its provider:
+/// `<provider>#<call id>#lookup-<phase>`, one per phase.
+pub(crate) fn lookup_key(provider: &str, call_id: &str, phase: CallPhase) -> String {
+    let phase = match phase {
+        CallPhase::Ringing => "ringing",
+        CallPhase::Started => "started",
+        CallPhase::Ended => "ended",
+        CallPhase::Analyzed => "analyzed",
+    };
+    format!("{provider}#{call_id}#lookup-{phase}")
 }
 
 /// Epoch values below this are seconds, above it milliseconds: 10^11 s is

@@ -7,12 +7,18 @@
 //! - webhook parsing into a [`CallEvent`](leadline_core::call::CallEvent):
 //!   [`retell::parse_event`], [`vapi::parse_event`];
 //! - a [`VoiceDialer`](leadline_core::call::VoiceDialer) that places calls:
-//!   [`RetellDialer`], [`VapiDialer`].
+//!   [`RetellDialer`], [`VapiDialer`];
+//! - a [`CallLookup`](leadline_core::call::CallLookup) on the same two types,
+//!   which asks the provider where a call stands (Retell
+//!   `GET /v2/get-call/{call_id}`, Vapi `GET /call/{id}`) when its webhooks
+//!   did not arrive; the call object is read by [`retell::parse_call`] and
+//!   [`vapi::parse_call`] with the webhook parsers' rules, into an event keyed
+//!   `<provider>#<call id>#lookup-<phase>`.
 //!
 //! [`reasons`] maps each provider's end-of-call reason to a
 //! [`CallOutcome`](leadline_core::lead::CallOutcome), and
-//! [`dial::classify_refusal`] sorts a refused create-call request into a
-//! [`DialError`](leadline_core::call::DialError).
+//! [`dial::classify_refusal`] sorts a refused create-call or get-call request
+//! into a [`DialError`](leadline_core::call::DialError).
 
 pub mod dial;
 mod event;

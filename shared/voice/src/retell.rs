@@ -1,5 +1,5 @@
 //! Retell AI (docs.retellai.com; retell-typescript-sdk v5.60.0): webhook
-//! signature, webhook events, and the create-call client.
+//! signature, webhook events, and the create-call and get-call client.
 
 mod auth;
 mod dialer;
@@ -7,4 +7,4 @@ mod event;
 
 pub use auth::{REPLAY_WINDOW_MS, SIGNATURE_HEADER, sign, verify};
 pub use dialer::RetellDialer;
-pub use event::parse_event;
+pub use event::{parse_call, parse_event};

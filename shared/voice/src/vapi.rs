@@ -1,5 +1,6 @@
 //! Vapi (docs.vapi.ai; openapi of 2026-08-20): server-message
-//! authentication, server messages about calls, and the create-call client.
+//! authentication, server messages about calls, and the create-call and
+//! get-call client.
 
 mod auth;
 mod dialer;
@@ -7,4 +8,4 @@ mod event;
 
 pub use auth::{SECRET_HEADER, SignatureEncoding, VapiHmac, verify_secret};
 pub use dialer::VapiDialer;
-pub use event::parse_event;
+pub use event::{parse_call, parse_event};

@@ -1,12 +1,15 @@
-//! The create-call clients against a local server: the exact request each
-//! sends, and how each class of answer becomes a `DialError`.
+//! The create-call and get-call clients against a local server: the exact
+//! request each sends, and how each class of answer becomes a `DialError`.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use leadline_core::call::{CallRef, DialError, PlaceCall, PlacedCall, VoiceDialer};
+use leadline_core::call::{
+    CallEvent, CallLookup, CallPhase, CallRef, DialError, PlaceCall, PlacedCall, VoiceDialer,
+};
+use leadline_core::lead::CallOutcome;
 use leadline_core::tenant::VoiceProvider;
 use leadline_core::{LeadId, Phone, TenantId};
 use leadline_voice::{RetellDialer, VapiDialer};
@@ -270,5 +273,175 @@ async fn a_call_the_dialer_cannot_send_makes_no_request() {
             status: 0,
             reason: "no from_number configured".into()
         })
+    );
+}
+
+async fn retell_looks_up(
+    call_id: &str,
+    canned: Canned,
+) -> (Result<Option<CallEvent>, DialError>, Option<Recorded>) {
+    let (base_url, received) = serve_once(canned);
+    let result = retell(&base_url).lookup_call(call_id).await;
+    (result, received.recv_timeout(Duration::from_secs(2)).ok())
+}
+
+async fn vapi_looks_up(
+    call_id: &str,
+    canned: Canned,
+) -> (Result<Option<CallEvent>, DialError>, Option<Recorded>) {
+    let (base_url, received) = serve_once(canned);
+    let result = vapi(&base_url).lookup_call(call_id).await;
+    (result, received.recv_timeout(Duration::from_secs(2)).ok())
+}
+
+#[tokio::test]
+async fn retell_looks_a_call_up_with_get_call() {
+    let call = json!({
+        "call_id": "call_123",
+        "agent_id": "agent_shared",
+        "agent_version": 1,
+        "call_status": "ended",
+        "call_type": "phone_call",
+        "direction": "outbound",
+        "from_number": "+14155550100",
+        "to_number": "+14155550199",
+        "metadata": call_ref().to_metadata(),
+        "disconnection_reason": "agent_hangup",
+        "call_analysis": {
+            "call_summary": "Booked",
+            "custom_analysis_data": {"outcome": "appointment_set"}
+        }
+    });
+    let (result, request) = retell_looks_up("call_123", Canned::json(200, &call.to_string())).await;
+    let event = result.unwrap().expect("a known call");
+    assert_eq!(event.provider, VoiceProvider::Retell);
+    assert_eq!(event.provider_call_id, "call_123");
+    assert_eq!(event.phase, CallPhase::Analyzed);
+    assert_eq!(event.dedupe_key, "retell#call_123#lookup-analyzed");
+    assert_eq!(event.call, Some(call_ref()));
+    assert_eq!(event.outcome, Some(CallOutcome::AppointmentSet));
+
+    let request = request.expect("the server got the request");
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.path, "/v2/get-call/call_123");
+    assert_eq!(request.header("authorization"), Some("Bearer retell-key"));
+    assert!(request.body.is_empty());
+}
+
+#[tokio::test]
+async fn vapi_looks_a_call_up_with_get_call() {
+    let id = "8b3f0e4a-0000-4000-8000-000000000002";
+    let call = json!({
+        "id": id,
+        "orgId": "org",
+        "type": "outboundPhoneCall",
+        "status": "in-progress",
+        "assistantOverrides": {"variableValues": {}, "metadata": call_ref().to_metadata()},
+        "startedAt": "2026-11-20T15:00:00.000Z"
+    });
+    let (result, request) = vapi_looks_up(id, Canned::json(200, &call.to_string())).await;
+    let event = result.unwrap().expect("a known call");
+    assert_eq!(event.provider, VoiceProvider::Vapi);
+    assert_eq!(event.phase, CallPhase::Started);
+    assert_eq!(event.dedupe_key, format!("vapi#{id}#lookup-started"));
+    assert_eq!(event.call, Some(call_ref()));
+    assert_eq!(event.outcome, None);
+
+    let request = request.expect("the server got the request");
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.path, format!("/call/{id}"));
+    assert_eq!(request.header("authorization"), Some("Bearer vapi-key"));
+}
+
+#[tokio::test]
+async fn an_unknown_call_is_none() {
+    let (result, _) = retell_looks_up(
+        "call_404",
+        Canned::json(404, r#"{"status":"error","message":"Call not found"}"#),
+    )
+    .await;
+    assert_eq!(result, Ok(None));
+    // Even when the message would otherwise read as a refused number.
+    let (result, _) = vapi_looks_up(
+        "x",
+        Canned::json(
+            404,
+            r#"{"message":"No call with that number is valid","statusCode":404}"#,
+        ),
+    )
+    .await;
+    assert_eq!(result, Ok(None));
+}
+
+#[tokio::test]
+async fn a_refused_lookup_is_classified_like_a_refused_call() {
+    let canned = Canned {
+        headers: vec![("retry-after", "5")],
+        ..Canned::json(429, r#"{"message":"Too many requests"}"#)
+    };
+    let (result, _) = vapi_looks_up("x", canned).await;
+    assert_eq!(
+        result,
+        Err(DialError::Throttled {
+            reason: "Too many requests".into(),
+            retry_after: Some(Duration::from_secs(5))
+        })
+    );
+    let (result, _) = retell_looks_up("call_1", Canned::json(500, "Internal Server Error")).await;
+    assert_eq!(
+        result,
+        Err(DialError::Unavailable("Internal Server Error".into()))
+    );
+    let (result, _) = retell_looks_up(
+        "call_1",
+        Canned::json(401, r#"{"status":"error","message":"Unauthorized"}"#),
+    )
+    .await;
+    assert_eq!(
+        result,
+        Err(DialError::Rejected {
+            status: 401,
+            reason: "Unauthorized".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_call_is_unavailable() {
+    let (result, _) = retell_looks_up("call_1", Canned::json(200, r#"{"call_id":"call_1"}"#)).await;
+    assert!(
+        matches!(&result, Err(DialError::Unavailable(reason)) if reason.contains("call_status")),
+        "{result:?}"
+    );
+    let (result, _) = vapi_looks_up("x", Canned::json(200, "<html>ok</html>")).await;
+    assert!(
+        matches!(&result, Err(DialError::Unavailable(reason)) if reason.contains("could not be read")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_without_an_answer_in_time_is_a_timeout() {
+    let canned = Canned {
+        delay: Duration::from_secs(3),
+        ..Canned::json(200, r#"{"call_id":"late","call_status":"ongoing"}"#)
+    };
+    let (result, _) = retell_looks_up("late", canned).await;
+    assert_eq!(result, Err(DialError::Timeout));
+    let result = vapi(&closed_port()).lookup_call("x").await;
+    assert!(
+        matches!(result, Err(DialError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_odd_call_id_stays_in_its_path_segment() {
+    let (_, request) = vapi_looks_up("a/../b?c", Canned::json(404, "")).await;
+    assert_eq!(request.unwrap().path, "/call/a%2F..%2Fb%3Fc");
+    let result = retell(&closed_port()).lookup_call("").await;
+    assert!(
+        matches!(result, Err(DialError::Rejected { status: 0, .. })),
+        "{result:?}"
     );
 }

@@ -69,6 +69,21 @@ fn messages_that_are_not_about_call_progress_are_ignored() {
 }
 
 #[test]
+fn a_real_call_object_reads_as_a_lookup() {
+    let message: serde_json::Value =
+        serde_json::from_slice(&fixture("assistant-request.vapi4k.json")).unwrap();
+    let call = serde_json::to_vec(&message["message"]["call"]).unwrap();
+    let event = vapi::parse_call(&call).unwrap();
+    assert_eq!(event.phase, CallPhase::Ringing);
+    assert_eq!(
+        event.dedupe_key,
+        "vapi#b1223960-1b4d-4585-91b8-a69b0f57ec2f#lookup-ringing"
+    );
+    assert_eq!(event.call, None, "an inbound test call carries no metadata");
+    assert_eq!(event.outcome, None);
+}
+
+#[test]
 fn a_real_body_signed_with_a_test_secret_verifies_byte_for_byte() {
     let body = fixture("end-of-call-report.vapi4k.json");
     let credential = VapiHmac::new("test-secret", HmacAlgorithm::Sha256);

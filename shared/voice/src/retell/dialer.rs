@@ -1,16 +1,18 @@
-//! `POST /v2/create-phone-call` with `Authorization: Bearer <API key>`.
+//! `POST /v2/create-phone-call` and `GET /v2/get-call/{call_id}`, with
+//! `Authorization: Bearer <API key>`.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use leadline_core::call::{DialError, PlaceCall, PlacedCall, VoiceDialer};
+use leadline_core::call::{CallEvent, CallLookup, DialError, PlaceCall, PlacedCall, VoiceDialer};
 use leadline_core::tenant::VoiceProvider;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::dial;
+use crate::retell::parse_call;
 
-/// Places calls with one Retell account.
+/// Places calls with one Retell account, and looks them up.
 pub struct RetellDialer {
     http: reqwest::Client,
     base_url: String,
@@ -103,6 +105,22 @@ impl VoiceDialer for RetellDialer {
             .bearer_auth(&self.api_key)
             .json(&body);
         dial::place("retell", request, "call_id").await
+    }
+}
+
+#[async_trait]
+impl CallLookup for RetellDialer {
+    async fn lookup_call(&self, provider_call_id: &str) -> Result<Option<CallEvent>, DialError> {
+        if provider_call_id.is_empty() {
+            return Err(configuration_error("no call id to look up"));
+        }
+        let url = format!(
+            "{}/v2/get-call/{}",
+            self.base_url,
+            dial::path_segment(provider_call_id)
+        );
+        let request = self.http.get(url).bearer_auth(&self.api_key);
+        dial::look_up("retell", request, parse_call).await
     }
 }
 

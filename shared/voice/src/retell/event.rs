@@ -1,5 +1,6 @@
 //! Retell webhooks: `{"event": "<type>", "call": {…}}` (the deprecated `data`
-//! property is read when `call` is absent).
+//! property is read when `call` is absent), and the bare call object of
+//! `GET /v2/get-call/{call_id}`.
 
 use leadline_core::call::{CallEvent, CallPhase, CallRef, CallReport};
 use leadline_core::tenant::VoiceProvider;
@@ -21,6 +22,7 @@ struct Envelope {
 #[derive(Deserialize)]
 struct RetellCall {
     call_id: Option<String>,
+    call_status: Option<String>,
     metadata: Option<Value>,
     disconnection_reason: Option<String>,
     transcript: Option<String>,
@@ -61,22 +63,29 @@ pub fn parse_event(raw_body: &[u8]) -> Result<Option<CallEvent>, ParseError> {
         .ok_or(ParseError::Missing("call"))?;
     let call: RetellCall = from_value(call)?;
     let call_id = required(call.call_id.clone(), "call.call_id")?;
+    let dedupe_key = format!("retell#{call_id}#{event}");
+    Ok(Some(call.event(call_id, phase, dedupe_key)))
+}
 
-    let report = call.report();
-    let in_voicemail = call
-        .call_analysis
-        .as_ref()
-        .and_then(|a| a.in_voicemail.as_ref())
-        .is_some_and(event::flag);
-    Ok(Some(CallEvent {
-        provider: VoiceProvider::Retell,
-        dedupe_key: format!("retell#{call_id}#{event}"),
-        provider_call_id: call_id,
-        call: call.metadata.as_ref().and_then(CallRef::from_metadata),
-        phase,
-        outcome: event::outcome(phase, &report, in_voicemail, retell_outcome),
-        report,
-    }))
+/// Reads the call object `GET /v2/get-call/{call_id}` answers, as an event
+/// of the phase its `call_status` tells: `registered` is ringing, `ongoing`
+/// started, `ended` / `error` / `not_connected` ended, or analysed once
+/// `call_analysis` is in.
+pub fn parse_call(raw_body: &[u8]) -> Result<CallEvent, ParseError> {
+    let call: RetellCall = from_slice(raw_body)?;
+    let call_id = required(call.call_id.clone(), "call_id")?;
+    let status = required(call.call_status.clone(), "call_status")?;
+    let phase = match status.as_str() {
+        "registered" => CallPhase::Ringing,
+        "ongoing" => CallPhase::Started,
+        "ended" | "error" | "not_connected" if call.call_analysis.is_some() => CallPhase::Analyzed,
+        "ended" | "error" | "not_connected" => CallPhase::Ended,
+        other => {
+            return Err(ParseError::Json(format!("unknown call_status {other:?}")));
+        }
+    };
+    let dedupe_key = event::lookup_key("retell", &call_id, phase);
+    Ok(call.event(call_id, phase, dedupe_key))
 }
 
 fn phase_of(event: &str) -> Option<CallPhase> {
@@ -89,6 +98,24 @@ fn phase_of(event: &str) -> Option<CallPhase> {
 }
 
 impl RetellCall {
+    fn event(&self, call_id: String, phase: CallPhase, dedupe_key: String) -> CallEvent {
+        let report = self.report();
+        let in_voicemail = self
+            .call_analysis
+            .as_ref()
+            .and_then(|a| a.in_voicemail.as_ref())
+            .is_some_and(event::flag);
+        CallEvent {
+            provider: VoiceProvider::Retell,
+            provider_call_id: call_id,
+            dedupe_key,
+            call: self.metadata.as_ref().and_then(CallRef::from_metadata),
+            phase,
+            outcome: event::outcome(phase, &report, in_voicemail, retell_outcome),
+            report,
+        }
+    }
+
     fn report(&self) -> CallReport {
         let analysis = self.call_analysis.as_ref();
         let started_at = self.start_timestamp.as_ref().and_then(event::timestamp);
@@ -313,6 +340,89 @@ mod tests {
         assert_eq!(report.ended_at, None);
         assert_eq!(report.duration_ms, None);
         assert_eq!(report.provider_cost, None);
+    }
+
+    fn looked_up(call: &Value) -> CallEvent {
+        parse_call(&serde_json::to_vec(call).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_looked_up_call_takes_its_phase_from_its_status() {
+        let registered = json!({
+            "call_id": "call_abc",
+            "call_status": "registered",
+            "metadata": our_call().to_metadata()
+        });
+        let event = looked_up(&registered);
+        assert_eq!(event.phase, CallPhase::Ringing);
+        assert_eq!(event.dedupe_key, "retell#call_abc#lookup-ringing");
+        assert_eq!(event.call, Some(our_call()));
+        assert_eq!(event.outcome, None);
+
+        let mut ongoing = ended_call();
+        ongoing["call_status"] = json!("ongoing");
+        let event = looked_up(&ongoing);
+        assert_eq!(event.phase, CallPhase::Started);
+        assert_eq!(event.dedupe_key, "retell#call_abc#lookup-started");
+        assert_eq!(event.outcome, None);
+
+        for status in ["ended", "error", "not_connected"] {
+            let mut call = ended_call();
+            call["call_status"] = json!(status);
+            call["call_analysis"] = Value::Null;
+            let event = looked_up(&call);
+            assert_eq!(event.phase, CallPhase::Ended, "{status}");
+            assert_eq!(event.dedupe_key, "retell#call_abc#lookup-ended");
+            assert_eq!(event.outcome, Some(CallOutcome::Completed));
+            assert_eq!(event.report.duration_ms, Some(61_000));
+            assert_eq!(event.report.provider_cost, Some(Cents(13)));
+        }
+    }
+
+    #[test]
+    fn a_looked_up_call_with_its_analysis_is_analyzed() {
+        let mut call = ended_call();
+        call["call_analysis"] = json!({
+            "call_summary": "Call back Tuesday",
+            "call_successful": true,
+            "custom_analysis_data": {"outcome": "callback_requested", "callback_at": "2026-11-24T15:00:00-05:00"}
+        });
+        let event = looked_up(&call);
+        assert_eq!(event.phase, CallPhase::Analyzed);
+        assert_eq!(event.dedupe_key, "retell#call_abc#lookup-analyzed");
+        assert_eq!(event.provider, VoiceProvider::Retell);
+        assert_eq!(event.provider_call_id, "call_abc");
+        assert_eq!(event.call, Some(our_call()));
+        assert_eq!(
+            event.outcome,
+            Some(CallOutcome::CallbackRequested {
+                at: Some("2026-11-24T20:00:00Z".parse().unwrap())
+            })
+        );
+        assert_eq!(event.report.summary.as_deref(), Some("Call back Tuesday"));
+        assert_eq!(event.report.ended_reason.as_deref(), Some("user_hangup"));
+    }
+
+    #[test]
+    fn a_call_object_that_cannot_be_read_is_a_parse_error() {
+        assert_eq!(
+            parse_call(br#"{"call_status": "ended"}"#),
+            Err(ParseError::Missing("call_id"))
+        );
+        assert_eq!(
+            parse_call(br#"{"call_id": "call_abc"}"#),
+            Err(ParseError::Missing("call_status"))
+        );
+        assert_eq!(
+            parse_call(&webhook("call_ended", ended_call())),
+            Err(ParseError::Missing("call_id")),
+            "a webhook envelope is not a call object"
+        );
+        assert!(matches!(
+            parse_call(br#"{"call_id": "call_abc", "call_status": "paused"}"#),
+            Err(ParseError::Json(e)) if e.contains("paused")
+        ));
+        assert!(matches!(parse_call(b"<html>"), Err(ParseError::Json(_))));
     }
 
     #[test]

@@ -1,20 +1,21 @@
-//! `POST /call` with `Authorization: Bearer <private key>`.
+//! `POST /call` and `GET /call/{id}`, with `Authorization: Bearer <private key>`.
 //!
 //! `CreateCallDTO` has no top-level `metadata`: leadline's correlation goes in
 //! `assistantOverrides.metadata`, which Vapi echoes in every server message
-//! as `message.call.assistantOverrides.metadata`.
+//! as `message.call.assistantOverrides.metadata`, and in the `Call` itself.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use leadline_core::call::{DialError, PlaceCall, PlacedCall, VoiceDialer};
+use leadline_core::call::{CallEvent, CallLookup, DialError, PlaceCall, PlacedCall, VoiceDialer};
 use leadline_core::tenant::VoiceProvider;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::dial;
+use crate::vapi::parse_call;
 
-/// Places calls with one Vapi organization.
+/// Places calls with one Vapi organization, and looks them up.
 pub struct VapiDialer {
     http: reqwest::Client,
     base_url: String,
@@ -122,6 +123,22 @@ impl VoiceDialer for VapiDialer {
             .bearer_auth(&self.api_key)
             .json(&body);
         dial::place("vapi", request, "id").await
+    }
+}
+
+#[async_trait]
+impl CallLookup for VapiDialer {
+    async fn lookup_call(&self, provider_call_id: &str) -> Result<Option<CallEvent>, DialError> {
+        if provider_call_id.is_empty() {
+            return Err(configuration_error("no call id to look up"));
+        }
+        let url = format!(
+            "{}/call/{}",
+            self.base_url,
+            dial::path_segment(provider_call_id)
+        );
+        let request = self.http.get(url).bearer_auth(&self.api_key);
+        dial::look_up("vapi", request, parse_call).await
     }
 }
 

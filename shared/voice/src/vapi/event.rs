@@ -1,5 +1,7 @@
 //! Vapi server messages about calls: `{"message": {"type": …, "call": {…}, …}}`.
-//! Only `status-update` and `end-of-call-report` become call events.
+//! Only `status-update` and `end-of-call-report` become call events. Also the
+//! bare `Call` of `GET /call/{id}`, which carries the same fields as an
+//! end-of-call report (`endedReason`, `artifact`, `analysis`, `cost`, times).
 
 use leadline_core::call::{CallEvent, CallPhase, CallRef, CallReport};
 use leadline_core::tenant::VoiceProvider;
@@ -102,16 +104,33 @@ pub fn parse_event(raw_body: &[u8]) -> Result<Option<CallEvent>, ParseError> {
         .as_ref()
         .ok_or(ParseError::Missing("message.call"))?;
     let call_id = required(call.id.clone(), "message.call.id")?;
-    let report = message.report(phase);
-    Ok(Some(CallEvent {
-        provider: VoiceProvider::Vapi,
-        dedupe_key: format!("vapi#{call_id}#{kind}#{}", status.unwrap_or_default()),
-        provider_call_id: call_id,
-        call: call.call_ref(),
-        phase,
-        outcome: event::outcome(phase, &report, false, vapi_outcome),
-        report,
-    }))
+    let dedupe_key = format!("vapi#{call_id}#{kind}#{}", status.unwrap_or_default());
+    Ok(Some(message.event(call_id, phase, dedupe_key)))
+}
+
+/// Reads the `Call` that `GET /call/{id}` answers, as an event of the phase
+/// its `status` tells (as a `status-update` would), or analysed once its
+/// `analysis` is in. Our metadata is read from its `assistantOverrides`.
+pub fn parse_call(raw_body: &[u8]) -> Result<CallEvent, ParseError> {
+    let object: Value = from_slice(raw_body)?;
+    let status = required(text_field(&object, "status"), "status")?;
+    let call: Call = from_value(object.clone())?;
+    let call_id = required(call.id.clone(), "id")?;
+    // The call object holds the report's fields itself: read it as a message
+    // about itself.
+    let message = Message {
+        call: Some(call),
+        ..from_value(object)?
+    };
+    let phase = match phase_of("status-update", Some(status.as_str()))? {
+        Some(CallPhase::Ended) if message.analysis.as_ref().is_some_and(Analysis::is_in) => {
+            CallPhase::Analyzed
+        }
+        Some(phase) => phase,
+        None => return Err(ParseError::Json(format!("unknown status {status:?}"))),
+    };
+    let dedupe_key = event::lookup_key("vapi", &call_id, phase);
+    Ok(message.event(call_id, phase, dedupe_key))
 }
 
 fn text_field(message: &Value, name: &str) -> Option<String> {
@@ -143,7 +162,29 @@ impl Call {
     }
 }
 
+impl Analysis {
+    /// Whether the post-call analysis has run.
+    fn is_in(&self) -> bool {
+        self.summary.is_some()
+            || self.structured_data.is_some()
+            || self.success_evaluation.is_some()
+    }
+}
+
 impl Message {
+    fn event(&self, call_id: String, phase: CallPhase, dedupe_key: String) -> CallEvent {
+        let report = self.report(phase);
+        CallEvent {
+            provider: VoiceProvider::Vapi,
+            provider_call_id: call_id,
+            dedupe_key,
+            call: self.call.as_ref().and_then(Call::call_ref),
+            phase,
+            outcome: event::outcome(phase, &report, false, vapi_outcome),
+            report,
+        }
+    }
+
     fn report(&self, phase: CallPhase) -> CallReport {
         let started_at = self.timing(|t| &t.started_at).and_then(event::timestamp);
         let ended_at = self.timing(|t| &t.ended_at).and_then(event::timestamp);
@@ -485,6 +526,134 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    fn looked_up(call: &Value) -> CallEvent {
+        parse_call(&serde_json::to_vec(call).unwrap()).unwrap()
+    }
+
+    /// A `Call` as `GET /call/{id}` answers it once it is over.
+    fn ended_call() -> Value {
+        let mut call = call();
+        for (key, value) in [
+            ("endedReason", json!("customer-ended-call")),
+            ("startedAt", json!("2026-11-20T15:00:00.000Z")),
+            ("endedAt", json!("2026-11-20T15:01:30.500Z")),
+            ("cost", json!(0.145)),
+            (
+                "artifact",
+                json!({"transcript": "AI: Hi Sam\nUser: Hi", "recordingUrl": "https://example.com/r.wav"}),
+            ),
+        ] {
+            call[key] = value;
+        }
+        call
+    }
+
+    #[test]
+    fn a_looked_up_call_takes_its_phase_from_its_status() {
+        for (status, phase, key) in [
+            ("scheduled", CallPhase::Ringing, "ringing"),
+            ("queued", CallPhase::Ringing, "ringing"),
+            ("ringing", CallPhase::Ringing, "ringing"),
+            ("in-progress", CallPhase::Started, "started"),
+            ("forwarding", CallPhase::Started, "started"),
+        ] {
+            let mut call = call();
+            call["status"] = json!(status);
+            let event = looked_up(&call);
+            assert_eq!(event.phase, phase, "{status}");
+            assert_eq!(
+                event.dedupe_key,
+                format!("vapi#5f1a3c2e-0000-4000-8000-000000000001#lookup-{key}")
+            );
+            assert_eq!(event.outcome, None);
+            assert_eq!(
+                event.call,
+                Some(our_call()),
+                "from assistantOverrides.metadata"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ended_call_reports_like_the_end_of_call_report() {
+        let event = looked_up(&ended_call());
+        assert_eq!(event.phase, CallPhase::Ended);
+        assert_eq!(
+            event.dedupe_key,
+            "vapi#5f1a3c2e-0000-4000-8000-000000000001#lookup-ended"
+        );
+        assert_eq!(event.provider, VoiceProvider::Vapi);
+        assert_eq!(event.call, Some(our_call()));
+        assert_eq!(event.outcome, Some(CallOutcome::Completed));
+        let report = event.report;
+        assert_eq!(report.ended_reason.as_deref(), Some("customer-ended-call"));
+        assert_eq!(report.transcript.as_deref(), Some("AI: Hi Sam\nUser: Hi"));
+        assert_eq!(
+            report.recording_url.as_deref(),
+            Some("https://example.com/r.wav")
+        );
+        assert_eq!(report.duration_ms, Some(90_500));
+        assert_eq!(report.provider_cost, Some(Cents(15)));
+        assert_eq!(report.summary, None);
+    }
+
+    #[test]
+    fn an_ended_call_with_its_analysis_is_analyzed() {
+        let mut call = ended_call();
+        call["analysis"] = json!({
+            "summary": "Asked for a callback",
+            "structuredData": {"outcome": "callback_requested", "callback_at": "2026-11-24T15:00:00-05:00"},
+            "successEvaluation": "true"
+        });
+        let event = looked_up(&call);
+        assert_eq!(event.phase, CallPhase::Analyzed);
+        assert_eq!(
+            event.dedupe_key,
+            "vapi#5f1a3c2e-0000-4000-8000-000000000001#lookup-analyzed"
+        );
+        assert_eq!(
+            event.outcome,
+            Some(CallOutcome::CallbackRequested {
+                at: Some("2026-11-24T20:00:00Z".parse().unwrap())
+            })
+        );
+        assert_eq!(
+            event.report.summary.as_deref(),
+            Some("Asked for a callback")
+        );
+        assert_eq!(event.report.success.as_deref(), Some("true"));
+
+        // An analysis not yet filled in leaves the call ended.
+        call["analysis"] = json!({});
+        assert_eq!(looked_up(&call).phase, CallPhase::Ended);
+        call["analysis"] = json!({"summary": null});
+        assert_eq!(looked_up(&call).phase, CallPhase::Ended);
+    }
+
+    #[test]
+    fn a_call_object_that_cannot_be_read_is_a_parse_error() {
+        assert_eq!(
+            parse_call(br#"{"id": "x"}"#),
+            Err(ParseError::Missing("status"))
+        );
+        assert_eq!(
+            parse_call(br#"{"status": "ended"}"#),
+            Err(ParseError::Missing("id"))
+        );
+        let envelope =
+            json!({"message": {"type": "status-update", "status": "ended", "call": call()}});
+        assert_eq!(
+            parse_call(&serde_json::to_vec(&envelope).unwrap()),
+            Err(ParseError::Missing("status")),
+            "a server message is not a call object"
+        );
+        assert!(matches!(
+            parse_call(br#"{"id": "x", "status": "not-found"}"#),
+            Err(ParseError::Json(e)) if e.contains("not-found")
+        ));
+        assert!(matches!(parse_call(b"<html>"), Err(ParseError::Json(_))));
     }
 
     #[test]
