@@ -142,7 +142,7 @@ async fn handle_create_call<P: ProviderApi>(
         status: StatusCode::CREATED.as_u16(),
         response: body.clone(),
         call_id: Some(call.id.clone()),
-        script: Some(call.script),
+        script: Some(call.script.clone()),
         phase: Some(CallFacts::DIALING.phase),
         ..record.clone()
     };

@@ -4,6 +4,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::conversation;
 use crate::deliver::Webhook;
 use crate::provider::Provider;
 use crate::script::Script;
@@ -58,6 +59,9 @@ pub(crate) struct CallFacts {
     pub phase: CallPhase,
     pub connected_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    /// The virtual clock's time when the call ended, which a requested
+    /// callback is counted from (fixed then, so every report states the same time).
+    pub ended_at_virtual: Option<Timestamp>,
 }
 
 impl CallFacts {
@@ -65,9 +69,18 @@ impl CallFacts {
         phase: CallPhase::Dialing,
         connected_at: None,
         ended_at: None,
+        ended_at_virtual: None,
     };
 
-    pub(crate) fn advance(&mut self, call: &PlacedCall, milestone: Milestone, now: Timestamp) {
+    /// Moves the call to `milestone`, which happens at real time `now` and
+    /// virtual time `virtual_now`.
+    pub(crate) fn advance(
+        &mut self,
+        call: &PlacedCall,
+        milestone: Milestone,
+        now: Timestamp,
+        virtual_now: Timestamp,
+    ) {
         match milestone {
             Milestone::Ringing => self.phase = CallPhase::Ringing,
             Milestone::Connected => {
@@ -76,6 +89,7 @@ impl CallFacts {
             }
             Milestone::Ended => {
                 self.phase = CallPhase::Ended;
+                self.ended_at_virtual = Some(virtual_now);
                 let (from, seconds) = match self.connected_at {
                     Some(connected) => (connected, call.script.talk_seconds),
                     None => (call.created_at, call.script.ring_seconds),
@@ -103,6 +117,13 @@ impl PlacedCall {
             CallDetails::Retell(request) => retell::call_json(self, request, facts),
             CallDetails::Vapi(request) => vapi::call_json(self, request, facts),
         }
+    }
+
+    /// The agent's structured analysis of the call (see
+    /// [`conversation::structured_data`]).
+    pub(crate) fn analysis_data(&self, facts: &CallFacts) -> Value {
+        let ended = facts.ended_at_virtual.unwrap_or_else(Timestamp::now);
+        conversation::structured_data(&self.script, ended)
     }
 
     /// The webhook the provider sends at `milestone`, if any.

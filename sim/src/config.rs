@@ -3,6 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
+
 use crate::script::{DefaultScript, Script};
 
 #[derive(Clone, Debug)]
@@ -29,6 +31,35 @@ pub struct SimConfig {
     pub time_scale: f64,
     /// The script of a number without an explicit one.
     pub default_script: DefaultScript,
+    /// The clock requested callbacks (`callback_at`) are counted on, when it
+    /// is not the real one; call timestamps always stay real.
+    pub clock: Option<VirtualClock>,
+}
+
+/// A clock that read `virtual_origin` at the real instant `real_origin` and
+/// runs `scale` times as fast as real time, so that a backend on an
+/// accelerated clock gets callback times in its own time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VirtualClock {
+    pub real_origin: Timestamp,
+    pub virtual_origin: Timestamp,
+    pub scale: f64,
+}
+
+impl VirtualClock {
+    /// The virtual time at the real instant `real`:
+    /// `virtual_origin + (real − real_origin) × scale`.
+    pub fn at(&self, real: Timestamp) -> Timestamp {
+        let seconds = real.duration_since(self.real_origin).as_secs_f64() * self.scale;
+        let elapsed = SignedDuration::try_from_secs_f64(seconds).unwrap_or(if seconds < 0.0 {
+            SignedDuration::MIN
+        } else {
+            SignedDuration::MAX
+        });
+        self.virtual_origin
+            .saturating_add(elapsed)
+            .unwrap_or(Timestamp::MAX)
+    }
 }
 
 impl Default for SimConfig {
@@ -43,13 +74,14 @@ impl Default for SimConfig {
             max_concurrent_calls: 20,
             time_scale: 1.0,
             default_script: DefaultScript::default(),
+            clock: None,
         }
     }
 }
 
 impl SimConfig {
     /// The settings the binary reads, by name (`--name value` or `SIM_NAME`).
-    pub const SETTINGS: [(&'static str, &'static str); 10] = [
+    pub const SETTINGS: [(&'static str, &'static str); 13] = [
         ("bind", "address to listen on (127.0.0.1:0)"),
         (
             "retell-api-key",
@@ -67,6 +99,18 @@ impl SimConfig {
         (
             "default-script",
             "\"mix\" (default) or a script as JSON, e.g. {\"outcome\":\"no_answer\"}",
+        ),
+        (
+            "clock-scale",
+            "virtual seconds per real second of the callback clock (1.0)",
+        ),
+        (
+            "clock-real-origin",
+            "RFC 3339 real instant at which the callback clock read clock-virtual-origin",
+        ),
+        (
+            "clock-virtual-origin",
+            "RFC 3339 instant; with clock-real-origin, callbacks are counted on this clock",
         ),
         (
             "log",
@@ -109,6 +153,42 @@ impl SimConfig {
                 .map_err(|e| format!("default-script {script:?}: {e}"))?;
             config.default_script = DefaultScript::Always(script);
         }
+        let scale: f64 = match setting("clock-scale") {
+            Some(scale) => scale
+                .parse()
+                .map_err(|e| format!("clock-scale {scale:?}: {e}"))?,
+            None => 1.0,
+        };
+        if !(scale.is_finite() && scale >= 0.0) {
+            return Err(format!(
+                "clock-scale must be a finite number >= 0, got {scale}"
+            ));
+        }
+        let instant = |name: &str| {
+            setting(name)
+                .map(|at| {
+                    at.parse::<Timestamp>()
+                        .map_err(|e| format!("{name} {at:?} is not an RFC 3339 instant: {e}"))
+                })
+                .transpose()
+        };
+        config.clock = match (
+            instant("clock-real-origin")?,
+            instant("clock-virtual-origin")?,
+        ) {
+            (Some(real_origin), Some(virtual_origin)) => Some(VirtualClock {
+                real_origin,
+                virtual_origin,
+                scale,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "clock-real-origin and clock-virtual-origin are set together or not at all"
+                        .into(),
+                );
+            }
+        };
         config.validate()?;
         Ok(config)
     }
@@ -120,7 +200,22 @@ impl SimConfig {
                 self.time_scale
             ));
         }
+        if let Some(clock) = self.clock
+            && !(clock.scale.is_finite() && clock.scale >= 0.0)
+        {
+            return Err(format!(
+                "the clock scale must be a finite number >= 0, got {}",
+                clock.scale
+            ));
+        }
         Ok(())
+    }
+
+    /// Now on the clock callbacks are counted on: the virtual clock when one
+    /// is set, else real time.
+    pub fn virtual_now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        self.clock.map_or(now, |clock| clock.at(now))
     }
 
     /// Real time for `seconds` of scripted time.
@@ -173,9 +268,53 @@ mod tests {
             ("time-scale", "NaN"),
             ("max-concurrent-calls", "many"),
             ("default-script", "{}"),
+            ("clock-scale", "fast"),
+            ("clock-scale", "-2"),
+            ("clock-real-origin", "2026-11-23T10:00:00Z"),
+            ("clock-virtual-origin", "2026-11-23T10:00:00Z"),
         ] {
             let result = SimConfig::from_settings(|n| (n == name).then(|| value.to_owned()));
             assert!(result.is_err(), "{name}={value}");
         }
+        let result = SimConfig::from_settings(|name| match name {
+            "clock-real-origin" => Some("2026-11-23 10:00".into()),
+            "clock-virtual-origin" => Some("2026-11-23T10:00:00Z".into()),
+            _ => None,
+        });
+        assert!(result.unwrap_err().contains("clock-real-origin"));
+    }
+
+    #[test]
+    fn the_virtual_clock_runs_from_its_origin_at_its_scale() {
+        let config = SimConfig::from_settings(|name| match name {
+            "clock-scale" => Some("60".into()),
+            "clock-real-origin" => Some("2026-11-23T10:00:00Z".into()),
+            "clock-virtual-origin" => Some("2026-12-01T09:00:00-05:00".into()),
+            _ => None,
+        })
+        .unwrap();
+        let clock = config.clock.unwrap();
+        let at = |real: &str| clock.at(real.parse().unwrap()).to_string();
+        assert_eq!(at("2026-11-23T10:00:00Z"), "2026-12-01T14:00:00Z");
+        assert_eq!(at("2026-11-23T10:00:01.5Z"), "2026-12-01T14:01:30Z");
+        assert_eq!(at("2026-11-23T09:59:00Z"), "2026-12-01T13:00:00Z");
+        let frozen = VirtualClock {
+            scale: 0.0,
+            ..clock
+        };
+        assert_eq!(
+            frozen.at("2027-01-01T00:00:00Z".parse().unwrap()),
+            clock.virtual_origin
+        );
+    }
+
+    #[test]
+    fn without_origins_the_virtual_clock_is_real_time() {
+        let config =
+            SimConfig::from_settings(|name| (name == "clock-scale").then(|| "60".into())).unwrap();
+        assert_eq!(config.clock, None);
+        let before = Timestamp::now();
+        let now = config.virtual_now();
+        assert!(before <= now && now <= Timestamp::now());
     }
 }

@@ -72,7 +72,7 @@ async fn put_script(
     body: Bytes,
 ) -> Answer {
     let script: Script = parse(&body)?;
-    control.set_script(&number, script)?;
+    control.set_script(&number, script.clone())?;
     answer(json!({"number": number, "script": script, "explicit": true}))
 }
 

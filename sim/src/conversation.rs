@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::script::Outcome;
+use crate::script::{Outcome, Script};
 
 /// Who says a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,10 +19,11 @@ const CALLBACK_TIME_ZONE: &str = "America/New_York";
 /// The lines of the call, personalised with the call's variables
 /// (`first_name`, `business_name`) when the caller passed them.
 pub(crate) fn lines(
-    outcome: Outcome,
+    script: &Script,
     variables: Option<&Map<String, Value>>,
 ) -> Vec<(Speaker, String)> {
     use Speaker::{Agent, Lead};
+    let outcome = script.outcome;
     let variable = |names: &[&str]| {
         names
             .iter()
@@ -56,6 +57,17 @@ pub(crate) fn lines(
             "Great. What are you hoping to get help with?".to_owned(),
         ),
     ];
+    if let (Outcome::CallbackRequested { .. }, Some(phrase)) = (outcome, &script.callback_phrase) {
+        lines.push((
+            Lead,
+            format!("Actually I'm driving. Can you call me back {phrase}?"),
+        ));
+        lines.push((
+            Agent,
+            format!("Of course, I'll call you back {phrase}. Drive safe!"),
+        ));
+        return lines;
+    }
     let ending: &[(Speaker, &str)] = match outcome {
         Outcome::AppointmentSet => &[
             (Lead, "I'd like to come in and talk it through."),
@@ -167,16 +179,22 @@ pub(crate) fn successful(outcome: Outcome) -> bool {
 }
 
 /// The agent's structured analysis: `{"outcome": ...}`, with `callback_at`
-/// (RFC 3339 with an offset) for a callback; empty when nobody was reached.
-pub(crate) fn structured_data(outcome: Outcome, ended_at: Timestamp) -> Value {
-    let Some(label) = outcome.analysis_label() else {
+/// (RFC 3339 with an offset, `callback_in_seconds` after `ended_at`, to the
+/// minute) for a callback, or `callback_time` when the lead said it in words;
+/// empty when nobody was reached.
+pub(crate) fn structured_data(script: &Script, ended_at: Timestamp) -> Value {
+    let Some(label) = script.outcome.analysis_label() else {
         return json!({});
     };
     let mut data = json!({ "outcome": label });
     if let Outcome::CallbackRequested {
         callback_in_seconds,
-    } = outcome
+    } = script.outcome
     {
+        if let Some(phrase) = &script.callback_phrase {
+            data["callback_time"] = json!(phrase);
+            return data;
+        }
         let seconds = i64::try_from(callback_in_seconds).unwrap_or(i64::MAX);
         let at = ended_at
             .as_second()
@@ -206,35 +224,49 @@ pub(crate) fn iso_millis(at: Timestamp) -> String {
 mod tests {
     use super::*;
 
+    const CALLBACK: Outcome = Outcome::CallbackRequested {
+        callback_in_seconds: 3600,
+    };
+
     #[test]
     fn a_callback_is_stated_with_an_offset() {
         let ended: Timestamp = "2026-11-23T14:59:30Z".parse().unwrap();
-        let data = structured_data(
-            Outcome::CallbackRequested {
-                callback_in_seconds: 3600,
-            },
-            ended,
-        );
+        let data = structured_data(&Script::typical(CALLBACK), ended);
         assert_eq!(
             data,
             json!({"outcome": "callback_requested", "callback_at": "2026-11-23T10:59:00-05:00"})
         );
         let at: Timestamp = data["callback_at"].as_str().unwrap().parse().unwrap();
         assert_eq!(at, "2026-11-23T15:59:00Z".parse().unwrap());
-        assert_eq!(structured_data(Outcome::NoAnswer, ended), json!({}));
+        assert_eq!(
+            structured_data(&Script::typical(Outcome::NoAnswer), ended),
+            json!({})
+        );
+    }
+
+    #[test]
+    fn a_callback_said_in_words_has_no_time() {
+        let script = Script::typical(CALLBACK).callback_phrase("Tuesday at 3");
+        let ended: Timestamp = "2026-11-23T14:59:30Z".parse().unwrap();
+        assert_eq!(
+            structured_data(&script, ended),
+            json!({"outcome": "callback_requested", "callback_time": "Tuesday at 3"})
+        );
+        let text = transcript(&lines(&script, None), "Agent", "User");
+        assert!(text.contains("call me back Tuesday at 3?"), "{text}");
     }
 
     #[test]
     fn the_transcript_uses_the_callers_variables() {
         let vars = json!({"first_name": "Ada", "business_name": "Acme Dental"});
-        let lines = lines(Outcome::AppointmentSet, vars.as_object());
+        let lines = lines(&Script::typical(Outcome::AppointmentSet), vars.as_object());
         let text = transcript(&lines, "Agent", "User");
         assert!(
             text.starts_with("Agent: Hi Ada, this is Ava from Acme Dental"),
             "{text}"
         );
         assert!(text.contains("\nUser: Tuesday at 3 works.\n"));
-        assert!(super::lines(Outcome::NoAnswer, None).is_empty());
+        assert!(super::lines(&Script::typical(Outcome::NoAnswer), None).is_empty());
     }
 
     #[test]

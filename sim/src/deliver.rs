@@ -27,7 +27,8 @@ pub(crate) struct Webhook {
     pub call_id: String,
     pub to: String,
     pub event: String,
-    /// The end of the call or its analysis: what the `drop` fault swallows.
+    /// The end of the call or its analysis: what the `drop` and `drop_final`
+    /// faults swallow.
     pub terminal: bool,
     pub body: Vec<u8>,
     /// Overrides the account's webhook URL.
@@ -61,7 +62,7 @@ async fn deliver(
         let _ = previous.await;
     }
     let faults = control.delivery_faults(webhook.provider, &webhook.to);
-    if webhook.terminal && faults.drop {
+    if webhook.terminal && (faults.drop || faults.drop_final) {
         debug!(call_id = %webhook.call_id, event = %webhook.event, "dropped by fault");
         let attempt = Attempt::first(&webhook, 1);
         control.log_delivery(attempt.record(None, None, DeliveryResult::Dropped, Duration::ZERO));

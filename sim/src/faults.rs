@@ -61,7 +61,8 @@ impl ForcedResponse {
 }
 
 /// How webhooks are delivered. `{"duplicate": true}`, `{"reorder": true}`,
-/// `{"delay_ms": 1500}`, `{"drop": true}`; all off by default.
+/// `{"delay_ms": 1500}`, `{"drop": true}`, `{"drop_final": true}`; all off by
+/// default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryFaults {
@@ -74,6 +75,10 @@ pub struct DeliveryFaults {
     pub delay_ms: u64,
     /// Terminal events are never delivered: the call looks stuck.
     pub drop: bool,
+    /// The final events (Retell `call_ended`, `call_analyzed`; Vapi
+    /// `status-update` `ended`, `end-of-call-report`) are never delivered,
+    /// while the call plays out: get-call shows it ended and analysed.
+    pub drop_final: bool,
 }
 
 /// One `POST /_sim/faults` request:

@@ -36,7 +36,7 @@ mod state;
 pub mod vapi;
 
 pub use call::CallPhase;
-pub use config::SimConfig;
+pub use config::{SimConfig, VirtualClock};
 pub use faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 pub use ids::is_e164;
 pub use provider::{PerProvider, Provider};

@@ -15,10 +15,15 @@ const RINGING_AFTER_SECONDS: f64 = 1.0;
 /// Scripted seconds between the end of a call and its analysis.
 const ANALYSIS_SECONDS: f64 = 2.0;
 
-/// The milestones of a call, at scripted seconds after its acceptance.
+/// The milestones of a call, at scripted seconds after its acceptance. A
+/// stuck call connects whatever its outcome, and goes no further.
 pub(crate) fn timeline(script: &Script) -> Vec<(f64, Milestone)> {
     let ring = f64::from(script.ring_seconds);
     let mut steps = vec![(ring.min(RINGING_AFTER_SECONDS), Milestone::Ringing)];
+    if script.stuck {
+        steps.push((ring, Milestone::Connected));
+        return steps;
+    }
     let end = if script.outcome.connects() {
         steps.push((ring, Milestone::Connected));
         ring + f64::from(script.talk_seconds)
@@ -30,8 +35,8 @@ pub(crate) fn timeline(script: &Script) -> Vec<(f64, Milestone)> {
     steps
 }
 
-/// Plays `call` out and sends its webhooks; returns at the analysis, or as
-/// soon as a reset forgets the call.
+/// Plays `call` out and sends its webhooks; returns at the analysis (a stuck
+/// call: once connected), or as soon as a reset forgets the call.
 pub(crate) async fn play_out(control: SimControl, call: Arc<PlacedCall>) {
     let accepted = Instant::now();
     let mut webhooks = DeliveryChain::default();
@@ -76,6 +81,17 @@ mod tests {
                 (130.0, Milestone::Analyzed),
             ]
         );
+    }
+
+    #[test]
+    fn a_stuck_call_connects_and_goes_no_further() {
+        for outcome in [Outcome::Qualified, Outcome::NoAnswer] {
+            let script = Script::typical(outcome).ring_seconds(5).stuck();
+            assert_eq!(
+                timeline(&script),
+                vec![(1.0, Milestone::Ringing), (5.0, Milestone::Connected)]
+            );
+        }
     }
 
     #[test]

@@ -257,7 +257,7 @@ fn call_object(
     let Some(ended) = facts.ended_at else {
         return object;
     };
-    let lines = conversation::lines(outcome, request.dynamic_variables.as_ref());
+    let lines = conversation::lines(&call.script, request.dynamic_variables.as_ref());
     let duration_ms = facts.duration_ms();
     let cost_cents = round4(duration_ms as f64 / 60_000.0 * CENTS_PER_MINUTE);
     fields.insert("end_timestamp".into(), json!(ended.as_millisecond()));
@@ -296,7 +296,7 @@ fn call_object(
                 "user_sentiment": conversation::sentiment(outcome),
                 "call_successful": conversation::successful(outcome),
                 "in_voicemail": outcome == Outcome::Voicemail,
-                "custom_analysis_data": conversation::structured_data(outcome, ended),
+                "custom_analysis_data": call.analysis_data(facts),
             }),
         );
     }

@@ -72,10 +72,11 @@ impl Outcome {
 }
 
 /// The script of one call. JSON: `{"outcome": "appointment_set", "talk_seconds": 150,
-/// "ring_seconds": 8}`, plus `"callback_in_seconds"` for `callback_requested`.
+/// "ring_seconds": 8}`, plus `"callback_in_seconds"` or `"callback_phrase"` for
+/// `callback_requested`, and `"stuck": true` for a call that never ends.
 /// Omitted durations take the outcome's typical ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "ScriptSpec")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScriptSpec")]
 pub struct Script {
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -83,6 +84,14 @@ pub struct Script {
     pub talk_seconds: u32,
     /// How long the phone rings before it connects or the dial gives up.
     pub ring_seconds: u32,
+    /// For `callback_requested`: the lead named the time in words ("Tuesday
+    /// at 3"); the analysis states it as `callback_time`, without `callback_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_phrase: Option<String>,
+    /// The call connects and then never ends: no end or analysis, the
+    /// provider keeps reporting it in progress, and it holds its slot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stuck: bool,
 }
 
 #[derive(Deserialize)]
@@ -91,12 +100,28 @@ struct ScriptSpec {
     outcome: Outcome,
     talk_seconds: Option<u32>,
     ring_seconds: Option<u32>,
+    callback_phrase: Option<String>,
+    #[serde(default)]
+    stuck: bool,
 }
 
-impl From<ScriptSpec> for Script {
-    fn from(spec: ScriptSpec) -> Self {
+impl TryFrom<ScriptSpec> for Script {
+    type Error = String;
+
+    fn try_from(spec: ScriptSpec) -> Result<Self, String> {
+        let is_callback = matches!(spec.outcome, Outcome::CallbackRequested { .. });
+        if spec.callback_phrase.is_some() && !is_callback {
+            return Err("callback_phrase is only for the callback_requested outcome".into());
+        }
+        if spec
+            .callback_phrase
+            .as_deref()
+            .is_some_and(|p| p.trim().is_empty())
+        {
+            return Err("callback_phrase must not be empty".into());
+        }
         let typical = Script::typical(spec.outcome);
-        Script {
+        Ok(Script {
             outcome: spec.outcome,
             talk_seconds: if spec.outcome.connects() {
                 spec.talk_seconds.unwrap_or(typical.talk_seconds)
@@ -104,7 +129,9 @@ impl From<ScriptSpec> for Script {
                 0
             },
             ring_seconds: spec.ring_seconds.unwrap_or(typical.ring_seconds),
-        }
+            callback_phrase: spec.callback_phrase,
+            stuck: spec.stuck,
+        })
     }
 }
 
@@ -129,6 +156,8 @@ impl Script {
             outcome,
             talk_seconds,
             ring_seconds,
+            callback_phrase: None,
+            stuck: false,
         }
     }
 
@@ -145,6 +174,22 @@ impl Script {
             ..self
         }
     }
+
+    /// The lead names the callback time in words (used by `callback_requested` only).
+    pub fn callback_phrase(self, phrase: impl Into<String>) -> Self {
+        Script {
+            callback_phrase: Some(phrase.into()),
+            ..self
+        }
+    }
+
+    /// The call connects and never ends.
+    pub fn stuck(self) -> Self {
+        Script {
+            stuck: true,
+            ..self
+        }
+    }
 }
 
 /// The script of a number nobody scripted explicitly.
@@ -158,7 +203,7 @@ pub enum DefaultScript {
     Mix(Vec<WeightedScript>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightedScript {
     pub weight: u32,
     pub script: Script,
@@ -201,7 +246,7 @@ impl DefaultScript {
     /// The script of `number`; deterministic.
     pub fn pick(&self, number: &str) -> Script {
         match self {
-            DefaultScript::Always(script) => *script,
+            DefaultScript::Always(script) => script.clone(),
             DefaultScript::Mix(choices) => {
                 let hash = fnv1a(number.as_bytes());
                 let total: u64 = choices.iter().map(|c| u64::from(c.weight)).sum();
@@ -216,7 +261,7 @@ impl DefaultScript {
                         point = point.saturating_sub(u64::from(c.weight));
                         hit
                     })
-                    .map_or(Script::typical(Outcome::NoAnswer), |c| c.script);
+                    .map_or(Script::typical(Outcome::NoAnswer), |c| c.script.clone());
                 let percent = 70 + (hash >> 40) % 61;
                 let vary = |seconds: u32| (u64::from(seconds) * percent / 100) as u32;
                 Script {
@@ -258,9 +303,35 @@ mod tests {
         );
         assert_eq!((callback.talk_seconds, callback.ring_seconds), (40, 3));
         let round_trip: Script =
-            serde_json::from_value(serde_json::to_value(callback).unwrap()).unwrap();
+            serde_json::from_value(serde_json::to_value(&callback).unwrap()).unwrap();
         assert_eq!(round_trip, callback);
         assert!(serde_json::from_value::<Script>(json!({"outcome": "maybe"})).is_err());
+    }
+
+    #[test]
+    fn a_callback_may_be_named_in_words_and_any_call_may_be_stuck() {
+        let json = json!({"outcome": "callback_requested", "callback_phrase": "Tuesday at 3", "stuck": true});
+        let script: Script = serde_json::from_value(json).unwrap();
+        assert_eq!(script.callback_phrase.as_deref(), Some("Tuesday at 3"));
+        assert!(script.stuck);
+        let round_trip: Script =
+            serde_json::from_value(serde_json::to_value(&script).unwrap()).unwrap();
+        assert_eq!(round_trip, script);
+        assert_eq!(
+            serde_json::to_value(Script::typical(Outcome::Busy)).unwrap(),
+            json!({"outcome": "busy", "talk_seconds": 0, "ring_seconds": 4}),
+            "the options are left out when unused"
+        );
+        for refused in [
+            json!({"outcome": "appointment_set", "callback_phrase": "Tuesday at 3"}),
+            json!({"outcome": "callback_requested", "callback_phrase": " "}),
+            json!({"outcome": "busy", "stuck": "yes"}),
+        ] {
+            assert!(
+                serde_json::from_value::<Script>(refused.clone()).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

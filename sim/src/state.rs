@@ -138,7 +138,7 @@ impl SimControl {
     /// The script the next call to `number` plays, and whether it was set explicitly.
     pub fn script_for(&self, number: &str) -> (Script, bool) {
         match self.state().scripts.get(number) {
-            Some(script) => (*script, true),
+            Some(script) => (script.clone(), true),
             None => (self.config().default_script.pick(number), false),
         }
     }
@@ -189,7 +189,8 @@ impl SimControl {
     }
 
     /// Forgets scripts, faults, records and the calls in progress (their
-    /// remaining webhooks are not sent). Webhook URLs and limits stay.
+    /// remaining webhooks are not sent, stuck calls included, and their slots
+    /// are free again). Webhook URLs and limits stay.
     pub fn reset(&self) {
         let mut state = self.state();
         for task in state.tasks.drain(..) {
@@ -290,10 +291,12 @@ impl SimControl {
     /// its facts; `None` once a reset forgot the call.
     pub(crate) fn advance(&self, call_id: &str, milestone: Milestone) -> Option<CallFacts> {
         let now = self.elapsed_ms();
+        let virtual_now = self.config().virtual_now();
         let mut guard = self.state();
         let state = &mut *guard;
         let live = state.calls.get_mut(call_id)?;
-        live.facts.advance(&live.call, milestone, Timestamp::now());
+        live.facts
+            .advance(&live.call, milestone, Timestamp::now(), virtual_now);
         let record = &mut state.requests[live.request];
         record.phase = Some(live.facts.phase);
         if milestone == Milestone::Ended && record.released_ms.is_none() {

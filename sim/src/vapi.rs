@@ -330,35 +330,13 @@ fn end_of_call_report(
     let ended = facts.ended_at.unwrap_or_else(Timestamp::now);
     let started = facts.connected_at.unwrap_or(call.created_at);
     let duration_ms = facts.duration_ms();
-    let structured = conversation::structured_data(outcome, ended);
-    let structured_outputs = if structured.as_object().is_some_and(|o| !o.is_empty()) {
-        json!({ OUTCOME_STRUCTURED_OUTPUT_ID: {"name": "outcome", "result": structured} })
-    } else {
-        json!({})
-    };
-    let lines = conversation::lines(outcome, request.variable_values());
-    let mut artifact = json!({
-        "transcript": conversation::transcript(&lines, "AI", "User"),
-        "messages": [],
-        "structuredOutputs": structured_outputs,
-    });
-    if outcome.connects() {
-        artifact["recordingUrl"] = json!(format!(
-            "https://recordings.sim.invalid/vapi/{}.wav",
-            call.id
-        ));
-    }
     let message = json!({
         "type": "end-of-call-report",
         "endedReason": ended_reason(outcome),
         "call": call_object(call, request, facts, "ended"),
         "customer": request.body.get("customer"),
-        "artifact": artifact,
-        "analysis": {
-            "summary": conversation::summary(outcome),
-            "structuredData": structured,
-            "successEvaluation": conversation::successful(outcome).to_string(),
-        },
+        "artifact": artifact(call, request, facts, true),
+        "analysis": analysis(call, facts),
         "cost": cost_usd(duration_ms),
         "durationMs": duration_ms,
         "durationSeconds": duration_ms as f64 / 1000.0,
@@ -372,7 +350,42 @@ fn end_of_call_report(
     }
 }
 
-/// The `Call` as it stands.
+/// What a call left behind: its transcript and recording, and once it is
+/// analysed the structured outputs.
+fn artifact(call: &PlacedCall, request: &CallRequest, facts: &CallFacts, analyzed: bool) -> Value {
+    let lines = conversation::lines(&call.script, request.variable_values());
+    let mut artifact = json!({
+        "transcript": conversation::transcript(&lines, "AI", "User"),
+        "messages": [],
+    });
+    if call.script.outcome.connects() {
+        artifact["recordingUrl"] = json!(format!(
+            "https://recordings.sim.invalid/vapi/{}.wav",
+            call.id
+        ));
+    }
+    if analyzed {
+        let structured = call.analysis_data(facts);
+        artifact["structuredOutputs"] = if structured.as_object().is_some_and(|o| !o.is_empty()) {
+            json!({ OUTCOME_STRUCTURED_OUTPUT_ID: {"name": "outcome", "result": structured} })
+        } else {
+            json!({})
+        };
+    }
+    artifact
+}
+
+fn analysis(call: &PlacedCall, facts: &CallFacts) -> Value {
+    let outcome = call.script.outcome;
+    json!({
+        "summary": conversation::summary(outcome),
+        "structuredData": call.analysis_data(facts),
+        "successEvaluation": conversation::successful(outcome).to_string(),
+    })
+}
+
+/// The `Call` as it stands: once over, with its artifact, and once analysed,
+/// with its analysis.
 pub(crate) fn call_json(call: &PlacedCall, request: &CallRequest, facts: &CallFacts) -> Value {
     let status = match facts.phase {
         CallPhase::Dialing => "queued",
@@ -380,7 +393,15 @@ pub(crate) fn call_json(call: &PlacedCall, request: &CallRequest, facts: &CallFa
         CallPhase::InProgress => "in-progress",
         CallPhase::Ended | CallPhase::Analyzed => "ended",
     };
-    call_object(call, request, facts, status)
+    let mut object = call_object(call, request, facts, status);
+    if status == "ended" {
+        let analyzed = facts.phase == CallPhase::Analyzed;
+        object["artifact"] = artifact(call, request, facts, analyzed);
+        if analyzed {
+            object["analysis"] = analysis(call, facts);
+        }
+    }
+    object
 }
 
 fn call_object(call: &PlacedCall, request: &CallRequest, facts: &CallFacts, status: &str) -> Value {
@@ -419,6 +440,7 @@ fn cost_usd(duration_ms: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::Script;
 
     fn messages(body: Value) -> Value {
         let rejection = Vapi::parse(&body).unwrap_err();
@@ -477,6 +499,41 @@ mod tests {
                 .unwrap()
                 .contains("phoneNumberId")
         );
+    }
+
+    #[test]
+    fn get_call_shows_the_artifact_once_over_and_the_analysis_once_analysed() {
+        let (to, details) = Vapi::parse(&valid()).unwrap();
+        let call = PlacedCall {
+            provider: Provider::Vapi,
+            id: "c1".into(),
+            to,
+            script: Script::typical(Outcome::Qualified),
+            created_at: Timestamp::now(),
+            details,
+        };
+        let mut facts = CallFacts::DIALING;
+        assert_eq!(call.to_json(&facts)["status"], "queued");
+        let now = Timestamp::now();
+        for (milestone, status, over, analysed) in [
+            (Milestone::Ringing, "ringing", false, false),
+            (Milestone::Connected, "in-progress", false, false),
+            (Milestone::Ended, "ended", true, false),
+            (Milestone::Analyzed, "ended", true, true),
+        ] {
+            facts.advance(&call, milestone, now, now);
+            let json = call.to_json(&facts);
+            assert_eq!(json["status"], status);
+            assert_eq!(json["assistantOverrides"], valid()["assistantOverrides"]);
+            assert_eq!(json.get("endedReason").is_some(), over, "{status}");
+            assert_eq!(json.get("artifact").is_some(), over, "{status}");
+            assert_eq!(json.get("analysis").is_some(), analysed, "{status}");
+            assert_eq!(
+                json["artifact"].get("structuredOutputs").is_some(),
+                analysed,
+                "{status}"
+            );
+        }
     }
 
     #[test]

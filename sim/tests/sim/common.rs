@@ -96,6 +96,37 @@ pub async fn create_vapi(sim: &SimHandle, body: &Value) -> (StatusCode, Value) {
     post(&format!("{}/call", sim.url()), Some(VAPI_KEY), body).await
 }
 
+/// `GET` with a bearer key; the answer's status and JSON body.
+pub async fn get_with_key(url: &str, key: &str) -> (StatusCode, Value) {
+    let response = client()
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("the simulator answers");
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Retell `GET /v2/get-call/{call_id}`.
+pub async fn get_retell(sim: &SimHandle, call_id: &str) -> (StatusCode, Value) {
+    get_with_key(&format!("{}/v2/get-call/{call_id}", sim.url()), RETELL_KEY).await
+}
+
+/// Vapi `GET /call/{id}`.
+pub async fn get_vapi(sim: &SimHandle, id: &str) -> (StatusCode, Value) {
+    get_with_key(&format!("{}/call/{id}", sim.url()), VAPI_KEY).await
+}
+
+/// Waits until the simulator has analysed the call to `to`.
+pub async fn analyzed(sim: &SimHandle, to: &str) {
+    eventually(&format!("the analysis of the call to {to}"), || {
+        let calls = sim.control().calls(&Filter::to(to));
+        (calls.first()?.phase == Some(leadline_sim::CallPhase::Analyzed)).then_some(())
+    })
+    .await;
+}
+
 pub async fn get_json(url: &str) -> (StatusCode, Value) {
     let response = client()
         .get(url)

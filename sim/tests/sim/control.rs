@@ -3,7 +3,9 @@
 use axum::http::StatusCode;
 use std::time::{Duration, Instant};
 
-use leadline_sim::{DefaultScript, Filter, Outcome, Provider, Script, Sim, SimConfig};
+use leadline_sim::{
+    DefaultScript, Filter, Outcome, Provider, Script, Sim, SimConfig, VirtualClock,
+};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -176,7 +178,7 @@ async fn stats_count_call_starts_per_second_and_peak_concurrency() {
     let started = Instant::now();
     for i in 0..6 {
         let to = format!("+1415555043{i}");
-        sim.control().set_script(&to, long).unwrap();
+        sim.control().set_script(&to, long.clone()).unwrap();
         assert_eq!(
             create_retell(&sim, &retell_call(&to)).await.0,
             StatusCode::CREATED
@@ -288,5 +290,58 @@ async fn unknown_paths_and_bad_bodies_answer_without_crashing() {
     assert_eq!(
         create_vapi(&sim, &vapi_call("+14155550451")).await.0,
         StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn callbacks_are_counted_on_the_virtual_clock() {
+    // A backend whose clock reads a Monday in January, running an hour per second.
+    let clock = VirtualClock {
+        real_origin: jiff::Timestamp::now(),
+        virtual_origin: "2030-01-07T15:00:00Z".parse().unwrap(),
+        scale: 3600.0,
+    };
+    let sim = Sim::start(SimConfig {
+        vapi_api_key: VAPI_KEY.into(),
+        time_scale: TIME_SCALE,
+        clock: Some(clock),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let to = "+14155550461";
+    let callback = Outcome::CallbackRequested {
+        callback_in_seconds: 1800,
+    };
+    sim.control()
+        .set_script(to, Script::typical(callback))
+        .unwrap();
+    let before = jiff::Timestamp::now();
+    let (_, created) = create_vapi(&sim, &vapi_call(to)).await;
+    analyzed(&sim, to).await;
+    let after = jiff::Timestamp::now();
+
+    let (_, call) = get_vapi(&sim, created["id"].as_str().unwrap()).await;
+    let at = call["analysis"]["structuredData"]["callback_at"]
+        .as_str()
+        .unwrap();
+    assert!(
+        at.starts_with("2030-01-07T") && at.ends_with("-05:00"),
+        "{at}"
+    );
+    let at: jiff::Timestamp = at.parse().unwrap();
+    let half_an_hour = jiff::SignedDuration::from_secs(1800);
+    let earliest = clock.at(before) + half_an_hour - jiff::SignedDuration::from_secs(60);
+    let latest = clock.at(after) + half_an_hour;
+    assert!(
+        earliest <= at && at <= latest,
+        "{earliest} <= {at} <= {latest}"
+    );
+
+    // The call's own times stay real.
+    let ended: jiff::Timestamp = call["endedAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        ended.duration_since(before).as_secs().abs() < 600,
+        "{ended}"
     );
 }

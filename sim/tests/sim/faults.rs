@@ -135,6 +135,130 @@ async fn drop_never_delivers_the_end_but_frees_the_slot() {
 }
 
 #[tokio::test]
+async fn drop_final_hides_the_end_but_get_call_shows_it() {
+    let receiver = Receiver::start().await;
+    let sim = start_sim(Some(&receiver)).await;
+    let (retell_to, vapi_to) = ("+14155550381", "+14155550382");
+    let drop_final = DeliveryFaults {
+        drop_final: true,
+        ..DeliveryFaults::default()
+    };
+    for (provider, to) in [(Provider::Retell, retell_to), (Provider::Vapi, vapi_to)] {
+        sim.control()
+            .set_script(to, Script::typical(Outcome::AppointmentSet))
+            .unwrap();
+        sim.control()
+            .apply_faults(FaultRequest::new(provider).to(to).webhooks(drop_final))
+            .unwrap();
+    }
+    let (_, retell) = create_retell(&sim, &retell_call(retell_to)).await;
+    let (_, vapi) = create_vapi(&sim, &vapi_call(vapi_to)).await;
+
+    let results = |to| {
+        sim.control()
+            .deliveries(&Filter::to(to))
+            .into_iter()
+            .map(|d| (d.event, d.result))
+            .collect::<Vec<_>>()
+    };
+    use DeliveryResult::{Delivered, Dropped};
+    deliveries_to(&sim, retell_to, 3).await;
+    assert_eq!(
+        results(retell_to),
+        [
+            ("call_started".to_owned(), Delivered),
+            ("call_ended".to_owned(), Dropped),
+            ("call_analyzed".to_owned(), Dropped)
+        ]
+    );
+    deliveries_to(&sim, vapi_to, 4).await;
+    assert_eq!(
+        results(vapi_to),
+        [
+            ("status-update:ringing".to_owned(), Delivered),
+            ("status-update:in-progress".to_owned(), Delivered),
+            ("status-update:ended".to_owned(), Dropped),
+            ("end-of-call-report".to_owned(), Dropped)
+        ]
+    );
+    assert_eq!(events_to(&receiver, retell_to), ["call_started"]);
+    assert_eq!(
+        events_to(&receiver, vapi_to),
+        ["status-update:ringing", "status-update:in-progress"]
+    );
+
+    // The providers know better than the webhooks told.
+    analyzed(&sim, retell_to).await;
+    analyzed(&sim, vapi_to).await;
+    let (_, call) = get_retell(&sim, retell["call_id"].as_str().unwrap()).await;
+    assert_eq!(call["call_status"], "ended");
+    assert_eq!(call["disconnection_reason"], "agent_hangup");
+    assert_eq!(
+        call["call_analysis"]["custom_analysis_data"],
+        json!({"outcome": "appointment_set"})
+    );
+    assert_eq!(call["metadata"], retell_call(retell_to)["metadata"]);
+    let (_, call) = get_vapi(&sim, vapi["id"].as_str().unwrap()).await;
+    assert_eq!(call["status"], "ended");
+    assert_eq!(call["endedReason"], "assistant-ended-call");
+    assert_eq!(
+        call["analysis"]["structuredData"],
+        json!({"outcome": "appointment_set"})
+    );
+    assert_eq!(
+        call["assistantOverrides"]["metadata"],
+        vapi_call(vapi_to)["assistantOverrides"]["metadata"]
+    );
+    assert_eq!(sim.control().stats(&Filter::default()).in_flight, 0);
+}
+
+#[tokio::test]
+async fn a_stuck_call_stays_in_progress_until_a_reset() {
+    let receiver = Receiver::start().await;
+    let sim = start_sim(Some(&receiver)).await;
+    let (retell_to, vapi_to) = ("+14155550391", "+14155550392");
+    for to in [retell_to, vapi_to] {
+        sim.control()
+            .set_script(to, Script::typical(Outcome::Qualified).stuck())
+            .unwrap();
+    }
+    let (_, retell) = create_retell(&sim, &retell_call(retell_to)).await;
+    let (_, vapi) = create_vapi(&sim, &vapi_call(vapi_to)).await;
+    let (retell_id, vapi_id) = (
+        retell["call_id"].as_str().unwrap(),
+        vapi["id"].as_str().unwrap(),
+    );
+    receiver.wait_for(3).await;
+    // Over twice the scripted call (180 s of talk, 0.18 s here): a call that
+    // was not stuck would be analysed by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(events_to(&receiver, retell_to), ["call_started"]);
+    assert_eq!(
+        events_to(&receiver, vapi_to),
+        ["status-update:ringing", "status-update:in-progress"]
+    );
+    let (_, call) = get_retell(&sim, retell_id).await;
+    assert_eq!(call["call_status"], "ongoing");
+    assert!(call.get("end_timestamp").is_none(), "{call}");
+    let (_, call) = get_vapi(&sim, vapi_id).await;
+    assert_eq!(call["status"], "in-progress");
+    assert!(call.get("endedReason").is_none(), "{call}");
+    let stats = sim.control().stats(&Filter::default());
+    assert_eq!((stats.placed, stats.in_flight), (2, 2));
+
+    sim.control().reset();
+    assert_eq!(sim.control().stats(&Filter::default()).in_flight, 0);
+    assert_eq!(get_retell(&sim, retell_id).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get_vapi(&sim, vapi_id).await.0, StatusCode::NOT_FOUND);
+    sim.control().set_max_concurrent_calls(Provider::Retell, 1);
+    assert_eq!(
+        create_retell(&sim, &retell_call(retell_to)).await.0,
+        StatusCode::CREATED,
+        "the slot is free again"
+    );
+}
+
+#[tokio::test]
 async fn delay_holds_every_delivery_back() {
     let receiver = Receiver::start().await;
     let sim = start_sim(Some(&receiver)).await;
@@ -281,7 +405,7 @@ async fn calls_beyond_the_concurrency_limit_answer_429() {
     let long = Script::typical(Outcome::Qualified).talk_seconds(2000);
     let numbers = ["+14155550371", "+14155550372", "+14155550373"];
     for to in numbers {
-        sim.control().set_script(to, long).unwrap();
+        sim.control().set_script(to, long.clone()).unwrap();
     }
     assert_eq!(
         create_retell(&sim, &retell_call(numbers[0])).await.0,

@@ -296,3 +296,91 @@ async fn the_assistants_server_url_takes_precedence() {
     );
     assert!(account.hits().is_empty());
 }
+
+#[tokio::test]
+async fn get_call_shows_the_call_as_it_stands() {
+    let sim = start_sim(None).await;
+    let to = "+14155550251";
+    sim.control()
+        .set_script(to, Script::typical(Outcome::NotInterested).talk_seconds(30))
+        .unwrap();
+    let (_, created) = create_vapi(&sim, &vapi_call(to)).await;
+    let id = created["id"].as_str().unwrap();
+    analyzed(&sim, to).await;
+
+    let (status, call) = get_vapi(&sim, id).await;
+    assert_eq!(status, StatusCode::OK, "{call}");
+    assert_eq!(call["id"], id);
+    assert_eq!(call["status"], "ended");
+    assert_eq!(call["endedReason"], "customer-ended-call");
+    assert_eq!(
+        call["assistantOverrides"],
+        vapi_call(to)["assistantOverrides"]
+    );
+    assert_eq!(call["cost"], 0.055);
+    let started: jiff::Timestamp = call["startedAt"].as_str().unwrap().parse().unwrap();
+    let ended: jiff::Timestamp = call["endedAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ended.duration_since(started).as_secs(), 30);
+    let artifact = &call["artifact"];
+    assert!(
+        artifact["transcript"]
+            .as_str()
+            .unwrap()
+            .starts_with("AI: Hi Ada")
+    );
+    assert!(artifact["recordingUrl"].is_string());
+    assert_eq!(
+        artifact["structuredOutputs"][leadline_sim::vapi::OUTCOME_STRUCTURED_OUTPUT_ID]["result"],
+        json!({"outcome": "not_interested"})
+    );
+    assert_eq!(
+        call["analysis"]["structuredData"],
+        json!({"outcome": "not_interested"})
+    );
+    assert_eq!(call["analysis"]["successEvaluation"], "false");
+    assert!(call["analysis"]["summary"].is_string());
+
+    let (status, answer) = get_vapi(&sim, "6f1c9a2e-0000-4000-8000-000000000000").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["statusCode"], 404);
+    let (status, _) = get_with_key(&format!("{}/call/{id}", sim.url()), RETELL_KEY).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_callback_said_in_words_has_no_callback_at() {
+    let sim = start_sim(None).await;
+    let to = "+14155550252";
+    let script = json!({"outcome": "callback_requested", "callback_phrase": "Tuesday at 3"});
+    let response = client()
+        .put(format!("{}/_sim/numbers/{to}", sim.url()))
+        .json(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, created) = create_vapi(&sim, &vapi_call(to)).await;
+    analyzed(&sim, to).await;
+
+    let (_, call) = get_vapi(&sim, created["id"].as_str().unwrap()).await;
+    let said = json!({"outcome": "callback_requested", "callback_time": "Tuesday at 3"});
+    assert_eq!(call["analysis"]["structuredData"], said);
+    let output =
+        &call["artifact"]["structuredOutputs"][leadline_sim::vapi::OUTCOME_STRUCTURED_OUTPUT_ID];
+    assert_eq!(output["result"], said);
+    assert!(
+        call["artifact"]["transcript"]
+            .as_str()
+            .unwrap()
+            .contains("call me back Tuesday at 3?")
+    );
+
+    let wrong = json!({"outcome": "busy", "callback_phrase": "Tuesday at 3"});
+    let response = client()
+        .put(format!("{}/_sim/numbers/{to}", sim.url()))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
