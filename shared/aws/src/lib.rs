@@ -1,5 +1,5 @@
 //! Adapters from leadline's ports to AWS: DynamoDB for the store, SQS and
-//! EventBridge Scheduler for the dial queue.
+//! EventBridge Scheduler for the dial queue, owed calls and the messenger's queue.
 //!
 //! Clients are built once per cold start ([`Aws::from_env`]) and honour
 //! `AWS_ENDPOINT_URL`, which is how the local stack points them at MiniStack.
@@ -7,10 +7,12 @@
 pub mod calls;
 pub mod dynamo;
 pub mod queue;
+pub mod schedules;
 
 pub use calls::Calls;
 pub use dynamo::DynamoStore;
-pub use queue::SqsDialQueue;
+pub use queue::{SqsDialQueue, SqsMessageQueue};
+pub use schedules::{OneOffs, SchedulerFollowUps};
 
 /// The SDK configuration, loaded once.
 #[derive(Clone, Debug)]

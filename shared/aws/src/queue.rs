@@ -1,17 +1,17 @@
 //! The dial queue: SQS for what is due within SQS's 15-minute delay, an
-//! EventBridge Scheduler one-off (targeting the same queue) for anything later.
+//! EventBridge Scheduler one-off (targeting the same queue) for anything later;
+//! and the messenger's queue.
 
 use async_trait::async_trait;
-use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
-};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use jiff::Timestamp;
 use leadline_core::dispatch::DialMessage;
-use leadline_core::ports::DialQueue;
-use leadline_core::{Error, Result};
+use leadline_core::message::MessageJob;
+use leadline_core::ports::{DialQueue, MessageQueue};
+use leadline_core::{Error, Result, ScaledClock};
 
 use crate::calls::Calls;
+use crate::schedules::OneOffs;
 
 /// SQS delays a message by at most 15 minutes.
 const MAX_SQS_DELAY_SECONDS: i64 = 900;
@@ -21,39 +21,50 @@ const SEND_BATCH: usize = 10;
 #[derive(Clone, Debug)]
 pub struct SqsDialQueue {
     sqs: aws_sdk_sqs::Client,
-    scheduler: aws_sdk_scheduler::Client,
     queue_url: String,
     queue_arn: String,
-    schedule_group: String,
-    scheduler_role_arn: String,
+    one_offs: OneOffs,
+    clock: ScaledClock,
     calls: Calls,
 }
 
 impl SqsDialQueue {
     pub fn new(
         sqs: aws_sdk_sqs::Client,
-        scheduler: aws_sdk_scheduler::Client,
         queue_url: String,
         queue_arn: String,
-        schedule_group: String,
-        scheduler_role_arn: String,
+        one_offs: OneOffs,
     ) -> Self {
         Self {
             sqs,
-            scheduler,
             queue_url,
             queue_arn,
-            schedule_group,
-            scheduler_role_arn,
+            one_offs,
+            clock: ScaledClock::REAL,
             calls: Calls::default(),
         }
+    }
+
+    /// The deployment's clock: delays are virtual time, SQS waits wall-clock time.
+    pub fn with_clock(mut self, clock: ScaledClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn calls(&self) -> &Calls {
         &self.calls
     }
+}
 
-    async fn send_batch(&self, batch: &[(String, i64)]) -> Result<()> {
+/// Sends `(body, delay in seconds)` messages in batches of 10; entries SQS
+/// fails (throttling) are sent again, the rest are not repeated.
+pub(crate) async fn send_batches(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[(String, i64)],
+    calls: &Calls,
+) -> Result<()> {
+    for batch in messages.chunks(SEND_BATCH) {
         let mut pending: Vec<SendMessageBatchRequestEntry> = batch
             .iter()
             .enumerate()
@@ -66,13 +77,12 @@ impl SqsDialQueue {
                     .map_err(|e| Error::Internal(e.to_string()))
             })
             .collect::<Result<_>>()?;
-        // Entries that fail (throttling) are sent again; the rest are not repeated.
+        let mut sent = false;
         for _ in 0..4 {
-            self.calls.record("SendMessageBatch");
-            let out = self
-                .sqs
+            calls.record("SendMessageBatch");
+            let out = sqs
                 .send_message_batch()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .set_entries(Some(pending.clone()))
                 .send()
                 .await
@@ -84,57 +94,18 @@ impl SqsDialQueue {
                 })?;
             let failed: Vec<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
             if failed.is_empty() {
-                return Ok(());
+                sent = true;
+                break;
             }
             pending.retain(|e| failed.contains(&e.id.as_str()));
         }
-        Err(Error::Unavailable(
-            "SQS kept refusing part of a batch of dial jobs".into(),
-        ))
-    }
-
-    /// A one-off schedule that puts `body` on the dial queue at `at`. Its
-    /// name is derived from the message, so scheduling the same message for
-    /// the same time twice makes one schedule.
-    async fn schedule(&self, message: &DialMessage, body: String, at: Timestamp) -> Result<()> {
-        let name = schedule_name(message, at);
-        let target = Target::builder()
-            .arn(&self.queue_arn)
-            .role_arn(&self.scheduler_role_arn)
-            .input(body)
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let window = FlexibleTimeWindow::builder()
-            .mode(FlexibleTimeWindowMode::Off)
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        self.calls.record("CreateSchedule");
-        let result = self
-            .scheduler
-            .create_schedule()
-            .name(&name)
-            .group_name(&self.schedule_group)
-            .schedule_expression(format!("at({})", at.strftime("%Y-%m-%dT%H:%M:%S")))
-            .schedule_expression_timezone("UTC")
-            .flexible_time_window(window)
-            .target(target)
-            .action_after_completion(ActionAfterCompletion::Delete)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conflict_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Error::Unavailable(format!(
-                "Scheduler: {}",
-                aws_sdk_scheduler::error::DisplayErrorContext(&e)
-            ))),
+        if !sent {
+            return Err(Error::Unavailable(
+                "SQS kept refusing part of a batch of messages".into(),
+            ));
         }
     }
+    Ok(())
 }
 
 /// `dial-<attempt>-<try>-<epoch>` or `sweep-<campaign>-<epoch>`: at most 64
@@ -148,6 +119,9 @@ pub fn schedule_name(message: &DialMessage, at: Timestamp) -> String {
             at.as_second()
         ),
         DialMessage::Sweep(sweep) => format!("sweep-{}-{}", sweep.campaign, at.as_second()),
+        DialMessage::FollowUp(follow_up) => {
+            format!("{}-{}", follow_up.schedule_name(), at.as_second())
+        }
     };
     name.chars().take(64).collect()
 }
@@ -160,18 +134,54 @@ impl DialQueue for SqsDialQueue {
             let body =
                 serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
             // Rounded up: a message must never arrive before its time.
-            let delay_ms = at.duration_since(now).as_millis().max(0);
-            let delay = (delay_ms as i64 + 999) / 1000;
+            let wait = self.clock.real_span(at.duration_since(now));
+            let delay = (wait.as_millis().max(0) as i64 + 999) / 1000;
             if delay <= MAX_SQS_DELAY_SECONDS {
                 soon.push((body, delay));
             } else {
-                self.schedule(message, body, *at).await?;
+                // Named after the message, so the same message for the same
+                // time twice makes one schedule (a conflict is success).
+                let name = schedule_name(message, *at);
+                self.one_offs
+                    .create(&name, *at, &self.queue_arn, body)
+                    .await?;
             }
         }
-        for batch in soon.chunks(SEND_BATCH) {
-            self.send_batch(batch).await?;
+        send_batches(&self.sqs, &self.queue_url, &soon, &self.calls).await
+    }
+}
+
+/// The messenger's queue: message jobs as JSON.
+#[derive(Clone, Debug)]
+pub struct SqsMessageQueue {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    calls: Calls,
+}
+
+impl SqsMessageQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self {
+            sqs,
+            queue_url,
+            calls: Calls::default(),
         }
-        Ok(())
+    }
+}
+
+#[async_trait]
+impl MessageQueue for SqsMessageQueue {
+    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()> {
+        let bodies = jobs
+            .iter()
+            .map(|job| {
+                Ok((
+                    serde_json::to_string(job).map_err(|e| Error::Internal(e.to_string()))?,
+                    0,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        send_batches(&self.sqs, &self.queue_url, &bodies, &self.calls).await
     }
 }
 

@@ -21,7 +21,7 @@ use leadline_core::{AttemptId, Error, Result, TenantId};
 
 use super::item::{Item, from_item, to_item};
 use super::keys::*;
-use super::{DynamoStore, items, lead_item, sdk};
+use super::{DynamoStore, due_keys, items, lead_item, sdk};
 
 /// Dedupe keys are kept long enough to outlast every provider's retries.
 const DEDUPE_DAYS: i64 = 30;
@@ -69,13 +69,10 @@ fn attempt_item(attempt: &CallAttempt, version: u64) -> Result<Item> {
         version,
         ..attempt.clone()
     };
-    to_item(
-        &stored,
-        &[
-            (PK, tenant_pk(&attempt.tenant)),
-            (SK, attempt_sk(&attempt.id)),
-        ],
-    )
+    let (pk, sk) = (tenant_pk(&attempt.tenant), attempt_sk(&attempt.id));
+    let mut keys = due_keys(attempt.sweep_at(), &pk, &sk);
+    keys.extend([(PK, pk), (SK, sk)]);
+    to_item(&stored, &keys)
 }
 
 fn epoch_seconds_after(days: i64) -> i64 {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use leadline_core::Error;
 
-use super::keys::{GSI1PK, PK};
+use super::keys::{GSI1PK, GSI2PK, PK};
 
 pub fn encode(last_key: &HashMap<String, AttributeValue>) -> String {
     let strings: BTreeMap<&str, &str> = last_key
@@ -31,11 +31,12 @@ pub fn decode(cursor: &str, partition: &str) -> Result<HashMap<String, Attribute
         serde_json::from_slice(&bytes).map_err(|_| refused())?;
     let in_partition = strings
         .get(GSI1PK)
+        .or(strings.get(GSI2PK))
         .or(strings.get(PK))
         .is_some_and(|p| p == partition);
     let only_keys = strings
         .keys()
-        .all(|k| ["PK", "SK", "GSI1PK", "GSI1SK"].contains(&k.as_str()));
+        .all(|k| ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"].contains(&k.as_str()));
     if !in_partition || !only_keys {
         return Err(refused());
     }

@@ -11,6 +11,27 @@ pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+
+/// GSI2's one partition: work the sweep should look at (a lead's overdue
+/// follow-up or messages, a stuck call), sorted by when. The index is sparse:
+/// an item is in it only while it has such work, so the sweep's query reads
+/// what is due and nothing else. Like `DEPLOYMENT`, it belongs to no tenant;
+/// only the sweep reads it.
+pub const DUE_PK: &str = "DUE";
+
+/// `<epoch seconds, 12 digits>#<item's PK>#<item's SK>`: sorted by time, unique.
+pub fn due_sk(at: jiff::Timestamp, pk: &str, sk: &str) -> String {
+    format!("{:012}#{pk}#{sk}", at.as_second().max(0))
+}
+
+/// The first sort key after every item due at or before `at`.
+pub fn due_after(at: jiff::Timestamp) -> String {
+    format!("{:012}", at.as_second().max(0) + 1)
+}
+
 pub fn tenant_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}")
 }

@@ -3,6 +3,7 @@
 
 mod call_store;
 mod cursor;
+mod due;
 pub mod item;
 pub mod keys;
 
@@ -231,15 +232,25 @@ fn lead_item(lead: &Lead, version: u64) -> Result<Item> {
         version,
         ..lead.clone()
     };
-    to_item(
-        &stored,
-        &[
-            (PK, tenant_pk(&lead.tenant)),
-            (SK, lead_sk(&lead.id)),
-            (GSI1PK, campaign_leads_pk(&lead.tenant, &lead.campaign)),
-            (GSI1SK, lead_by_status_sk(lead.status, &lead.id)),
-        ],
-    )
+    let (pk, sk) = (tenant_pk(&lead.tenant), lead_sk(&lead.id));
+    let mut keys = vec![
+        (GSI1PK, campaign_leads_pk(&lead.tenant, &lead.campaign)),
+        (GSI1SK, lead_by_status_sk(lead.status, &lead.id)),
+    ];
+    keys.extend(due_keys(lead.sweep_at(), &pk, &sk));
+    keys.extend([(PK, pk), (SK, sk)]);
+    to_item(&stored, &keys)
+}
+
+/// GSI2's keys for an item with work due at `at` (none: not in the index).
+fn due_keys(at: Option<jiff::Timestamp>, pk: &str, sk: &str) -> Vec<(&'static str, String)> {
+    at.map(|at| {
+        vec![
+            (keys::GSI2PK, keys::DUE_PK.to_owned()),
+            (keys::GSI2SK, keys::due_sk(at, pk, sk)),
+        ]
+    })
+    .unwrap_or_default()
 }
 
 async fn backoff(attempt: u32) {
@@ -515,6 +526,23 @@ impl LeadStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(lead_item(lead, lead.version + 1)?))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(lead.version.to_string()))
+            .send()
+            .await;
+        conditional(result, || {
+            Error::Conflict("the lead changed since it was read".into())
+        })
+    }
+
+    async fn delete_lead(&self, lead: &Lead) -> Result<()> {
+        self.calls.record("DeleteItem");
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(tenant_pk(&lead.tenant)))
+            .key(SK, AttributeValue::S(lead_sk(&lead.id)))
             .condition_expression("version = :read")
             .expression_attribute_values(":read", AttributeValue::N(lead.version.to_string()))
             .send()
