@@ -112,6 +112,11 @@ cmd_deploy() {
   (cd "$root" && sam build -t infra/template.yaml --parameter-overrides Architecture=x86_64 \
       --build-dir .aws-sam/build >"$state/sam-build.log" 2>&1) || { tail -40 "$state/sam-build.log"; exit 1; }
   log "sam deploy into MiniStack (stack $stack)"
+  # make demo runs the deployment's clock faster (LEADLINE_CLOCK_SCALE); tests on the wall clock.
+  local clock_params=(ClockScale="${LEADLINE_CLOCK_SCALE:-1}")
+  if [ "${LEADLINE_CLOCK_SCALE:-1}" != 1 ]; then
+    clock_params+=(ClockRealOrigin="$LEADLINE_CLOCK_REAL_ORIGIN" ClockVirtualOrigin="$LEADLINE_CLOCK_VIRTUAL_ORIGIN")
+  fi
   (cd "$root" && sam deploy --template-file .aws-sam/build/template.yaml --stack-name "$stack" \
       --resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
       --parameter-overrides Architecture=x86_64 Stage=dev \
@@ -119,6 +124,7 @@ cmd_deploy() {
         RetellFromNumber=+14155550100 RetellAgentId=agent_leadline_shared \
         VapiAssistantId=asst-leadline-shared VapiPhoneNumberId=pn-leadline-local \
         RetellConcurrentCalls="${LEADLINE_RETELL_CONCURRENCY:-20}" CallsPerSecond="${LEADLINE_CALLS_PER_SECOND:-10}" \
+        "${clock_params[@]}" \
       --no-confirm-changeset --no-fail-on-empty-changeset >"$state/sam-deploy.log" 2>&1) \
     || { tail -40 "$state/sam-deploy.log"; exit 1; }
   cmd_env > "$state/stack.env"
@@ -136,6 +142,11 @@ cmd_env() {
     python3 -c 'import json, shlex, sys
 for k, v in json.load(sys.stdin).items(): print(f"export LEADLINE_{k.upper()}={shlex.quote(v)}")'
   printf 'export LEADLINE_SIM_URL=%q\n' "http://127.0.0.1:$sim_port"
+  printf 'export LEADLINE_CLOCK_SCALE=%q\n' "${LEADLINE_CLOCK_SCALE:-1}"
+  if [ "${LEADLINE_CLOCK_SCALE:-1}" != 1 ]; then
+    printf 'export LEADLINE_CLOCK_REAL_ORIGIN=%q LEADLINE_CLOCK_VIRTUAL_ORIGIN=%q\n' \
+      "$LEADLINE_CLOCK_REAL_ORIGIN" "$LEADLINE_CLOCK_VIRTUAL_ORIGIN"
+  fi
   printf 'export AWS_ENDPOINT_URL=%q AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n' "$AWS_ENDPOINT_URL"
 }
 
@@ -154,6 +165,8 @@ cmd_sim() {
   SIM_RETELL_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/retell" \
   SIM_VAPI_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/vapi" \
   SIM_TIME_SCALE="${LEADLINE_SIM_TIME_SCALE:-0.05}" \
+  SIM_CLOCK_SCALE="${LEADLINE_CLOCK_SCALE:-1}" \
+  SIM_CLOCK_REAL_ORIGIN="${LEADLINE_CLOCK_REAL_ORIGIN:-}" SIM_CLOCK_VIRTUAL_ORIGIN="${LEADLINE_CLOCK_VIRTUAL_ORIGIN:-}" \
   SIM_RETELL_MAX_CONCURRENT_CALLS="${LEADLINE_RETELL_CONCURRENCY:-20}" \
     nohup "$bin" > "$state/sim.out" 2> "$state/sim.log" &
   echo $! > "$state/sim.pid"

@@ -33,6 +33,7 @@ scripts/local-stack.sh sim
 TABLE_NAME="$LEADLINE_TableName" ADMIN_API_KEY="$LEADLINE_ADMIN_API_KEY" \
 DIAL_QUEUE_URL="$LEADLINE_DialQueueUrl" DIAL_QUEUE_ARN="$LEADLINE_DialQueueArn" \
 SCHEDULE_GROUP="$LEADLINE_ScheduleGroupName" SCHEDULER_ROLE_ARN="$LEADLINE_SchedulerRoleArn" \
+SCHEDULED_WORK_DLQ_ARN="$LEADLINE_ScheduledWorkDLQArn" MESSAGE_QUEUE_URL="$LEADLINE_MessageQueueUrl" \
 RETELL_API_URL="$LEADLINE_SIM_URL" RETELL_API_KEY="$LEADLINE_RETELL_API_KEY" \
 RETELL_FROM_NUMBER=+14155550100 RETELL_AGENT_ID=agent_leadline_shared \
 VAPI_API_URL="$LEADLINE_SIM_URL" VAPI_API_KEY="$LEADLINE_VAPI_API_KEY" \
@@ -47,3 +48,5 @@ for _ in $(seq 1 300); do
 done
 export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
 cargo test -p leadline-tests --locked --test intake --test store --test calls
+# The sweep acts on every due item of the table: these run one at a time, after the rest.
+cargo test -p leadline-tests --locked --test retries -- --test-threads=1

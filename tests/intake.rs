@@ -380,8 +380,8 @@ async fn functions_of_later_capabilities_say_not_implemented_instead_of_faking_s
     assert!(answer.error_message().contains("not implemented yet"));
 
     let scheduled: serde_json::Value =
-        serde_json::from_str(include_str!("../events/call-retries-retry.json")).unwrap();
-    let (_, response) = s.invoke("call-retries", &scheduled).await;
+        serde_json::from_str(include_str!("../events/reminders-reminder.json")).unwrap();
+    let (_, response) = s.invoke("reminders", &scheduled).await;
     assert!(
         response.to_string().contains("not implemented yet"),
         "{response}"

@@ -2,6 +2,8 @@
 //! MiniStack, starts `cargo lambda watch` against it and exports where both
 //! are; the tests read that here and fail loudly when it is missing.
 
+pub mod calling;
+
 use std::sync::OnceLock;
 
 use aws_sdk_dynamodb::types::AttributeValue;

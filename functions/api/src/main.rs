@@ -3,7 +3,6 @@
 
 use lambda_http::{Error, service_fn};
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::time::SystemClock;
 use leadline_service::api::Api;
 use leadline_service::{config, wiring};
 
@@ -13,7 +12,14 @@ async fn main() -> Result<(), Error> {
     let aws = Aws::from_env().await;
     let store = DynamoStore::new(aws.dynamodb(), config::table_name()?);
     let queue = wiring::dial_queue(&aws)?;
-    let api = Api::new(store, queue, SystemClock, &config::admin_api_key()?);
+    let follow_ups = wiring::follow_ups(&aws)?;
+    let api = Api::new(
+        store,
+        queue,
+        follow_ups,
+        config::clock()?,
+        &config::admin_api_key()?,
+    );
     let api = &api;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(api.handle(req).await)

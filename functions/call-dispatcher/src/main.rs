@@ -3,7 +3,6 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::time::SystemClock;
 use leadline_service::dial_worker::DialWorker;
 use leadline_service::{config, wiring};
 
@@ -15,7 +14,7 @@ async fn main() -> Result<(), Error> {
         store: DynamoStore::new(aws.dynamodb(), config::table_name()?),
         queue: wiring::dial_queue(&aws)?,
         dialers: wiring::dialers()?,
-        clock: SystemClock,
+        clock: config::clock()?,
         limits: config::deployment_limits()?,
     };
     let worker = &worker;

@@ -1,15 +1,30 @@
-//! `call-retries`: retries, requested callbacks and the stuck-call sweep.
+//! `call-retries`: the sweep every 15 minutes: stuck calls settled with the
+//! provider, owed calls (retries, callbacks) whose schedule never fired, and
+//! messages that never reached the messenger. The owed calls' own schedules
+//! target the dial queue.
 
-use lambda_runtime::{Error, service_fn};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use leadline_aws::{Aws, DynamoStore};
+use leadline_service::retries::Retries;
+use leadline_service::{config, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     leadline_service::init_tracing();
-    lambda_runtime::run(service_fn(|event| {
-        leadline_service::not_implemented::event(
-            "retries and callbacks arrive with the retry capability",
-            event,
-        )
-    }))
+    let aws = Aws::from_env().await;
+    let retries = Retries {
+        store: DynamoStore::new(aws.dynamodb(), config::table_name()?),
+        queue: wiring::dial_queue(&aws)?,
+        lookups: wiring::dialers()?,
+        follow_ups: wiring::follow_ups(&aws)?,
+        messages: wiring::message_queue(&aws)?,
+        clock: config::clock()?,
+    };
+    let retries = &retries;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            Ok::<_, Error>(retries.handle(event.payload).await?)
+        },
+    ))
     .await
 }

@@ -3,9 +3,8 @@
 
 use lambda_http::{Error, service_fn};
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::time::SystemClock;
-use leadline_service::config;
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
+use leadline_service::{config, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,7 +12,9 @@ async fn main() -> Result<(), Error> {
     let aws = Aws::from_env().await;
     let webhook = VoiceWebhook {
         store: DynamoStore::new(aws.dynamodb(), config::table_name()?),
-        clock: SystemClock,
+        follow_ups: wiring::follow_ups(&aws)?,
+        messages: wiring::message_queue(&aws)?,
+        clock: config::clock()?,
         retell_api_key: config::retell()?.api_key,
         vapi: VapiAuth::from_config(&config::vapi()?)?,
     };

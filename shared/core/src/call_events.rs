@@ -185,7 +185,7 @@ pub async fn apply_call_event_with_effects(
     // A race with the dispatcher or another event is retried on fresh state.
     for _ in 0..5 {
         let ctx = store.call_context(call).await?;
-        let (Some(tenant), Some(lead), Some(attempt)) = (ctx.tenant, ctx.lead, ctx.attempt) else {
+        let (Some(tenant), Some(attempt)) = (ctx.tenant, ctx.attempt) else {
             return Ok(EventResult::UnknownCall.into());
         };
         if attempt.provider != event.provider
@@ -196,6 +196,27 @@ pub async fn apply_call_event_with_effects(
         {
             return Ok(EventResult::UnknownCall.into());
         }
+        let Some(lead) = ctx.lead else {
+            // The lead was deleted while its call was in flight: the call
+            // still ends, and gives its slots back.
+            let ends = matches!(event.phase, CallPhase::Ended | CallPhase::Analyzed);
+            if !ends || attempt.is_ended() {
+                return Ok(EventResult::UnknownCall.into());
+            }
+            let mut ended = attempt.clone();
+            ended.advance(AttemptStatus::Ended);
+            let write = CallWrite {
+                dedupe_key: Some(event.dedupe_key.clone()),
+                attempt: Some(ended),
+                release_slots: true,
+                ..CallWrite::default()
+            };
+            match store.commit(&write).await? {
+                Ok(()) => return Ok(EventResult::Applied.into()),
+                Err(WriteRefused::Stale) => continue,
+                Err(_) => return Ok(EventResult::Unchanged.into()),
+            }
+        };
         let change = decide_event(&tenant, &lead, &attempt, event, now);
         if change.is_empty() {
             return Ok(EventResult::Unchanged.into());
@@ -414,6 +435,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(listed.items[0].phone, w.leads[0].phone);
+    }
+
+    #[tokio::test]
+    async fn the_call_of_a_lead_deleted_meanwhile_still_ends_and_gives_its_slots_back() {
+        let (w, job) = placed().await;
+        let lead = w.lead(0).await;
+        crate::ports::LeadStore::delete_lead(&w.store, &lead)
+            .await
+            .unwrap();
+        let started = w.event(&job, "call_1", CallPhase::Started, None);
+        assert_eq!(
+            apply_call_event(&w.store, &started, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::UnknownCall
+        );
+        assert_eq!(w.store.slots_held(), 3);
+        let ended = w.event(
+            &job,
+            "call_1",
+            CallPhase::Ended,
+            Some(CallOutcome::NoAnswer),
+        );
+        assert_eq!(
+            apply_call_event(&w.store, &ended, w.clock_now())
+                .await
+                .unwrap(),
+            EventResult::Applied
+        );
+        assert_eq!(w.store.slots_held(), 0);
+        assert!(w.store.attempts()[0].is_ended());
     }
 
     #[tokio::test]

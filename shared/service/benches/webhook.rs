@@ -15,7 +15,7 @@ use leadline_core::attempt::CallAttempt;
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::DeploymentLimits;
 use leadline_core::lead::Lead;
-use leadline_core::memory::MemoryStore;
+use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
 use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::time::SystemClock;
@@ -24,7 +24,9 @@ use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
 
 const KEY: &str = "key_bench";
 
-fn world(n: usize) -> (VoiceWebhook<MemoryStore, SystemClock>, Vec<CallRef>) {
+type Webhook = VoiceWebhook<MemoryStore, MemoryScheduler, MemoryMessages, SystemClock>;
+
+fn world(n: usize) -> (Webhook, Vec<CallRef>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = MemoryStore::default();
     let now = Timestamp::now();
@@ -63,6 +65,8 @@ fn world(n: usize) -> (VoiceWebhook<MemoryStore, SystemClock>, Vec<CallRef>) {
     });
     let webhook = VoiceWebhook {
         store,
+        follow_ups: MemoryScheduler::default(),
+        messages: MemoryMessages::default(),
         clock: SystemClock,
         retell_api_key: KEY.into(),
         vapi: VapiAuth::Secret("s".into()),

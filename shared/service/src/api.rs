@@ -8,8 +8,8 @@ use lambda_http::{Request, RequestExt};
 use leadline_core::campaign::NewCampaign;
 use leadline_core::lead::LeadStatus;
 use leadline_core::ports::{
-    CampaignStore, DialQueue, LeadStore, Page, PageRequest, SuppressionStore, TenantStore,
-    UsageStore,
+    CampaignStore, DialQueue, FollowUpScheduler, LeadStore, Page, PageRequest, SuppressionStore,
+    TenantStore, UsageStore,
 };
 use leadline_core::tenant::{NewTenant, Tenant};
 use leadline_core::{CampaignId, Clock, Error, LeadId, intake, outbound};
@@ -20,9 +20,10 @@ use subtle::ConstantTimeEq;
 
 use crate::http::{HttpResponse, bearer, body_bytes, error, from_error, json, parse_json};
 
-pub struct Api<S, Q, C> {
+pub struct Api<S, Q, F, C> {
     store: S,
     queue: Q,
+    follow_ups: F,
     clock: C,
     admin_key_digest: [u8; 32],
 }
@@ -39,7 +40,9 @@ enum Route {
     ImportLeads(String),
     ListLeads(String),
     GetLead(String),
+    DeleteLead(String),
     CallLead(String),
+    MarkBooked(String),
     AddDoNotCall,
     ListDoNotCall,
     ListUsage,
@@ -73,8 +76,12 @@ impl Route {
                 vec![(Method::GET, Route::ListLeads(id.to_string()))]
             }
             ["v1", "leads", id] => match id.split_once(':') {
-                None => vec![(Method::GET, Route::GetLead(id.to_string()))],
+                None => vec![
+                    (Method::GET, Route::GetLead(id.to_string())),
+                    (Method::DELETE, Route::DeleteLead(id.to_string())),
+                ],
                 Some((id, "call")) => vec![(Method::POST, Route::CallLead(id.to_string()))],
+                Some((id, "booked")) => vec![(Method::POST, Route::MarkBooked(id.to_string()))],
                 Some(_) => return Err(no_route(path)),
             },
             ["v1", "do-not-call"] => vec![
@@ -123,16 +130,18 @@ struct DoNotCallRequest {
     reason: Option<String>,
 }
 
-impl<S, Q, C> Api<S, Q, C>
+impl<S, Q, F, C> Api<S, Q, F, C>
 where
     S: TenantStore + CampaignStore + LeadStore + SuppressionStore + UsageStore,
     Q: DialQueue,
+    F: FollowUpScheduler,
     C: Clock,
 {
-    pub fn new(store: S, queue: Q, clock: C, admin_key: &str) -> Self {
+    pub fn new(store: S, queue: Q, follow_ups: F, clock: C, admin_key: &str) -> Self {
         Self {
             store,
             queue,
+            follow_ups,
             clock,
             admin_key_digest: Sha256::digest(admin_key.as_bytes()).into(),
         }
@@ -257,13 +266,35 @@ where
             }
             Route::CallLead(id) => {
                 let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
-                let lead = outbound::call_lead(&self.store, &self.queue, tenant, &id, now).await?;
+                let lead = outbound::call_lead(
+                    &self.store,
+                    &self.queue,
+                    &self.follow_ups,
+                    tenant,
+                    &id,
+                    now,
+                )
+                .await?;
                 Ok(json(StatusCode::ACCEPTED, &lead))
+            }
+            Route::MarkBooked(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let lead =
+                    outbound::mark_booked(&self.store, &self.follow_ups, tenant, &id, now).await?;
+                Ok(json(StatusCode::OK, &lead))
+            }
+            Route::DeleteLead(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let lead =
+                    outbound::delete_lead(&self.store, &self.follow_ups, tenant, &id).await?;
+                tracing::info!(tenant = %tenant.id, lead = %lead.id, "lead deleted");
+                Ok(json(StatusCode::OK, &lead))
             }
             Route::AddDoNotCall => {
                 let request: DoNotCallRequest = parse_json(req)?;
                 let entry = outbound::add_to_do_not_call(
                     &self.store,
+                    &self.follow_ups,
                     tenant,
                     &request.phone,
                     request.reason,
@@ -372,7 +403,7 @@ fn random<const N: usize>() -> [u8; N] {
 mod tests {
     use lambda_http::Body;
     use lambda_http::http::Request as HttpRequest;
-    use leadline_core::memory::{MemoryQueue, MemoryStore};
+    use leadline_core::memory::{MemoryQueue, MemoryScheduler, MemoryStore};
     use leadline_core::time::FixedClock;
     use serde_json::{Value, json};
 
@@ -380,12 +411,13 @@ mod tests {
 
     const ADMIN: &str = "admin-key-for-tests-0123456789";
 
-    type TestApi = Api<MemoryStore, MemoryQueue, FixedClock>;
+    type TestApi = Api<MemoryStore, MemoryQueue, MemoryScheduler, FixedClock>;
 
     fn api() -> TestApi {
         Api::new(
             MemoryStore::default(),
             MemoryQueue::default(),
+            MemoryScheduler::default(),
             FixedClock(jiff::Timestamp::UNIX_EPOCH),
             ADMIN,
         )

@@ -42,6 +42,8 @@ pub struct DialQueueConfig {
     pub queue_arn: String,
     pub schedule_group: String,
     pub scheduler_role_arn: String,
+    /// Where Scheduler puts scheduled work it could not deliver.
+    pub dead_letter_arn: Option<String>,
 }
 
 pub fn dial_queue() -> Result<DialQueueConfig, Error> {
@@ -50,7 +52,34 @@ pub fn dial_queue() -> Result<DialQueueConfig, Error> {
         queue_arn: required("DIAL_QUEUE_ARN")?,
         schedule_group: required("SCHEDULE_GROUP")?,
         scheduler_role_arn: required("SCHEDULER_ROLE_ARN")?,
+        dead_letter_arn: optional("SCHEDULED_WORK_DLQ_ARN"),
     })
+}
+
+/// The messenger's queue.
+pub fn message_queue_url() -> Result<String, Error> {
+    required("MESSAGE_QUEUE_URL")
+}
+
+/// The deployment's clock: the wall clock, unless `CLOCK_SCALE` (with
+/// `CLOCK_REAL_ORIGIN` and `CLOCK_VIRTUAL_ORIGIN`, RFC 3339) makes it run
+/// faster from an origin, as `make demo` does to show a day of retries in minutes.
+pub fn clock() -> Result<leadline_core::ScaledClock, Error> {
+    let scale: f64 = number("CLOCK_SCALE", 1.0)?;
+    if scale == 1.0 {
+        return Ok(leadline_core::ScaledClock::REAL);
+    }
+    let instant = |name: &str| -> Result<jiff::Timestamp, Error> {
+        required(name)?
+            .parse()
+            .map_err(|e| Error::Internal(format!("{name} is not an RFC 3339 instant: {e}")))
+    };
+    leadline_core::ScaledClock::new(
+        instant("CLOCK_REAL_ORIGIN")?,
+        instant("CLOCK_VIRTUAL_ORIGIN")?,
+        scale,
+    )
+    .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The provider plans: calls in flight per account, call starts per second.
@@ -63,6 +92,7 @@ pub fn deployment_limits() -> Result<leadline_core::dispatch::DeploymentLimits, 
         )?,
         vapi_concurrent_calls: number("VAPI_CONCURRENT_CALLS", defaults.vapi_concurrent_calls)?,
         calls_per_second: number("CALLS_PER_SECOND", defaults.calls_per_second)?,
+        max_call_seconds: number("MAX_CALL_SECONDS", defaults.max_call_seconds)?,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dial_worker;
 pub mod http;
 pub mod not_implemented;
+pub mod retries;
 pub mod voice_webhook;
 
 /// Logs as JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`, set by
@@ -34,20 +35,42 @@ pub fn init_tracing() {
 
 /// Clients and adapters a function builds once per cold start.
 pub mod wiring {
-    use leadline_aws::{Aws, SqsDialQueue};
+    use leadline_aws::{Aws, OneOffs, SchedulerFollowUps, SqsDialQueue, SqsMessageQueue};
     use leadline_core::Error;
 
     use crate::config;
+
+    fn one_offs(aws: &Aws, c: &config::DialQueueConfig) -> Result<OneOffs, Error> {
+        Ok(OneOffs::new(
+            aws.scheduler(),
+            c.schedule_group.clone(),
+            c.scheduler_role_arn.clone(),
+        )
+        .with_dead_letter_queue(c.dead_letter_arn.clone())
+        .with_clock(config::clock()?))
+    }
 
     pub fn dial_queue(aws: &Aws) -> Result<SqsDialQueue, Error> {
         let c = config::dial_queue()?;
         Ok(SqsDialQueue::new(
             aws.sqs(),
-            aws.scheduler(),
-            c.queue_url,
-            c.queue_arn,
-            c.schedule_group,
-            c.scheduler_role_arn,
+            c.queue_url.clone(),
+            c.queue_arn.clone(),
+            one_offs(aws, &c)?,
+        )
+        .with_clock(config::clock()?))
+    }
+
+    /// The schedules of owed calls (retries, callbacks), which target the dial queue.
+    pub fn follow_ups(aws: &Aws) -> Result<SchedulerFollowUps, Error> {
+        let c = config::dial_queue()?;
+        Ok(SchedulerFollowUps::new(one_offs(aws, &c)?, c.queue_arn))
+    }
+
+    pub fn message_queue(aws: &Aws) -> Result<SqsMessageQueue, Error> {
+        Ok(SqsMessageQueue::new(
+            aws.sqs(),
+            config::message_queue_url()?,
         ))
     }
 

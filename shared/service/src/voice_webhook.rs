@@ -6,8 +6,9 @@
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use leadline_core::call::CallEvent;
-use leadline_core::call_events::{EventResult, apply_call_event};
-use leadline_core::ports::CallStore;
+use leadline_core::call_events::{EventResult, apply_call_event_with_effects};
+use leadline_core::follow_up::carry_out;
+use leadline_core::ports::{CallStore, FollowUpScheduler, LeadStore, MessageQueue};
 use leadline_core::{Clock, Error};
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
 
@@ -37,8 +38,12 @@ impl VapiAuth {
     }
 }
 
-pub struct VoiceWebhook<S, C> {
+pub struct VoiceWebhook<S, F, M, C> {
     pub store: S,
+    /// Where the schedules of owed calls (retries, callbacks) are made.
+    pub follow_ups: F,
+    /// The messenger's queue (fallback messages of exhausted leads).
+    pub messages: M,
     pub clock: C,
     pub retell_api_key: String,
     pub vapi: VapiAuth,
@@ -50,7 +55,13 @@ enum Provider {
     Vapi,
 }
 
-impl<S: CallStore, C: Clock> VoiceWebhook<S, C> {
+impl<S, F, M, C> VoiceWebhook<S, F, M, C>
+where
+    S: CallStore + LeadStore,
+    F: FollowUpScheduler,
+    M: MessageQueue,
+    C: Clock,
+{
     pub async fn handle(&self, req: Request) -> HttpResponse {
         let path = req.uri().path().trim_end_matches('/');
         let provider = if path.ends_with("/webhooks/retell") {
@@ -78,9 +89,24 @@ impl<S: CallStore, C: Clock> VoiceWebhook<S, C> {
             Ok(None) => return acknowledged(provider),
             Err(e) => return from_error(&Error::Malformed(e.to_string())),
         };
-        match apply_call_event(&self.store, &event, self.clock.now()).await {
-            Ok(result) => {
-                log(&event, result);
+        let now = self.clock.now();
+        match apply_call_event_with_effects(&self.store, &event, now).await {
+            Ok(applied) => {
+                log(&event, applied.result);
+                // The lead already says what it is owed: if its schedule or
+                // messages fail here, the sweep does them once they are overdue,
+                // so the provider is not asked to deliver the event again.
+                if let Err(e) = carry_out(
+                    &self.store,
+                    &self.follow_ups,
+                    &self.messages,
+                    &applied.effects,
+                    now,
+                )
+                .await
+                {
+                    tracing::warn!(dedupe_key = %event.dedupe_key, error = %e, effects = ?applied.effects, "follow-up not carried out; the sweep will");
+                }
                 acknowledged(provider)
             }
             Err(e) => {

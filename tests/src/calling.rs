@@ -1,0 +1,258 @@
+//! What the calling tests share: a tenant with a campaign of leads at UK
+//! numbers, the simulated providers' control API, and the dial queue's
+//! consumer invoked with an SQS event.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use leadline_aws::{Aws, DynamoStore};
+use leadline_core::TenantId;
+use leadline_core::attempt::CallAttempt;
+use leadline_core::call::CallRef;
+use leadline_core::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope};
+use leadline_core::lead::Lead;
+use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
+use leadline_core::tenant::VoiceProvider;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{Body, stack, unique};
+
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through `make test`"))
+}
+
+pub async fn store() -> DynamoStore {
+    DynamoStore::new(Aws::from_env().await.dynamodb(), stack().table.clone())
+}
+
+/// A UK mobile number no other test uses (UK numbers have no legal calling
+/// hours of their own, so these tests run at any time of day).
+pub fn number() -> String {
+    let n = (Timestamp::now().as_nanosecond() / 1000 % 1_000_000) as u32;
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("+447400{:06}", (n + k * 7919) % 1_000_000)
+}
+
+/// A tenant calling through `provider` all day, with one campaign of `phones`.
+pub struct Setup {
+    pub slug: String,
+    pub key: String,
+    pub campaign: String,
+    pub leads: Vec<Lead>,
+}
+
+pub async fn setup(provider: &str, phones: &[String], max_calls: u32) -> Setup {
+    setup_with(provider, phones, max_calls, json!({})).await
+}
+
+/// [`setup`], with more of the tenant's settings (`{"retry_after_seconds": [5]}`).
+pub async fn setup_with(
+    provider: &str,
+    phones: &[String],
+    max_calls: u32,
+    settings: Value,
+) -> Setup {
+    let s = stack();
+    let slug = unique("calls");
+    let mut tenant = json!({
+        "name": "Calls Test", "slug": slug, "timezone": "Europe/London", "default_region": "GB",
+        "calling_window": {"start": "00:00", "end": "24:00"},
+        "voice": {"provider": provider}, "max_concurrent_calls": max_calls
+    });
+    if let (Some(tenant), Some(more)) = (tenant.as_object_mut(), settings.as_object()) {
+        tenant.extend(more.clone());
+    }
+    let created = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/tenants",
+            Some(&s.admin_key),
+            Some(Body::Json(tenant)),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let key = created.body["api_key"].as_str().unwrap().to_owned();
+    let campaign = s.new_campaign(&key, "outbound").await;
+    let csv = format!(
+        "name,phone\n{}",
+        phones
+            .iter()
+            .map(|p| format!("Ada Lovelace,{p}\n"))
+            .collect::<String>()
+    );
+    let imported = s
+        .call(
+            Method::POST,
+            "api",
+            &format!("/v1/campaigns/{campaign}/leads:import"),
+            Some(&key),
+            Some(Body::Csv(csv.into_bytes())),
+        )
+        .await;
+    assert_eq!(imported.body["imported"], phones.len(), "{imported:?}");
+    let listed = s
+        .get(&key, &format!("/v1/campaigns/{campaign}/leads?limit=100"))
+        .await;
+    let mut leads: Vec<Lead> = serde_json::from_value(listed.body["items"].clone()).unwrap();
+    // In the order of `phones`, so lead i is the one called at phones[i].
+    leads.sort_by_key(|l| phones.iter().position(|p| p == l.phone.as_str()));
+    Setup {
+        slug,
+        key,
+        campaign,
+        leads,
+    }
+}
+
+impl Setup {
+    pub fn tenant(&self) -> TenantId {
+        TenantId::parse(&self.slug).unwrap()
+    }
+
+    /// Queues attempt 1 of lead `i` as a campaign sweep would.
+    pub async fn queue(&self, i: usize) -> DialJob {
+        let mut lead = self.leads[i].clone();
+        lead.queue(1, Timestamp::now()).unwrap();
+        store().await.save_lead(&lead).await.unwrap();
+        DialJob {
+            manual: true,
+            ..DialJob::for_lead(&lead, true)
+        }
+    }
+
+    /// Queues lead `i` and records its attempt with its slots, as the
+    /// dispatcher does just before it asks the provider.
+    pub async fn dialing(&self, i: usize, provider: VoiceProvider) -> CallRef {
+        let job = self.queue(i).await;
+        let store = store().await;
+        let tenant = store.tenant(&self.tenant()).await.unwrap().unwrap();
+        let attempt = CallAttempt::dialing(
+            &job.call(),
+            job.campaign.clone(),
+            provider,
+            Timestamp::now(),
+        );
+        let limits = DeploymentLimits {
+            calls_per_second: 1000,
+            ..DeploymentLimits::default()
+        };
+        let mut claim = limits.claim(&attempt, &tenant, None, Timestamp::now());
+        claim.pace.second = 7; // a second of the distant past: no pace shared with live dials
+        let write = CallWrite {
+            attempt: Some(attempt),
+            take_slots: Some(claim),
+            ..CallWrite::default()
+        };
+        store.commit(&write).await.unwrap().unwrap();
+        job.call()
+    }
+
+    pub async fn lead(&self, i: usize) -> Value {
+        stack()
+            .get(&self.key, &format!("/v1/leads/{}", self.leads[i].id))
+            .await
+            .body
+    }
+
+    pub async fn wait_for_lead(&self, i: usize, done: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_lead_for(i, Duration::from_secs(60), done)
+            .await
+    }
+
+    pub async fn wait_for_lead_for(
+        &self,
+        i: usize,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        for _ in 0..within.as_millis() / 200 {
+            let lead = self.lead(i).await;
+            if done(&lead) {
+                return lead;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("lead {i} never got there: {}", self.lead(i).await);
+    }
+
+    pub async fn slots_held(&self) -> usize {
+        store()
+            .await
+            .slot_holders(&SlotScope::Tenant(self.tenant()))
+            .await
+            .unwrap()
+            .len()
+    }
+
+    pub async fn items_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        stack()
+            .dynamodb()
+            .await
+            .query()
+            .table_name(&stack().table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+            .expression_attribute_values(":pk", A::S(format!("T#{}", self.slug)))
+            .expression_attribute_values(":p", A::S(prefix.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
+}
+
+/// An SQS event of dial messages, as Lambda's event source mapping sends it.
+pub fn sqs_event(messages: &[DialMessage]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({
+            "messageId": format!("m{i}"), "receiptHandle": "r", "body": serde_json::to_string(m).unwrap(),
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:dial", "awsRegion": "us-east-1"
+        }))
+        .collect();
+    json!({ "Records": records })
+}
+
+pub async fn sim(method: Method, path: &str, body: Option<Value>) -> Value {
+    let mut request = stack()
+        .http()
+        .request(method, format!("{}{path}", var("LEADLINE_SIM_URL")));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the simulator answers");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap_or(Value::Null)
+}
+
+pub async fn sim_calls(to: &str) -> Vec<Value> {
+    let calls = sim(
+        Method::GET,
+        &format!("/_sim/calls?to={}", to.replace('+', "%2B")),
+        None,
+    )
+    .await;
+    calls.as_array().cloned().unwrap_or_default()
+}
+
+pub async fn dispatch(messages: &[DialMessage]) -> Value {
+    let (status, answer) = stack()
+        .invoke("call-dispatcher", &sqs_event(messages))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
