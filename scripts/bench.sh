@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the performance budgets recorded in docs/performance.md.
 #  - import: 100,000 CSV rows in-process against Python's phonenumbers
+#  - dispatch pacing, webhook server time, Scheduler requests per retry, the
+#    sweep's requests over 100,000 leads (MiniStack)
 #  - cold start: every function binary against a hello-world lambda_runtime
 #    binary, all built by `cargo lambda build --release` (as `sam build` does)
 # The request-count budgets (ceil(n/25) BatchWriteItem calls) are asserted by
@@ -21,3 +23,16 @@ for bin in hello-lambda api voice-webhook calcom-webhook stripe-webhook messagin
   cargo lambda build --release --bin "$bin" >/dev/null 2>&1 || cargo lambda build --release --bin "$bin"
 done
 cargo bench --locked -p leadline-tests --bench coldstart
+
+printf '\n\033[1m### dispatch pacing and the webhook server time\033[0m\n'
+cargo bench --locked -p leadline-core --bench dispatch
+cargo bench --locked -p leadline-service --bench webhook
+
+printf '\n\033[1m### retries: Scheduler requests per retried lead\033[0m\n'
+cargo bench --locked -p leadline-core --bench retries
+
+printf '\n\033[1m### the sweep: requests for 100,000 leads of which 100 are due (MiniStack)\033[0m\n'
+scripts/local-stack.sh up
+export AWS_ENDPOINT_URL="http://127.0.0.1:${LEADLINE_AWS_PORT:-4566}" AWS_ACCESS_KEY_ID=test \
+  AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+cargo bench --locked -p leadline-tests --bench sweep

@@ -9,10 +9,26 @@ if ! command -v cargo >/dev/null; then
   echo "cargo is needed: install Rust (https://rustup.rs) and run make demo again" >&2
   exit 1
 fi
+# The demo clock: leadline's functions (and the simulated providers) run an
+# hour of their time every 5 s, from Monday 09:00 in New York, so that a day
+# of retries and callbacks plays out in a few minutes.
+export LEADLINE_CLOCK_SCALE="${LEADLINE_CLOCK_SCALE:-720}"
+LEADLINE_CLOCK_VIRTUAL_ORIGIN="$(python3 -c '
+import datetime as d, zoneinfo as z
+ny = z.ZoneInfo("America/New_York")
+now = d.datetime.now(ny)
+monday = (now + d.timedelta(days=7 - now.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
+print(monday.astimezone(d.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))')"
+export LEADLINE_CLOCK_VIRTUAL_ORIGIN
 scripts/local-stack.sh deploy
 scripts/local-stack.sh sim
 # shellcheck disable=SC1091
 source .demo/stack.env
+python3 - <<'PY'
+import datetime as d, os, time
+origin = d.datetime.fromisoformat(os.environ["LEADLINE_CLOCK_REAL_ORIGIN"].replace("Z", "+00:00"))
+time.sleep(max(0.0, (origin - d.datetime.now(d.timezone.utc)).total_seconds()))
+PY
 printf '\033[1m==> running the scenario\033[0m\n' >&2
 cargo run --quiet --locked -p leadline-demo
 cat <<MSG

@@ -113,8 +113,12 @@ cmd_deploy() {
       --build-dir .aws-sam/build >"$state/sam-build.log" 2>&1) || { tail -40 "$state/sam-build.log"; exit 1; }
   log "sam deploy into MiniStack (stack $stack)"
   # make demo runs the deployment's clock faster (LEADLINE_CLOCK_SCALE); tests on the wall clock.
+  # The demo's clock reads LEADLINE_CLOCK_VIRTUAL_ORIGIN a little after the
+  # deploy ends (LEADLINE_CLOCK_REAL_ORIGIN, which make demo waits for).
   local clock_params=(ClockScale="${LEADLINE_CLOCK_SCALE:-1}")
   if [ "${LEADLINE_CLOCK_SCALE:-1}" != 1 ]; then
+    LEADLINE_CLOCK_REAL_ORIGIN="$(date -u -d "+${LEADLINE_CLOCK_LEAD_SECONDS:-90} seconds" +%Y-%m-%dT%H:%M:%SZ)"
+    export LEADLINE_CLOCK_REAL_ORIGIN
     clock_params+=(ClockRealOrigin="$LEADLINE_CLOCK_REAL_ORIGIN" ClockVirtualOrigin="$LEADLINE_CLOCK_VIRTUAL_ORIGIN")
   fi
   (cd "$root" && sam deploy --template-file .aws-sam/build/template.yaml --stack-name "$stack" \
@@ -159,16 +163,19 @@ cmd_sim() {
   source "$state/stack.env"
   (cd "$root" && cargo build -q -p leadline-sim --bin leadline-sim)
   local bin="${CARGO_TARGET_DIR:-$root/target}/debug/leadline-sim"
+  # On the demo clock, callbacks are asked for in demo time too.
+  local clock=(SIM_CLOCK_SCALE="${LEADLINE_CLOCK_SCALE:-1}")
+  if [ "${LEADLINE_CLOCK_SCALE:-1}" != 1 ]; then
+    clock+=(SIM_CLOCK_REAL_ORIGIN="$LEADLINE_CLOCK_REAL_ORIGIN" SIM_CLOCK_VIRTUAL_ORIGIN="$LEADLINE_CLOCK_VIRTUAL_ORIGIN")
+  fi
   SIM_BIND="127.0.0.1:$sim_port" \
   SIM_RETELL_API_KEY="$LEADLINE_RETELL_API_KEY" SIM_VAPI_API_KEY="$LEADLINE_VAPI_API_KEY" \
   SIM_VAPI_WEBHOOK_SECRET="$LEADLINE_VAPI_WEBHOOK_SECRET" \
   SIM_RETELL_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/retell" \
   SIM_VAPI_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/vapi" \
   SIM_TIME_SCALE="${LEADLINE_SIM_TIME_SCALE:-0.05}" \
-  SIM_CLOCK_SCALE="${LEADLINE_CLOCK_SCALE:-1}" \
-  SIM_CLOCK_REAL_ORIGIN="${LEADLINE_CLOCK_REAL_ORIGIN:-}" SIM_CLOCK_VIRTUAL_ORIGIN="${LEADLINE_CLOCK_VIRTUAL_ORIGIN:-}" \
   SIM_RETELL_MAX_CONCURRENT_CALLS="${LEADLINE_RETELL_CONCURRENCY:-20}" \
-    nohup "$bin" > "$state/sim.out" 2> "$state/sim.log" &
+    nohup env "${clock[@]}" "$bin" > "$state/sim.out" 2> "$state/sim.log" &
   echo $! > "$state/sim.pid"
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$sim_port/_sim/stats" >/dev/null 2>&1 && { log "simulated providers on 127.0.0.1:$sim_port"; return; }

@@ -38,7 +38,7 @@ pub struct Sim {
 }
 
 impl Sim {
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(&body);
@@ -50,7 +50,7 @@ impl Sim {
         response.json().await.unwrap_or(Value::Null)
     }
 
-    async fn calls_to(&self, e164: &str) -> Vec<Value> {
+    pub async fn calls_to(&self, e164: &str) -> Vec<Value> {
         let path = format!("/_sim/calls?to={}", e164.replace('+', "%2B"));
         self.send(Method::GET, &path, None)
             .await
@@ -69,7 +69,7 @@ impl Sim {
     }
 }
 
-async fn all_leads(api: &Api, key: &str, campaign: &str) -> Vec<Value> {
+pub async fn all_leads(api: &Api, key: &str, campaign: &str) -> Vec<Value> {
     let mut leads = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

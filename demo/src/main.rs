@@ -6,6 +6,7 @@
 
 mod calling;
 mod leads;
+mod retries;
 
 use std::time::Instant;
 
@@ -52,6 +53,21 @@ impl Api {
         assert_eq!(status, want, "{path} answered {status}: {value}");
         value
     }
+}
+
+/// Invokes a function deployed in MiniStack with `event` (the Lambda Invoke API).
+async fn invoke_function(name: &str, event: &Value) -> Value {
+    let url = format!(
+        "{}/2015-03-31/functions/{name}/invocations",
+        env("AWS_ENDPOINT_URL")
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(event)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("MiniStack did not invoke {name}: {e}"));
+    response.json().await.unwrap_or(Value::Null)
 }
 
 fn env(name: &str) -> String {
@@ -225,7 +241,13 @@ async fn main() {
         base: env("LEADLINE_SIM_URL"),
         http: reqwest::Client::new(),
     };
-    calling::run(&api, &sim, &admin, (&key, &campaign_id), &mut report).await;
+    let (mut calls, mut follow_ups) = (Vec::new(), Vec::new());
+    tokio::join!(
+        calling::run(&api, &sim, &admin, (&key, &campaign_id), &mut calls),
+        retries::run(&api, &sim, &admin, &mut follow_ups),
+    );
+    report.extend(calls);
+    report.extend(follow_ups);
     report.push(String::new());
     report.push(format!(
         "scenario time     {:.1} s",

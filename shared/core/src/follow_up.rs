@@ -33,6 +33,11 @@ pub fn plan_after_call(tenant: &Tenant, lead: &mut Lead, report: &CallReport, no
     let attempt = lead.attempts + 1;
     match lead.status {
         LeadStatus::RetryPending => {
+            let planned = lead.next_call.as_ref();
+            if planned.is_some_and(|n| n.kind == NextCallKind::Retry && n.attempt == attempt) {
+                // A later event of the same call said a little more: the retry keeps its time.
+                return;
+            }
             let wait = tenant
                 .retry_policy
                 .delay_after(lead.attempts)

@@ -157,6 +157,37 @@ async fn an_unanswered_lead_is_retried_after_1_4_and_24_hours_inside_its_window_
 }
 
 #[tokio::test]
+async fn a_later_event_of_the_same_unanswered_call_keeps_the_retry_and_its_one_schedule() {
+    let c = Cadence::at("2026-11-23T15:00:00Z").await;
+    c.first_call().await;
+    let job = DialJob::for_lead(&c.lead().await, false);
+    c.apply(&c.w.event(
+        &job,
+        "call_1",
+        CallPhase::Ended,
+        Some(CallOutcome::NoAnswer),
+    ))
+    .await;
+    let owed = Cadence::owed_at(&c.lead().await);
+    c.w.clock.advance(40);
+    c.apply(&c.w.event(
+        &job,
+        "call_1",
+        CallPhase::Analyzed,
+        Some(CallOutcome::Voicemail),
+    ))
+    .await;
+    let lead = c.lead().await;
+    assert_eq!(
+        lead.outcome,
+        Some(CallOutcome::Voicemail),
+        "the outcome says more"
+    );
+    assert_eq!(Cadence::owed_at(&lead), owed);
+    assert_eq!(c.scheduler.requests().creates, 1);
+}
+
+#[tokio::test]
 async fn an_exhausted_lead_gets_an_sms_and_an_email_recorded_on_it_and_queued_for_the_messenger() {
     let c = Cadence::at("2026-11-23T15:00:00Z").await;
     c.w.tenant_mut(|t| t.retry_policy = crate::tenant::RetryPolicy::new(vec![]).unwrap());

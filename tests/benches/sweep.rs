@@ -1,0 +1,138 @@
+//! The sweep's read against DynamoDB (MiniStack): a table of 100,000 leads,
+//! 10,100 of them owed a retry and 100 of those overdue, and the sweep's
+//! query of the due-work index (GSI2). Prints the requests it took and the
+//! items it read; a table scan would read all 100,000.
+//!
+//! `make bench` (MiniStack running: `scripts/local-stack.sh up`).
+
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use jiff::{SignedDuration, Timestamp};
+use leadline_aws::{Aws, DynamoStore};
+use leadline_core::lead::{Lead, LeadStatus, NextCall, NextCallKind};
+use leadline_core::ports::{LeadStore, PageRequest, SweepStore};
+use leadline_core::{CampaignId, LeadId, Phone, TenantId};
+
+const LEADS: usize = 100_000;
+const OWED: usize = 10_100;
+const DUE: usize = 100;
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+fn index(name: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(&format!("{name}PK"), KeyType::Hash))
+        .key_schema(key(&format!("{name}SK"), KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let client = Aws::from_env().await.dynamodb();
+    let table = format!("sweep-bench-{}", std::process::id());
+    let mut create = client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .global_secondary_indexes(index("GSI1"))
+        .global_secondary_indexes(index("GSI2"));
+    for name in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        );
+    }
+    create
+        .send()
+        .await
+        .expect("MiniStack is running (scripts/local-stack.sh up)");
+    let store = DynamoStore::new(client.clone(), table.clone());
+
+    let now = Timestamp::now();
+    let tenant = TenantId::parse("sweep-bench").unwrap();
+    let campaign = CampaignId::new(now, [3; 9]);
+    let leads: Vec<Lead> = (0..LEADS)
+        .map(|i| {
+            let phone = Phone::parse(&format!("+4474{:08}", i), None).unwrap();
+            let mut lead: Lead = serde_json::from_value(serde_json::json!({
+                "id": LeadId::derive(&tenant, &campaign, &phone), "tenant": tenant, "campaign": campaign,
+                "phone": phone, "name": "Ada", "email": null, "whatsapp": null, "partner": null, "zone": null,
+                "status": "new", "attempts": 0, "outcome": null, "note": null,
+                "created_at": now, "updated_at": now, "version": 0
+            }))
+            .unwrap();
+            if i < OWED {
+                lead.status = LeadStatus::RetryPending;
+                lead.attempts = 1;
+                let at = if i < DUE {
+                    now - SignedDuration::from_hours(1)
+                } else {
+                    now + SignedDuration::from_hours(24)
+                };
+                lead.next_call = Some(NextCall {
+                    kind: NextCallKind::Retry,
+                    attempt: 2,
+                    at,
+                });
+            }
+            lead
+        })
+        .collect();
+    let t = Instant::now();
+    for chunk in leads.chunks(5_000) {
+        store.insert_leads(chunk).await.unwrap();
+    }
+    println!(
+        "table             {LEADS} leads written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    store.calls().reset();
+    let t = Instant::now();
+    let mut request = PageRequest {
+        limit: PageRequest::MAX_LIMIT,
+        cursor: None,
+    };
+    let mut read = 0;
+    loop {
+        let page = store.due_work(now, &request).await.unwrap();
+        read += page.items.len();
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    let elapsed = t.elapsed();
+    println!("owed a call       {OWED} (in the due index), of which {DUE} overdue");
+    println!(
+        "sweep read        {read} items in {} Query request(s), {:.1} ms; no Scan",
+        store.calls().count("Query"),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    println!("requests          {:?}", store.calls().snapshot());
+    assert_eq!(read, DUE);
+    assert_eq!(store.calls().count("Scan"), 0);
+    client.delete_table().table_name(&table).send().await.ok();
+}
