@@ -318,7 +318,7 @@ async fn creating_a_schedule_that_exists_is_success_and_a_callback_moves_it() {
     let retry = FollowUp {
         tenant: leadline_core::TenantId::parse("schedules-test").unwrap(),
         lead: LeadId::from_bytes(&Timestamp::now().as_nanosecond().to_be_bytes()[..15]),
-        kind: NextCallKind::Retry,
+        reason: NextCallKind::Retry,
         attempt: 2,
         due_at: "2030-01-07T14:00:00Z".parse().unwrap(),
     };
@@ -332,7 +332,7 @@ async fn creating_a_schedule_that_exists_is_success_and_a_callback_moves_it() {
     assert_eq!(calls.get("UpdateSchedule"), Some(&1));
 
     let callback = FollowUp {
-        kind: NextCallKind::Callback,
+        reason: NextCallKind::Callback,
         due_at: "2030-01-08T20:00:00Z".parse().unwrap(),
         ..retry.clone()
     };

@@ -183,7 +183,8 @@ fn fallback_messages(lead: &Lead, now: Timestamp) -> Vec<LeadMessage> {
 pub struct FollowUp {
     pub tenant: TenantId,
     pub lead: LeadId,
-    pub kind: NextCallKind,
+    /// Retry or callback (not `kind`: the dial queue's messages are tagged `kind`).
+    pub reason: NextCallKind,
     /// The attempt it places.
     pub attempt: u32,
     pub due_at: Timestamp,
@@ -196,7 +197,7 @@ impl FollowUp {
         Some(Self {
             tenant: lead.tenant.clone(),
             lead: lead.id.clone(),
-            kind: next.kind,
+            reason: next.kind,
             attempt: next.attempt,
             due_at: next.at,
         })

@@ -70,37 +70,36 @@ where
             clock: &self.clock,
             limits: self.limits,
         };
-        let outcome =
-            match &parsed {
-                DialMessage::Dial(job) => dispatcher.dial(job).await.map(|result| {
-                    log_dial(job, &result);
-                }),
-                DialMessage::FollowUp(follow_up) => dispatcher.follow_up(follow_up).await.map(
-                    |result| match result {
-                        DialResult::NotOwed(why) => tracing::info!(
-                            tenant = %follow_up.tenant, lead = %follow_up.lead,
-                            attempt = follow_up.attempt, kind = ?follow_up.kind, why,
-                            "follow-up fired for a lead no longer owed it: nothing done"
-                        ),
-                        other => tracing::info!(
-                            tenant = %follow_up.tenant, lead = %follow_up.lead,
-                            attempt = follow_up.attempt, kind = ?follow_up.kind, result = ?other,
-                            "follow-up fired"
-                        ),
-                    },
-                ),
-                DialMessage::Sweep(sweep) => {
-                    sweep_campaign(&self.store, &self.queue, sweep, self.clock.now())
-                        .await
-                        .map(|done| {
-                            tracing::info!(
-                                tenant = %sweep.tenant, campaign = %sweep.campaign,
-                                queued = done.queued, resent = done.resent,
-                                more = done.next.is_some(), "campaign swept"
-                            );
-                        })
-                }
-            };
+        let outcome = match &parsed {
+            DialMessage::Dial(job) => dispatcher.dial(job).await.map(|result| {
+                log_dial(job, &result);
+            }),
+            DialMessage::FollowUp(follow_up) => dispatcher.follow_up(follow_up).await.map(
+                |result| match result {
+                    DialResult::NotOwed(why) => tracing::info!(
+                        tenant = %follow_up.tenant, lead = %follow_up.lead,
+                        attempt = follow_up.attempt, reason = ?follow_up.reason, why,
+                        "follow-up fired for a lead no longer owed it: nothing done"
+                    ),
+                    other => tracing::info!(
+                        tenant = %follow_up.tenant, lead = %follow_up.lead,
+                        attempt = follow_up.attempt, reason = ?follow_up.reason, result = ?other,
+                        "follow-up fired"
+                    ),
+                },
+            ),
+            DialMessage::Sweep(sweep) => {
+                sweep_campaign(&self.store, &self.queue, sweep, self.clock.now())
+                    .await
+                    .map(|done| {
+                        tracing::info!(
+                            tenant = %sweep.tenant, campaign = %sweep.campaign,
+                            queued = done.queued, resent = done.resent,
+                            more = done.next.is_some(), "campaign swept"
+                        );
+                    })
+            }
+        };
         outcome.inspect_err(|e| {
             tracing::warn!(message = id, error = %e, "dial message failed; SQS will deliver it again");
         })

@@ -307,7 +307,7 @@ async fn a_callback_asked_for_as_tuesday_at_3_is_placed_then_in_the_leads_zone()
     assert_eq!(lead.note, None, "the time asked for is kept as is");
     let schedules = c.scheduler.schedules();
     assert_eq!(schedules.len(), 1);
-    assert_eq!(schedules[0].kind, NextCallKind::Callback);
+    assert_eq!(schedules[0].reason, NextCallKind::Callback);
     assert_eq!(schedules[0].attempt, 2);
     let (at, placed) = c.next_schedule_fires().await;
     assert_eq!(at, ts("2026-11-24T20:00:00Z"));
@@ -376,7 +376,7 @@ async fn a_callback_that_arrives_after_the_retry_was_scheduled_moves_the_same_sc
         Some(CallOutcome::NoAnswer),
     ))
     .await;
-    assert_eq!(c.scheduler.schedules()[0].kind, NextCallKind::Retry);
+    assert_eq!(c.scheduler.schedules()[0].reason, NextCallKind::Retry);
     let mut analyzed = c.w.event(
         &job,
         "call_1",
@@ -388,7 +388,7 @@ async fn a_callback_that_arrives_after_the_retry_was_scheduled_moves_the_same_sc
     let schedules = c.scheduler.schedules();
     assert_eq!(schedules.len(), 1);
     assert_eq!(
-        (schedules[0].kind, schedules[0].due_at),
+        (schedules[0].reason, schedules[0].due_at),
         (NextCallKind::Callback, ts("2026-11-25T16:00:00Z"))
     );
     assert_eq!(c.scheduler.requests().updates, 1);
@@ -601,7 +601,7 @@ fn a_schedule_name_is_derived_from_the_lead_and_attempt_and_fits_schedulers_rule
     let f = FollowUp {
         tenant: crate::TenantId::parse("acme").unwrap(),
         lead: lead.clone(),
-        kind: NextCallKind::Retry,
+        reason: NextCallKind::Retry,
         attempt: 3,
         due_at: ts("2026-11-24T14:00:00Z"),
     };
@@ -613,7 +613,7 @@ fn a_schedule_name_is_derived_from_the_lead_and_attempt_and_fits_schedulers_rule
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     );
     let callback = FollowUp {
-        kind: NextCallKind::Callback,
+        reason: NextCallKind::Callback,
         due_at: ts("2026-11-25T14:00:00Z"),
         ..f.clone()
     };
@@ -621,5 +621,23 @@ fn a_schedule_name_is_derived_from_the_lead_and_attempt_and_fits_schedulers_rule
         callback.schedule_name(),
         name,
         "a callback for the attempt moves it"
+    );
+}
+
+#[test]
+fn a_follow_up_travels_the_dial_queue_as_json_and_back() {
+    let follow_up = FollowUp {
+        tenant: crate::TenantId::parse("acme").unwrap(),
+        lead: LeadId::from_bytes(&[9; 15]),
+        reason: NextCallKind::Callback,
+        attempt: 2,
+        due_at: ts("2026-11-24T20:00:00Z"),
+    };
+    let message = crate::dispatch::DialMessage::FollowUp(follow_up);
+    let json = serde_json::to_string(&message).unwrap();
+    assert!(json.starts_with(r#"{"kind":"follow_up","#), "{json}");
+    assert_eq!(
+        serde_json::from_str::<crate::dispatch::DialMessage>(&json).unwrap(),
+        message
     );
 }
