@@ -13,6 +13,10 @@ fi
 # hour of their time every 5 s, from Monday 09:00 in New York, so that a day
 # of retries and callbacks plays out in a few minutes.
 export LEADLINE_CLOCK_SCALE="${LEADLINE_CLOCK_SCALE:-720}"
+# Simulated calls last a hundredth of their scripted length (a 3-minute call
+# takes 1.8 s, half an hour of demo time), well inside the hour after which a
+# call without an end counts as stuck.
+export LEADLINE_SIM_TIME_SCALE="${LEADLINE_SIM_TIME_SCALE:-0.01}"
 LEADLINE_CLOCK_VIRTUAL_ORIGIN="$(python3 -c '
 import datetime as d, zoneinfo as z
 ny = z.ZoneInfo("America/New_York")

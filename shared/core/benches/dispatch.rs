@@ -148,7 +148,7 @@ async fn main() {
         cursor: None,
     };
     let began = Instant::now();
-    sweep_campaign(store.as_ref(), &queue, &sweep, Timestamp::now())
+    sweep_campaign(store.as_ref(), &queue, &sweep, &SystemClock)
         .await
         .unwrap();
     let mut results: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -163,7 +163,7 @@ async fn main() {
         for message in queue.take_due(SystemClock.now()) {
             match message {
                 DialMessage::Sweep(s) => {
-                    sweep_campaign(store.as_ref(), &queue, &s, Timestamp::now())
+                    sweep_campaign(store.as_ref(), &queue, &s, &SystemClock)
                         .await
                         .unwrap();
                 }

@@ -342,7 +342,9 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                         now,
                     )
                 };
-                let claim = self.limits.claim(&attempt, &tenant, campaign.as_ref(), now);
+                let claim =
+                    self.limits
+                        .claim(&attempt, &tenant, campaign.as_ref(), self.clock.wall(now));
                 let write = CallWrite {
                     attempt: Some(attempt.clone()),
                     take_slots: Some(claim),
@@ -359,8 +361,7 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                         ));
                     }
                     Err(WriteRefused::Paced) => {
-                        let next_second = Timestamp::from_second(now.as_second() + 1)
-                            .map_err(|e| Error::Internal(e.to_string()))?;
+                        let next_second = self.later(now, Duration::from_secs(1));
                         self.requeue(job.clone(), next_second).await?;
                         return Ok(DialResult::Deferred {
                             scope: "call starts per second".into(),
@@ -368,7 +369,7 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                         });
                     }
                     Err(WriteRefused::NoSlot(scope)) => {
-                        let until = now + backoff(job.tries);
+                        let until = self.later(now, backoff(job.tries));
                         self.requeue(job.tried_again(), until).await?;
                         return Ok(DialResult::Deferred {
                             scope: format!("{scope:?}"),
@@ -464,7 +465,8 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                 retry_after,
             }) => {
                 self.abandon(&attempt).await?;
-                let until = now + retry_after.unwrap_or_default().max(backoff(job.tries));
+                let until =
+                    self.later(now, retry_after.unwrap_or_default().max(backoff(job.tries)));
                 self.requeue(job.tried_again(), until).await?;
                 Ok(DialResult::Retrying { reason, until })
             }
@@ -472,9 +474,9 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                 // The call may have been placed: keep the attempt (and its
                 // slots), and come back once its events would have arrived.
                 let until = now
-                    + CONFIRM_WINDOW.max(
+                    + self.clock.stretch(CONFIRM_WINDOW.max(
                         SignedDuration::try_from(backoff(job.tries)).unwrap_or(CONFIRM_WINDOW),
-                    );
+                    ));
                 attempt.redial_after = Some(until);
                 self.write(CallWrite {
                     attempt: Some(attempt),
@@ -492,7 +494,7 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                 self.abandon(&attempt).await?;
                 let retryable = matches!(error, DialError::Unavailable(_));
                 if retryable && job.tries < MAX_TRIES {
-                    let until = now + backoff(job.tries);
+                    let until = self.later(now, backoff(job.tries));
                     self.requeue(job.tried_again(), until).await?;
                     return Ok(DialResult::Retrying {
                         reason: error.to_string(),
@@ -553,6 +555,13 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
         }
     }
 
+    /// `now` plus a wall-clock wait, on the dispatcher's clock.
+    fn later(&self, now: Timestamp, wait: Duration) -> Timestamp {
+        now + self
+            .clock
+            .stretch(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
+    }
+
     async fn write(&self, write: CallWrite) -> Result<Result<(), WriteRefused>> {
         self.store.commit(&write).await
     }
@@ -608,12 +617,13 @@ pub async fn sweep_campaign<S, Q>(
     store: &S,
     queue: &Q,
     sweep: &CampaignSweep,
-    now: Timestamp,
+    clock: &impl Clock,
 ) -> Result<SweepResult>
 where
     S: CampaignStore + LeadStore,
     Q: DialQueue,
 {
+    let now = clock.now();
     let Some(campaign) = store.campaign(&sweep.tenant, &sweep.campaign).await? else {
         return Ok(SweepResult::default());
     };
@@ -647,8 +657,11 @@ where
         .filter_map(|job| async move { job })
         .collect()
         .await;
-    let spacing_ms = 1000 / i64::from(campaign.pacing.calls_per_second.max(1));
-    let at = |k: usize| start + SignedDuration::from_millis(spacing_ms * k as i64);
+    // Spaced in wall-clock time: the pace is the provider's, whatever the clock.
+    let spacing = clock.stretch(SignedDuration::from_millis(
+        1000 / i64::from(campaign.pacing.calls_per_second.max(1)),
+    ));
+    let at = |k: usize| start + spacing * k as i32;
     let mut messages: Vec<(DialMessage, Timestamp)> = jobs
         .iter()
         .enumerate()

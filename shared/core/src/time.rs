@@ -6,7 +6,7 @@ use std::fmt;
 
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, Zoned};
+use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
@@ -15,6 +15,18 @@ use crate::error::Invalid;
 /// can run on virtual time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// A wall-clock span as this clock's time. Waits that belong to the
+    /// outside world (a backoff, a provider's Retry-After, the next second's
+    /// call starts) keep their real length on a clock that runs faster.
+    fn stretch(&self, span: SignedDuration) -> SignedDuration {
+        span
+    }
+
+    /// The wall-clock instant of this clock's `at` (call starts are paced per real second).
+    fn wall(&self, at: Timestamp) -> Timestamp {
+        at
+    }
 }
 
 /// The wall clock.
@@ -119,6 +131,17 @@ impl Default for ScaledClock {
 impl Clock for ScaledClock {
     fn now(&self) -> Timestamp {
         self.to_virtual(Timestamp::now())
+    }
+
+    fn stretch(&self, span: SignedDuration) -> SignedDuration {
+        if self.scale == 1.0 {
+            return span;
+        }
+        SignedDuration::from_secs_f64(span.as_secs_f64() * self.scale)
+    }
+
+    fn wall(&self, at: Timestamp) -> Timestamp {
+        self.to_real(at)
     }
 }
 
@@ -380,6 +403,12 @@ mod tests {
             jiff::SignedDuration::from_secs(120)
         );
         assert_eq!(ScaledClock::REAL.to_real(later), later);
+        // A 10 s backoff stays 10 s of wall-clock time.
+        assert_eq!(
+            clock.stretch(jiff::SignedDuration::from_secs(10)),
+            jiff::SignedDuration::from_secs(7200)
+        );
+        assert_eq!(clock.wall(later), ts("2026-11-22T10:00:05Z"));
         assert!(ScaledClock::new(later, later, 0.5).is_err());
         assert!(ScaledClock::new(later, later, f64::NAN).is_err());
     }

@@ -89,7 +89,7 @@ where
                 },
             ),
             DialMessage::Sweep(sweep) => {
-                sweep_campaign(&self.store, &self.queue, sweep, self.clock.now())
+                sweep_campaign(&self.store, &self.queue, sweep, &self.clock)
                     .await
                     .map(|done| {
                         tracing::info!(

@@ -473,7 +473,7 @@ async fn a_sweep_queues_new_leads_spaced_at_the_campaigns_pace_and_sweeps_on() {
         cursor: None,
     };
     let now = w.clock.now();
-    let first = sweep_campaign(&w.store, &w.queue, &sweep, now)
+    let first = sweep_campaign(&w.store, &w.queue, &sweep, &crate::time::FixedClock(now))
         .await
         .unwrap();
     assert_eq!(first.queued, 100);
@@ -484,7 +484,7 @@ async fn a_sweep_queues_new_leads_spaced_at_the_campaigns_pace_and_sweeps_on() {
     let DialMessage::Sweep(next) = last.last().unwrap().clone() else {
         panic!("the next page is swept last")
     };
-    let second = sweep_campaign(&w.store, &w.queue, &next, now)
+    let second = sweep_campaign(&w.store, &w.queue, &next, &crate::time::FixedClock(now))
         .await
         .unwrap();
     assert_eq!((second.queued, second.next), (50, None));
