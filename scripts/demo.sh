@@ -24,6 +24,9 @@ now = d.datetime.now(ny)
 monday = (now + d.timedelta(days=7 - now.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
 print(monday.astimezone(d.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))')"
 export LEADLINE_CLOCK_VIRTUAL_ORIGIN
+# A clean local AWS: calls that earlier test runs left in flight would hold
+# the provider accounts' slots until a sweep (a fresh machine has none).
+scripts/local-stack.sh down >/dev/null 2>&1 || true
 scripts/local-stack.sh deploy
 scripts/local-stack.sh sim
 # shellcheck disable=SC1091

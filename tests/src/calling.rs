@@ -129,12 +129,17 @@ impl Setup {
         let job = self.queue(i).await;
         let store = store().await;
         let tenant = store.tenant(&self.tenant()).await.unwrap().unwrap();
-        let attempt = CallAttempt::dialing(
-            &job.call(),
-            job.campaign.clone(),
-            provider,
-            Timestamp::now(),
-        );
+        // Stuck from the start: a call the test leaves in flight holds the
+        // provider account's slot only until the next sweep frees it.
+        let attempt = CallAttempt {
+            stuck_after: Some(Timestamp::now()),
+            ..CallAttempt::dialing(
+                &job.call(),
+                job.campaign.clone(),
+                provider,
+                Timestamp::now(),
+            )
+        };
         let limits = DeploymentLimits {
             calls_per_second: 1000,
             ..DeploymentLimits::default()
