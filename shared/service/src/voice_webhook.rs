@@ -124,7 +124,8 @@ where
                 header(retell::SIGNATURE_HEADER),
                 body,
                 &self.retell_api_key,
-                self.clock.now().as_millisecond(),
+                // The signature's timestamp is the provider's wall clock.
+                self.clock.wall(self.clock.now()).as_millisecond(),
             ),
             (Provider::Vapi, VapiAuth::Secret(secret)) => {
                 vapi::verify_secret(header(vapi::SECRET_HEADER), secret)
@@ -166,5 +167,51 @@ fn log(event: &CallEvent, result: EventResult) {
             attempt = call.map(|c| c.attempt),
             "call event"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::Body;
+    use lambda_http::http::Request as HttpRequest;
+    use leadline_core::ScaledClock;
+    use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_retell_signature_is_dated_by_the_wall_clock_even_on_the_demo_clock() {
+        let now = jiff::Timestamp::now();
+        // Demo time runs 720 times as fast and is days ahead of the wall clock.
+        let demo =
+            ScaledClock::new(now, now + jiff::SignedDuration::from_hours(72), 720.0).unwrap();
+        let webhook = VoiceWebhook {
+            store: MemoryStore::default(),
+            follow_ups: MemoryScheduler::default(),
+            messages: MemoryMessages::default(),
+            clock: demo,
+            retell_api_key: "key_test".into(),
+            vapi: VapiAuth::Secret("s".into()),
+        };
+        let body = br#"{"event":"call_ended","call":{"call_id":"call_x"}}"#;
+        let signed = |at: jiff::Timestamp| {
+            HttpRequest::builder()
+                .method("POST")
+                .uri("/webhooks/retell")
+                .header(
+                    retell::SIGNATURE_HEADER,
+                    retell::sign(body, "key_test", at.as_millisecond()),
+                )
+                .body(Body::from(&body[..]))
+                .unwrap()
+        };
+        let fresh = webhook.handle(signed(jiff::Timestamp::now())).await;
+        assert_eq!(
+            fresh.status(),
+            StatusCode::NO_CONTENT,
+            "a call not ours, acknowledged"
+        );
+        let dated_in_demo_time = webhook.handle(signed(demo.now())).await;
+        assert_eq!(dated_in_demo_time.status(), StatusCode::UNAUTHORIZED);
     }
 }
