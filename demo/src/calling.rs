@@ -195,6 +195,8 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
 
     let (mut placed, mut refused, mut deliveries, mut edges) = (0, 0, 0, Vec::new());
     for number in &numbers {
+        let delivered = sim.deliveries_to(number).await;
+        deliveries += delivered.len();
         for call in sim.calls_to(number).await {
             match call["status"].as_u64() {
                 Some(201) => {
@@ -202,19 +204,23 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
                     if let Some(at) = call["received_at"].as_str() {
                         edges.push((at.to_owned(), 1));
                     }
+                    // The call is over at the first word of its end (retries
+                    // make several calls per number).
+                    if let Some(end) = delivered
+                        .iter()
+                        .filter(|d| d["call_id"] == call["call_id"])
+                        .filter(|d| {
+                            d["event"] == "status-update:ended"
+                                || d["event"] == "end-of-call-report"
+                        })
+                        .filter_map(|d| d["at"].as_str())
+                        .min()
+                    {
+                        edges.push((end.to_owned(), -1));
+                    }
                 }
                 _ => refused += 1,
             }
-        }
-        let delivered = sim.deliveries_to(number).await;
-        deliveries += delivered.len();
-        if let Some(end) = delivered
-            .iter()
-            .filter(|d| d["event"] == "status-update:ended" || d["event"] == "end-of-call-report")
-            .filter_map(|d| d["at"].as_str())
-            .min()
-        {
-            edges.push((end.to_owned(), -1));
         }
     }
     edges.sort();
