@@ -77,7 +77,9 @@ pub fn next_window_opening(lead: &Lead, tenant: &Tenant, after: Timestamp) -> Op
                 .to_datetime(window.end.civil())
                 .to_zoned(zone.tz())
                 .map(|z| z.timestamp())
-                .unwrap_or(after);
+                .unwrap_or(after)
+                // Just past the end: a window that ends at 24:00 reopens at 00:00.
+                + jiff::SignedDuration::from_nanos(1);
             if end > after {
                 end
             } else {
@@ -131,6 +133,34 @@ mod tests {
         l.phone = Phone::parse(phone, None).unwrap();
         l.zone = zone.map(|z| Zone::parse(z).unwrap());
         l
+    }
+
+    #[test]
+    fn the_next_window_opening_is_after_the_current_stretch_closes() {
+        let mut t = tenant();
+        t.zone = Zone::parse("Europe/London").unwrap();
+        let uk = lead_with("+447400123456", None);
+        // Open now (10:00 in London, 09:00-20:00): the next opening is tomorrow's.
+        assert_eq!(
+            next_window_opening(&uk, &t, ts("2026-11-23T10:00:00Z")),
+            Some(ts("2026-11-24T09:00:00Z"))
+        );
+        // Closed now: the next opening.
+        assert_eq!(
+            next_window_opening(&uk, &t, ts("2026-11-23T21:00:00Z")),
+            Some(ts("2026-11-24T09:00:00Z"))
+        );
+        // Open all day: tomorrow's 00:00.
+        t.calling_window = CallingWindow::new(
+            LocalTime::hm(0, 0),
+            LocalTime::parse("24:00").unwrap(),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            next_window_opening(&uk, &t, ts("2026-11-23T10:00:00Z")),
+            Some(ts("2026-11-24T00:00:00Z"))
+        );
     }
 
     #[test]
