@@ -103,27 +103,9 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
         "calling_window": { "start": "09:00", "end": "21:00" },
         "voice": { "provider": "vapi" }, "max_concurrent_calls": 3
     });
-    let created = api
-        .expect(
-            Method::POST,
-            "/v1/tenants",
-            admin,
-            Some(("application/json", tenant.to_string().into_bytes())),
-            201,
-        )
-        .await;
-    let key = created["api_key"].as_str().expect("an API key").to_owned();
+    let (created, key) = api.new_tenant(admin, &tenant).await;
     let body = json!({"name": "Spring intake", "pacing": {"max_parallel_calls": 3, "calls_per_second": 2}});
-    let campaign = api
-        .expect(
-            Method::POST,
-            "/v1/campaigns",
-            &key,
-            Some(("application/json", body.to_string().into_bytes())),
-            201,
-        )
-        .await;
-    let campaign_id = campaign["id"].as_str().unwrap().to_owned();
+    let campaign_id = api.new_campaign(&key, &body).await;
     let csv: String = std::iter::once("name,phone\n".to_owned())
         .chain(
             LEADS

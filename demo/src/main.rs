@@ -70,6 +70,39 @@ async fn invoke_function(name: &str, event: &Value) -> Value {
     response.json().await.unwrap_or(Value::Null)
 }
 
+impl Api {
+    /// Creates a tenant with the admin key: its answer, and its API key.
+    async fn new_tenant(&self, admin: &str, tenant: &Value) -> (Value, String) {
+        let body = tenant.to_string().into_bytes();
+        let created = self
+            .expect(
+                Method::POST,
+                "/v1/tenants",
+                admin,
+                Some(("application/json", body)),
+                201,
+            )
+            .await;
+        let key = created["api_key"].as_str().expect("an API key").to_owned();
+        (created, key)
+    }
+
+    /// Creates a campaign: its id.
+    async fn new_campaign(&self, key: &str, campaign: &Value) -> String {
+        let body = campaign.to_string().into_bytes();
+        let created = self
+            .expect(
+                Method::POST,
+                "/v1/campaigns",
+                key,
+                Some(("application/json", body)),
+                201,
+            )
+            .await;
+        created["id"].as_str().expect("a campaign id").to_owned()
+    }
+}
+
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; run `make demo`"))
 }
@@ -90,16 +123,7 @@ async fn main() {
         "calling_window": { "start": "09:00", "end": "19:00", "excluded_weekdays": ["sunday"] },
         "voice": { "provider": "retell" }
     });
-    let created = api
-        .expect(
-            Method::POST,
-            "/v1/tenants",
-            &admin,
-            Some(("application/json", tenant.to_string().into_bytes())),
-            201,
-        )
-        .await;
-    let key = created["api_key"].as_str().expect("an API key").to_owned();
+    let (created, key) = api.new_tenant(&admin, &tenant).await;
     report.push(format!(
         "tenant            {} ({})",
         created["tenant"]["name"], slug

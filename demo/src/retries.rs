@@ -112,27 +112,9 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
         "calling_window": { "start": "09:00", "end": "19:00", "excluded_weekdays": ["sunday"] },
         "voice": { "provider": "retell" }, "max_concurrent_calls": 6
     });
-    let created = api
-        .expect(
-            Method::POST,
-            "/v1/tenants",
-            admin,
-            Some(("application/json", tenant.to_string().into_bytes())),
-            201,
-        )
-        .await;
-    let key = created["api_key"].as_str().expect("an API key").to_owned();
+    let (created, key) = api.new_tenant(admin, &tenant).await;
     let body = json!({"name": "Refinance follow-up", "pacing": {"max_parallel_calls": 6, "calls_per_second": 5}});
-    let campaign = api
-        .expect(
-            Method::POST,
-            "/v1/campaigns",
-            &key,
-            Some(("application/json", body.to_string().into_bytes())),
-            201,
-        )
-        .await;
-    let campaign_id = campaign["id"].as_str().unwrap().to_owned();
+    let campaign_id = api.new_campaign(&key, &body).await;
     let csv: String = std::iter::once("name,phone,whatsapp,email,timezone\n".to_owned())
         .chain(LEADS.iter().map(|l| {
             format!(
