@@ -89,3 +89,69 @@ where
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use leadline_core::call::{CallEvent, DialError};
+    use leadline_core::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A provider that knows no call.
+    struct Unknown;
+
+    #[async_trait]
+    impl CallLookup for Unknown {
+        async fn lookup_call(&self, _: &str) -> Result<Option<CallEvent>, DialError> {
+            Ok(None)
+        }
+    }
+
+    impl Lookups for Unknown {
+        fn lookup(&self, _: VoiceProvider) -> &dyn CallLookup {
+            self
+        }
+    }
+
+    fn retries() -> Retries<MemoryStore, MemoryQueue, Unknown, MemoryScheduler, MemoryMessages> {
+        Retries {
+            store: MemoryStore::default(),
+            queue: MemoryQueue::default(),
+            lookups: Unknown,
+            follow_ups: MemoryScheduler::default(),
+            messages: MemoryMessages::default(),
+            clock: ScaledClock::REAL,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_is_not_a_sweep_is_refused_as_malformed() {
+        for event in [json!({"kind": "retry"}), json!({"sweep": "now"}), json!(42)] {
+            let refused = retries().handle(event.clone()).await;
+            assert!(matches!(refused, Err(Error::Malformed(_))), "{event}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sweep_runs_as_of_its_time_or_now_when_the_time_is_unreadable() {
+        use leadline_core::ports::LeadStore;
+        let r = retries();
+        // A lead owed a retry at 10:00 UTC on 1 November 2026.
+        let lead: leadline_core::lead::Lead = serde_json::from_value(json!({
+            "id": "ld_aaaaaaaaaaaaaaaaaaaaaaaa", "tenant": "acme", "campaign": "cmp_aaaaaaaaaaaaaaaaaaaaaaaa",
+            "phone": "+447400123456", "name": "Ada", "email": null, "whatsapp": null, "partner": null,
+            "zone": null, "status": "retry_pending", "attempts": 1, "outcome": null, "note": null,
+            "next_call": {"kind": "retry", "attempt": 2, "at": "2026-11-01T10:00:00Z"},
+            "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-01T09:00:00Z", "version": 0
+        }))
+        .unwrap();
+        r.store.insert_leads(&[lead]).await.unwrap();
+        let early = json!({"kind": "sweep", "at": "2026-11-01T10:01:00Z"});
+        assert_eq!(r.handle(early).await.unwrap().follow_ups_queued, 0);
+        // Scheduler did not fill in its time: the sweep runs as of now, when the retry is overdue.
+        let unfilled = json!({"kind": "sweep", "at": "<aws.scheduler.scheduled-time>"});
+        assert_eq!(r.handle(unfilled).await.unwrap().follow_ups_queued, 1);
+    }
+}
