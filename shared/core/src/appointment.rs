@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::business::ServiceId;
 use crate::ids::{AppointmentId, LeadId, TenantId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,17 +33,26 @@ pub struct Appointment {
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
     pub status: AppointmentStatus,
+    /// The service booked (appointments made during a call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceId>,
+    /// The provider's id of the call it was booked in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
     pub version: u64,
 }
 
 impl Appointment {
-    /// Moves a booked appointment to a new time (Cal.com's reschedule).
+    /// Moves a booked appointment to a new time (Cal.com's reschedule makes a
+    /// new booking, so the booking uid changes with it).
     pub fn reschedule(
         &mut self,
+        booking_uid: &str,
         starts_at: Timestamp,
         ends_at: Timestamp,
     ) -> Result<(), IllegalAppointmentTransition> {
         self.require_booked("rescheduled")?;
+        self.booking_uid = booking_uid.to_owned();
         self.starts_at = starts_at;
         self.ends_at = ends_at;
         Ok(())
@@ -90,6 +100,8 @@ mod tests {
             starts_at: Timestamp::UNIX_EPOCH,
             ends_at: Timestamp::UNIX_EPOCH,
             status: AppointmentStatus::Booked,
+            service: None,
+            call: None,
             version: 0,
         }
     }
@@ -106,7 +118,10 @@ mod tests {
     fn a_cancelled_appointment_cannot_be_moved_or_verified() {
         let mut a = booked();
         a.cancel().unwrap();
-        assert!(a.reschedule(Timestamp::MAX, Timestamp::MAX).is_err());
+        assert!(
+            a.reschedule("bk_2", Timestamp::MAX, Timestamp::MAX)
+                .is_err()
+        );
         assert!(a.verify(true).is_err());
     }
 }

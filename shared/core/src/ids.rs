@@ -131,6 +131,21 @@ impl LeadId {
     }
 }
 
+impl LeadId {
+    /// Whom an inbound caller's appointments belong to: there is no imported
+    /// lead, so the owner is derived from (tenant, caller's number).
+    pub fn for_caller(tenant: &TenantId, caller: &crate::Phone) -> Self {
+        Self::from_bytes(&digest(&[tenant.as_str(), "inbound", caller.as_str()])[..15])
+    }
+}
+
+impl AppointmentId {
+    /// The appointment of a Cal.com booking: one per booking, however often it is reported.
+    pub fn derive(tenant: &TenantId, booking_uid: &str) -> Self {
+        Self::from_bytes(&digest(&[tenant.as_str(), "booking", booking_uid])[..15])
+    }
+}
+
 impl AttemptId {
     pub fn derive(lead: &LeadId, attempt_number: u32) -> Self {
         Self::from_bytes(&digest(&[lead.as_str(), &attempt_number.to_string()])[..15])

@@ -5,6 +5,8 @@
 pub mod appointment;
 pub mod attempt;
 pub mod billing;
+pub mod business;
+pub mod calendar;
 pub mod call;
 pub mod call_events;
 pub mod callback_time;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod follow_up;
 pub mod ids;
 pub mod import;
+pub mod in_call;
 pub mod intake;
 pub mod lead;
 pub mod memory;

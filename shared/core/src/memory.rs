@@ -7,21 +7,24 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::appointment::Appointment;
 use crate::attempt::CallAttempt;
 use crate::billing::UsageRecord;
+use crate::business::Business;
+use crate::calendar::{Booking, Calendar, CalendarAccount, CalendarError, NewBooking, SlotQuery};
 use crate::call::CallRef;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::dispatch::{DialJob, DialMessage, SlotScope};
 use crate::error::{Error, Result};
 use crate::follow_up::FollowUp;
-use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
+use crate::ids::{AppointmentId, AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
 use crate::message::MessageJob;
 use crate::phone::Phone;
 use crate::ports::{
-    CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue, DueWork,
-    FollowUpScheduler, LeadStore, MessageQueue, Page, PageRequest, SuppressionStore, SweepStore,
-    TenantStore, UsageStore, WriteRefused,
+    BusinessStore, CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue,
+    DueWork, FollowUpScheduler, InCallStore, InCallWrite, LeadStore, MessageQueue, Page,
+    PageRequest, SuppressionStore, SweepStore, TenantStore, ToolRecord, UsageStore, WriteRefused,
 };
 use crate::suppression::Suppression;
 use crate::tenant::{Tenant, VoiceProvider};
@@ -30,6 +33,15 @@ use crate::tenant::{Tenant, VoiceProvider};
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     calls: Mutex<Calls>,
+    in_call: Mutex<InCallState>,
+}
+
+#[derive(Default)]
+struct InCallState {
+    businesses: HashMap<TenantId, Business>,
+    numbers: HashMap<Phone, TenantId>,
+    records: HashMap<(TenantId, String), ToolRecord>,
+    appointments: BTreeMap<(TenantId, AppointmentId), Appointment>,
 }
 
 #[derive(Default)]
@@ -710,6 +722,328 @@ impl MemoryMessages {
 impl MessageQueue for MemoryMessages {
     async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()> {
         self.jobs.lock().unwrap().extend_from_slice(jobs);
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Every appointment of a tenant (tests).
+    pub fn appointments(&self, tenant: &TenantId) -> Vec<Appointment> {
+        let state = self.in_call.lock().unwrap();
+        state
+            .appointments
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
+    /// How many tool calls were recorded (tests).
+    pub fn tool_records(&self) -> usize {
+        self.in_call.lock().unwrap().records.len()
+    }
+}
+
+#[async_trait]
+impl BusinessStore for MemoryStore {
+    async fn business(&self, tenant: &TenantId) -> Result<Option<Business>> {
+        Ok(self.in_call.lock().unwrap().businesses.get(tenant).cloned())
+    }
+
+    async fn save_business(&self, business: &Business, previous: Option<&Business>) -> Result<()> {
+        let mut state = self.in_call.lock().unwrap();
+        let stored = state
+            .businesses
+            .get(&business.tenant)
+            .map_or(0, |b| b.version);
+        if stored != business.version {
+            return Err(Error::Conflict(
+                "the business changed meanwhile; read it again".into(),
+            ));
+        }
+        if let Some(taken) = business.inbound_numbers.iter().find(|n| {
+            state
+                .numbers
+                .get(*n)
+                .is_some_and(|owner| owner != &business.tenant)
+        }) {
+            return Err(Error::Conflict(format!(
+                "{} is another business's number",
+                taken.masked()
+            )));
+        }
+        for released in previous.iter().flat_map(|p| &p.inbound_numbers) {
+            if !business.inbound_numbers.contains(released) {
+                state.numbers.remove(released);
+            }
+        }
+        for number in &business.inbound_numbers {
+            state
+                .numbers
+                .insert(number.clone(), business.tenant.clone());
+        }
+        let mut saved = business.clone();
+        saved.version += 1;
+        state.businesses.insert(business.tenant.clone(), saved);
+        Ok(())
+    }
+
+    async fn tenant_of_number(&self, number: &Phone) -> Result<Option<TenantId>> {
+        Ok(self.in_call.lock().unwrap().numbers.get(number).cloned())
+    }
+}
+
+#[async_trait]
+impl InCallStore for MemoryStore {
+    async fn tool_record(&self, tenant: &TenantId, key: &str) -> Result<Option<ToolRecord>> {
+        let state = self.in_call.lock().unwrap();
+        Ok(state
+            .records
+            .get(&(tenant.clone(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn appointments_of(&self, tenant: &TenantId, owner: &LeadId) -> Result<Vec<Appointment>> {
+        let state = self.in_call.lock().unwrap();
+        Ok(state
+            .appointments
+            .values()
+            .filter(|a| &a.tenant == tenant && &a.lead == owner)
+            .cloned()
+            .collect())
+    }
+
+    async fn commit_in_call(&self, write: &InCallWrite) -> Result<Result<(), WriteRefused>> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut state = self.in_call.lock().unwrap();
+        let record_key = (write.record.tenant.clone(), write.record.key.clone());
+        if state.records.contains_key(&record_key) {
+            return Ok(Err(WriteRefused::Duplicate));
+        }
+        if let Some(a) = &write.appointment {
+            let stored = state.appointments.get(&(a.tenant.clone(), a.id.clone()));
+            let fresh = match stored {
+                None => a.version == 0,
+                Some(stored) => stored.version == a.version && a.version > 0,
+            };
+            if !fresh {
+                return Ok(Err(WriteRefused::Stale));
+            }
+        }
+        if let Some(lead) = &write.lead {
+            let stored = inner.leads.get(&(lead.tenant.clone(), lead.id.clone()));
+            if stored.map(|l| l.version) != Some(lead.version) {
+                return Ok(Err(WriteRefused::Stale));
+            }
+        }
+        state.records.insert(record_key, write.record.clone());
+        if let Some(a) = &write.appointment {
+            let mut saved = a.clone();
+            saved.version += 1;
+            state
+                .appointments
+                .insert((a.tenant.clone(), a.id.clone()), saved);
+        }
+        if let Some(lead) = &write.lead {
+            let mut saved = lead.clone();
+            saved.version += 1;
+            inner
+                .leads
+                .insert((lead.tenant.clone(), lead.id.clone()), saved);
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// A calendar in memory: free starts per event type, bookings, and failures
+/// on demand. Booking a start that is not free is `SlotTaken`.
+#[derive(Default)]
+pub struct MemoryCalendar {
+    state: Mutex<CalendarState>,
+}
+
+#[derive(Default)]
+struct CalendarState {
+    free: HashMap<u64, BTreeSet<Timestamp>>,
+    bookings: BTreeMap<String, HeldBooking>,
+    minutes: HashMap<u64, i64>,
+    fail_with: Option<CalendarError>,
+    /// The next booking finds its slot taken by someone else.
+    take_next: bool,
+    requests: Vec<String>,
+}
+
+#[derive(Clone)]
+struct HeldBooking {
+    event_type: u64,
+    booking: Booking,
+    metadata: Vec<(&'static str, String)>,
+    cancelled: bool,
+}
+
+/// A booking the calendar holds (tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveBooking {
+    pub uid: String,
+    pub event_type: u64,
+    pub start: Timestamp,
+    pub metadata: Vec<(&'static str, String)>,
+}
+
+impl MemoryCalendar {
+    /// Offers `starts` of an event type whose appointments last `minutes`.
+    pub fn offer(
+        &self,
+        event_type: u64,
+        minutes: i64,
+        starts: impl IntoIterator<Item = Timestamp>,
+    ) {
+        let mut state = self.state.lock().unwrap();
+        state.free.entry(event_type).or_default().extend(starts);
+        state.minutes.insert(event_type, minutes);
+    }
+
+    /// Every request fails this way until `heal`.
+    pub fn fail_with(&self, error: CalendarError) {
+        self.state.lock().unwrap().fail_with = Some(error);
+    }
+
+    pub fn heal(&self) {
+        self.state.lock().unwrap().fail_with = None;
+    }
+
+    pub fn take_next_slot(&self) {
+        self.state.lock().unwrap().take_next = true;
+    }
+
+    /// Bookings not cancelled.
+    pub fn live_bookings(&self) -> Vec<LiveBooking> {
+        let state = self.state.lock().unwrap();
+        state
+            .bookings
+            .values()
+            .filter(|held| !held.cancelled)
+            .map(|held| LiveBooking {
+                uid: held.booking.uid.clone(),
+                event_type: held.event_type,
+                start: held.booking.start,
+                metadata: held.metadata.clone(),
+            })
+            .collect()
+    }
+
+    /// The requests made, as `"<operation> <detail>"`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    fn start(
+        &self,
+        request: String,
+    ) -> Result<std::sync::MutexGuard<'_, CalendarState>, CalendarError> {
+        let mut state = self.state.lock().unwrap();
+        state.requests.push(request);
+        match &state.fail_with {
+            Some(e) => Err(e.clone()),
+            None => Ok(state),
+        }
+    }
+}
+
+impl CalendarState {
+    fn take(&mut self, event_type: u64, start: Timestamp) -> Result<Booking, CalendarError> {
+        let taken = std::mem::take(&mut self.take_next);
+        let free = self.free.entry(event_type).or_default();
+        if !free.remove(&start) || taken {
+            return Err(CalendarError::SlotTaken(
+                "User either already has booking at this time or is not available".into(),
+            ));
+        }
+        let minutes = self.minutes.get(&event_type).copied().unwrap_or(30);
+        let uid = format!("bk_{}", self.bookings.len() + 1);
+        Ok(Booking {
+            uid,
+            start,
+            end: start + jiff::SignedDuration::from_mins(minutes),
+        })
+    }
+}
+
+#[async_trait]
+impl Calendar for MemoryCalendar {
+    async fn free_slots(
+        &self,
+        _: &CalendarAccount,
+        query: &SlotQuery,
+    ) -> Result<Vec<Timestamp>, CalendarError> {
+        let state = self.start(format!(
+            "slots {} {}..{}",
+            query.event_type_id, query.from, query.to
+        ))?;
+        Ok(state
+            .free
+            .get(&query.event_type_id)
+            .map(|free| free.range(query.from..query.to).copied().collect())
+            .unwrap_or_default())
+    }
+
+    async fn book(
+        &self,
+        _: &CalendarAccount,
+        booking: &NewBooking,
+    ) -> Result<Booking, CalendarError> {
+        let mut state = self.start(format!("book {} {}", booking.event_type_id, booking.start))?;
+        let booked = state.take(booking.event_type_id, booking.start)?;
+        let held = HeldBooking {
+            event_type: booking.event_type_id,
+            booking: booked.clone(),
+            metadata: booking.metadata.to_pairs().to_vec(),
+            cancelled: false,
+        };
+        state.bookings.insert(booked.uid.clone(), held);
+        Ok(booked)
+    }
+
+    async fn reschedule(
+        &self,
+        _: &CalendarAccount,
+        uid: &str,
+        start: Timestamp,
+        _: &str,
+    ) -> Result<Booking, CalendarError> {
+        let mut state = self.start(format!("reschedule {uid} {start}"))?;
+        let Some(old) = state.bookings.get(uid).filter(|b| !b.cancelled).cloned() else {
+            return Err(CalendarError::NotFound);
+        };
+        let booked = state.take(old.event_type, start)?;
+        state
+            .free
+            .entry(old.event_type)
+            .or_default()
+            .insert(old.booking.start);
+        let new = HeldBooking {
+            booking: booked.clone(),
+            ..old.clone()
+        };
+        state.bookings.insert(booked.uid.clone(), new);
+        state.bookings.insert(
+            uid.to_owned(),
+            HeldBooking {
+                cancelled: true,
+                ..old
+            },
+        );
+        Ok(booked)
+    }
+
+    async fn cancel(&self, _: &CalendarAccount, uid: &str, _: &str) -> Result<(), CalendarError> {
+        let mut state = self.start(format!("cancel {uid}"))?;
+        let Some(held) = state.bookings.get_mut(uid).filter(|b| !b.cancelled) else {
+            return Err(CalendarError::NotFound);
+        };
+        held.cancelled = true;
+        let (event_type, start) = (held.event_type, held.booking.start);
+        state.free.entry(event_type).or_default().insert(start);
         Ok(())
     }
 }

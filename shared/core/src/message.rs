@@ -1,5 +1,7 @@
 //! Messages to leads: reminders and follow-ups by SMS, email or WhatsApp.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +34,8 @@ pub enum MessagePurpose {
     Reminder,
     NoShowFollowUp,
     Confirmation,
+    /// The calendar failed during a call: the business owes the lead a booking or times.
+    BookingFollowUp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -71,6 +75,9 @@ pub struct MessageJob {
     pub purpose: MessagePurpose,
     pub template: String,
     pub to: String,
+    /// Values the template is filled with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 impl MessageJob {
@@ -83,6 +90,7 @@ impl MessageJob {
             purpose: message.purpose,
             template: message.template.clone(),
             to: message.to.clone(),
+            params: BTreeMap::new(),
         }
     }
 }

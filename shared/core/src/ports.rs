@@ -8,16 +8,20 @@ use async_trait::async_trait;
 
 use jiff::Timestamp;
 
+use crate::appointment::Appointment;
 use crate::attempt::CallAttempt;
 use crate::billing::UsageRecord;
+use crate::business::Business;
 use crate::call::CallRef;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::dispatch::{DialJob, DialMessage, SlotClaim, SlotScope};
 use crate::error::Result;
 use crate::follow_up::FollowUp;
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
+use crate::in_call::ToolReply;
 use crate::lead::{Lead, LeadStatus};
 use crate::message::MessageJob;
+use crate::phone::Phone;
 use crate::suppression::Suppression;
 use crate::tenant::Tenant;
 
@@ -233,4 +237,53 @@ pub trait DialQueue: Send + Sync {
 pub trait UsageStore: Send + Sync {
     /// The tenant's usage records (one per ended call), oldest attempt id first.
     async fn usage(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<UsageRecord>>;
+}
+
+/// Businesses (one per tenant, services included) and the inbound numbers
+/// that lead to them.
+#[async_trait]
+pub trait BusinessStore: Send + Sync {
+    async fn business(&self, tenant: &TenantId) -> Result<Option<Business>>;
+
+    /// Saves the business if nobody saved it since it was read
+    /// (`business.version`, 0 = new; a lost race is a `Conflict`), and claims
+    /// its inbound numbers (one another tenant holds is a `Conflict`; numbers
+    /// it no longer lists are released).
+    async fn save_business(&self, business: &Business, previous: Option<&Business>) -> Result<()>;
+
+    /// The tenant an inbound number belongs to.
+    async fn tenant_of_number(&self, number: &Phone) -> Result<Option<TenantId>>;
+}
+
+/// A tool call that changed something (a booking, a move, a cancellation),
+/// kept with the answer it got so a redelivery gets the same answer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolRecord {
+    /// `<provider call id>#<tool call id>`.
+    pub key: String,
+    pub tenant: TenantId,
+    pub name: String,
+    pub reply: ToolReply,
+    pub at: Timestamp,
+}
+
+/// One atomic write of an in-call change.
+#[derive(Clone, Debug)]
+pub struct InCallWrite {
+    /// Created; a record already there is refused as `Duplicate`.
+    pub record: ToolRecord,
+    /// Created when its version is 0, else saved if unchanged since read.
+    pub appointment: Option<Appointment>,
+    /// Saved if unchanged since read (`Stale` otherwise).
+    pub lead: Option<Lead>,
+}
+
+#[async_trait]
+pub trait InCallStore: Send + Sync {
+    async fn tool_record(&self, tenant: &TenantId, key: &str) -> Result<Option<ToolRecord>>;
+
+    /// The appointments of a lead (or of an inbound caller's derived owner id).
+    async fn appointments_of(&self, tenant: &TenantId, owner: &LeadId) -> Result<Vec<Appointment>>;
+
+    async fn commit_in_call(&self, write: &InCallWrite) -> Result<Result<(), WriteRefused>>;
 }

@@ -240,8 +240,8 @@ impl From<LocalTime> for String {
     }
 }
 
-/// A day of the week, written `"monday"` (or `"mon"`) in JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A day of the week, written `"monday"` (or `"mon"`) in JSON; ordered Monday first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Day {
     #[serde(alias = "mon")]
