@@ -125,6 +125,7 @@ cmd_deploy() {
       --resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
       --parameter-overrides Architecture=x86_64 Stage=dev \
         RetellApiUrl="http://127.0.0.1:$sim_port" VapiApiUrl="http://127.0.0.1:$sim_port" \
+        CalcomApiUrl="http://127.0.0.1:$sim_port" \
         RetellFromNumber=+14155550100 RetellAgentId=agent_leadline_shared \
         VapiAssistantId=asst-leadline-shared VapiPhoneNumberId=pn-leadline-local \
         RetellConcurrentCalls="${LEADLINE_RETELL_CONCURRENCY:-20}" CallsPerSecond="${LEADLINE_CALLS_PER_SECOND:-10}" \

@@ -1,8 +1,10 @@
 //! `voice-webhook`: Retell's and Vapi's call events at `/webhooks/retell`
-//! and `/webhooks/vapi`.
+//! and `/webhooks/vapi`, and the agent's function calls during a call
+//! (Retell at `/webhooks/retell/tools`, Vapi `tool-calls` at `/webhooks/vapi`).
 
 use lambda_http::{Error, service_fn};
 use leadline_aws::{Aws, DynamoStore};
+use leadline_service::cache::CachedBusinesses;
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
 use leadline_service::{config, wiring};
 
@@ -10,8 +12,11 @@ use leadline_service::{config, wiring};
 async fn main() -> Result<(), Error> {
     leadline_service::init_tracing();
     let aws = Aws::from_env().await;
+    let store = DynamoStore::new(aws.dynamodb(), config::table_name()?);
     let webhook = VoiceWebhook {
-        store: DynamoStore::new(aws.dynamodb(), config::table_name()?),
+        businesses: CachedBusinesses::new(store.clone(), CachedBusinesses::<()>::TTL),
+        calendar: wiring::calendar()?,
+        store,
         follow_ups: wiring::follow_ups(&aws)?,
         messages: wiring::message_queue(&aws)?,
         clock: config::clock()?,

@@ -135,8 +135,10 @@ pub async fn resolve_tenant<S: BusinessStore>(
 /// Spoken when the call cannot be tied to a business.
 pub const UNKNOWN_BUSINESS: &str = "I'm sorry, I can't look that up for this business right now. Someone from the team will follow up with you.";
 
-/// The in-call use case: its ports, borrowed for one request.
-pub struct InCall<'a, S, K, M> {
+/// The in-call use case: its ports, borrowed for one request. Businesses
+/// come through their own port so that the function can cache them.
+pub struct InCall<'a, B, S, K, M> {
+    pub businesses: &'a B,
     pub store: &'a S,
     pub calendar: &'a K,
     pub messages: &'a M,
@@ -150,9 +152,10 @@ struct Ready<'a> {
     zone: Zone,
 }
 
-impl<S, K, M> InCall<'_, S, K, M>
+impl<B, S, K, M> InCall<'_, B, S, K, M>
 where
-    S: BusinessStore + InCallStore + LeadStore,
+    B: BusinessStore,
+    S: InCallStore + LeadStore,
     K: Calendar,
     M: MessageQueue,
 {
@@ -160,7 +163,7 @@ where
     /// `Err`: the receiver turns them into a spoken apology as well.
     pub async fn answer(&self, line: &Line, call: &ToolCall, now: Timestamp) -> Result<ToolReply> {
         let (business, lead) =
-            futures::future::try_join(self.store.business(&line.tenant), async {
+            futures::future::try_join(self.businesses.business(&line.tenant), async {
                 match &line.lead {
                     Some(id) => self.store.lead(&line.tenant, id).await,
                     None => Ok(None),

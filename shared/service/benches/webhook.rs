@@ -24,7 +24,14 @@ use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
 
 const KEY: &str = "key_bench";
 
-type Webhook = VoiceWebhook<MemoryStore, MemoryScheduler, MemoryMessages, SystemClock>;
+type Webhook = VoiceWebhook<
+    MemoryStore,
+    MemoryScheduler,
+    MemoryMessages,
+    SystemClock,
+    MemoryStore,
+    leadline_core::memory::MemoryCalendar,
+>;
 
 fn world(n: usize) -> (Webhook, Vec<CallRef>) {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -65,6 +72,8 @@ fn world(n: usize) -> (Webhook, Vec<CallRef>) {
     });
     let webhook = VoiceWebhook {
         store,
+        businesses: MemoryStore::default(),
+        calendar: leadline_core::memory::MemoryCalendar::default(),
         follow_ups: MemoryScheduler::default(),
         messages: MemoryMessages::default(),
         clock: SystemClock,

@@ -5,14 +5,15 @@
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Request, RequestExt};
+use leadline_core::business::{Business, BusinessSettings, Service, ServiceId, ServiceSettings};
 use leadline_core::campaign::NewCampaign;
 use leadline_core::lead::LeadStatus;
 use leadline_core::ports::{
-    CampaignStore, DialQueue, FollowUpScheduler, LeadStore, Page, PageRequest, SuppressionStore,
-    TenantStore, UsageStore,
+    BusinessStore, CampaignStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore, Page,
+    PageRequest, SuppressionStore, TenantStore, UsageStore,
 };
 use leadline_core::tenant::{NewTenant, Tenant};
-use leadline_core::{CampaignId, Clock, Error, LeadId, intake, outbound};
+use leadline_core::{CampaignId, Clock, Error, LeadId, TenantId, intake, outbound};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -46,6 +47,14 @@ enum Route {
     AddDoNotCall,
     ListDoNotCall,
     ListUsage,
+    ListAppointments(String),
+    GetBusiness,
+    PutBusiness,
+    ListServices,
+    CreateService,
+    GetService(String),
+    PutService(String),
+    DeleteService(String),
 }
 
 impl Route {
@@ -89,6 +98,22 @@ impl Route {
                 (Method::GET, Route::ListDoNotCall),
             ],
             ["v1", "usage"] => vec![(Method::GET, Route::ListUsage)],
+            ["v1", "leads", id, "appointments"] => {
+                vec![(Method::GET, Route::ListAppointments(id.to_string()))]
+            }
+            ["v1", "business"] => vec![
+                (Method::GET, Route::GetBusiness),
+                (Method::PUT, Route::PutBusiness),
+            ],
+            ["v1", "services"] => vec![
+                (Method::GET, Route::ListServices),
+                (Method::POST, Route::CreateService),
+            ],
+            ["v1", "services", id] => vec![
+                (Method::GET, Route::GetService(id.to_string())),
+                (Method::PUT, Route::PutService(id.to_string())),
+                (Method::DELETE, Route::DeleteService(id.to_string())),
+            ],
             _ => return Err(no_route(path)),
         };
         let allowed: Vec<String> = route.iter().map(|(m, _)| m.to_string()).collect();
@@ -132,7 +157,13 @@ struct DoNotCallRequest {
 
 impl<S, Q, F, C> Api<S, Q, F, C>
 where
-    S: TenantStore + CampaignStore + LeadStore + SuppressionStore + UsageStore,
+    S: TenantStore
+        + CampaignStore
+        + LeadStore
+        + SuppressionStore
+        + UsageStore
+        + BusinessStore
+        + InCallStore,
     Q: DialQueue,
     F: FollowUpScheduler,
     C: Clock,
@@ -314,8 +345,98 @@ where
                 let page = self.store.usage(&tenant.id, &page_request(req)?).await?;
                 Ok(page_json(page))
             }
+            Route::ListAppointments(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                self.store
+                    .lead(&tenant.id, &id)
+                    .await?
+                    .ok_or(Error::NotFound("lead"))?;
+                let appointments = self.store.appointments_of(&tenant.id, &id).await?;
+                Ok(json(StatusCode::OK, &json!({ "items": appointments })))
+            }
+            Route::GetBusiness => {
+                let business = self.business(&tenant.id).await?;
+                Ok(json(StatusCode::OK, &business_json(&business)))
+            }
+            Route::PutBusiness => {
+                let settings: BusinessSettings = parse_json(req)?;
+                let current = self.store.business(&tenant.id).await?;
+                let business = settings.apply(&tenant.id, current.clone(), now)?;
+                self.store
+                    .save_business(&business, current.as_ref())
+                    .await?;
+                let status = if current.is_some() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                Ok(json(status, &business_json(&business)))
+            }
+            Route::ListServices => {
+                let business = self.business(&tenant.id).await?;
+                Ok(json(StatusCode::OK, &json!({ "items": business.services })))
+            }
+            Route::GetService(id) => {
+                let business = self.business(&tenant.id).await?;
+                let service = ServiceId::parse(&id)
+                    .ok()
+                    .and_then(|id| business.service(&id).cloned())
+                    .ok_or(Error::NotFound("service"))?;
+                Ok(json(StatusCode::OK, &service))
+            }
+            Route::CreateService => {
+                let service = parse_json::<ServiceSettings>(req)?.into_service(None)?;
+                let mut business = self.business(&tenant.id).await?;
+                if business.service(&service.id).is_some() {
+                    return Err(Error::Conflict(format!(
+                        "a service {} exists; PUT /v1/services/{} replaces it",
+                        service.id, service.id
+                    )));
+                }
+                self.save_service(&mut business, service.clone(), now)
+                    .await?;
+                Ok(json(StatusCode::CREATED, &service))
+            }
+            Route::PutService(id) => {
+                let service = parse_json::<ServiceSettings>(req)?.into_service(Some(&id))?;
+                let mut business = self.business(&tenant.id).await?;
+                self.save_service(&mut business, service.clone(), now)
+                    .await?;
+                Ok(json(StatusCode::OK, &service))
+            }
+            Route::DeleteService(id) => {
+                let mut business = self.business(&tenant.id).await?;
+                let previous = business.clone();
+                let id = ServiceId::parse(&id).map_err(|_| Error::NotFound("service"))?;
+                if !business.remove_service(&id) {
+                    return Err(Error::NotFound("service"));
+                }
+                business.updated_at = now;
+                self.store.save_business(&business, Some(&previous)).await?;
+                Ok(json(StatusCode::OK, &json!({ "deleted": id })))
+            }
             Route::CreateTenant => unreachable!("tenant creation is routed before authentication"),
         }
+    }
+
+    /// The tenant's business; services need one to belong to.
+    async fn business(&self, tenant: &TenantId) -> Result<Business, Error> {
+        self.store
+            .business(tenant)
+            .await?
+            .ok_or(Error::NotFound("business (PUT /v1/business first)"))
+    }
+
+    async fn save_service(
+        &self,
+        business: &mut Business,
+        service: Service,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let previous = business.clone();
+        business.put_service(service)?;
+        business.updated_at = now;
+        self.store.save_business(business, Some(&previous)).await
     }
 
     async fn create_tenant(&self, req: &Request) -> Result<HttpResponse, Error> {
@@ -357,6 +478,19 @@ fn page_json<T: serde::Serialize>(page: Page<T>) -> HttpResponse {
 /// A campaign id from the path; one that cannot exist is simply not found.
 fn campaign_id(raw: &str) -> Result<CampaignId, Error> {
     CampaignId::parse(raw).map_err(|_| Error::NotFound("campaign"))
+}
+
+/// A business as the API answers it: the Cal.com key is never shown.
+fn business_json(business: &Business) -> serde_json::Value {
+    let mut value = serde_json::to_value(business).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("calendar");
+        object.insert(
+            "calendar_connected".into(),
+            business.calendar.is_some().into(),
+        );
+    }
+    value
 }
 
 fn query(req: &Request, name: &str) -> Option<String> {

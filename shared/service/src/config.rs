@@ -143,3 +143,17 @@ pub fn provider_timeout() -> Result<std::time::Duration, Error> {
         10_000,
     )?))
 }
+
+/// Cal.com: where its API is, and how long one request may take while a
+/// caller waits (docs/calcom-api.md, "Budget").
+pub struct CalcomConfig {
+    pub api_url: String,
+    pub timeout: std::time::Duration,
+}
+
+pub fn calcom() -> Result<CalcomConfig, Error> {
+    Ok(CalcomConfig {
+        api_url: optional("CALCOM_API_URL").unwrap_or_else(|| "https://api.cal.com".into()),
+        timeout: std::time::Duration::from_millis(number("CALCOM_TIMEOUT_MS", 3_000)?),
+    })
+}

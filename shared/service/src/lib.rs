@@ -3,6 +3,7 @@
 //! router, and the answer of functions whose capability is still to come.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod dial_worker;
 pub mod http;
@@ -71,6 +72,22 @@ pub mod wiring {
         Ok(SqsMessageQueue::new(
             aws.sqs(),
             config::message_queue_url()?,
+        ))
+    }
+
+    /// Cal.com, with its free slots cached for a short time.
+    pub fn calendar() -> Result<crate::cache::CachedCalendar<leadline_calcom::CalcomClient>, Error>
+    {
+        let c = config::calcom()?;
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| Error::Internal(format!("the HTTP client: {e}")))?;
+        let client = leadline_calcom::CalcomClient::new(http)
+            .with_base_url(c.api_url)
+            .with_timeout(c.timeout);
+        Ok(crate::cache::CachedCalendar::new(
+            client,
+            crate::cache::CachedCalendar::<()>::TTL,
         ))
     }
 

@@ -1,15 +1,27 @@
-//! The `voice-webhook` function: Retell's and Vapi's call events. Each is
-//! verified on its raw bytes before anything is read, mapped into one
-//! provider-neutral event, and applied with one read and one transactional
-//! write; the answer is a 2xx well inside the providers' timeouts.
+//! The `voice-webhook` function: Retell's and Vapi's call events, and the
+//! agent's function calls while a caller is on the line. Everything is
+//! verified on its raw bytes before anything is read.
+//!
+//! - Call events are mapped into one provider-neutral event and applied with
+//!   one read and one transactional write; the answer is a 2xx well inside
+//!   the providers' timeouts.
+//! - Tool calls (Retell custom functions at `/webhooks/retell/tools`, Vapi
+//!   `tool-calls` messages at `/webhooks/vapi`) are answered synchronously:
+//!   the tenant comes from our call metadata or the number dialled, and every
+//!   answer, including a failure, is something the agent can say.
 
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
+use leadline_core::calendar::Calendar;
 use leadline_core::call::CallEvent;
 use leadline_core::call_events::{EventResult, apply_call_event_with_effects};
 use leadline_core::follow_up::carry_out;
-use leadline_core::ports::{CallStore, FollowUpScheduler, LeadStore, MessageQueue};
+use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS, resolve_tenant};
+use leadline_core::ports::{
+    BusinessStore, CallStore, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
+};
 use leadline_core::{Clock, Error};
+use leadline_voice::tools::ToolRequest;
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
 
 use crate::http::{HttpResponse, body_bytes, error, from_error, json};
@@ -38,8 +50,12 @@ impl VapiAuth {
     }
 }
 
-pub struct VoiceWebhook<S, F, M, C> {
+pub struct VoiceWebhook<S, F, M, C, B, K> {
     pub store: S,
+    /// Businesses, cached for a short time ([`crate::cache::CachedBusinesses`]).
+    pub businesses: B,
+    /// The tenants' Cal.com ([`crate::cache::CachedCalendar`]).
+    pub calendar: K,
     /// Where the schedules of owed calls (retries, callbacks) are made.
     pub follow_ups: F,
     /// The messenger's queue (fallback messages of exhausted leads).
@@ -55,17 +71,25 @@ enum Provider {
     Vapi,
 }
 
-impl<S, F, M, C> VoiceWebhook<S, F, M, C>
+/// Spoken when our own store fails during a tool call.
+const OUR_FAULT: &str =
+    "I'm sorry, something went wrong on our side. Someone from the team will follow up with you.";
+
+impl<S, F, M, C, B, K> VoiceWebhook<S, F, M, C, B, K>
 where
-    S: CallStore + LeadStore,
+    S: CallStore + LeadStore + InCallStore,
     F: FollowUpScheduler,
     M: MessageQueue,
     C: Clock,
+    B: BusinessStore,
+    K: Calendar,
 {
     pub async fn handle(&self, req: Request) -> HttpResponse {
         let path = req.uri().path().trim_end_matches('/');
         let provider = if path.ends_with("/webhooks/retell") {
             Provider::Retell
+        } else if path.ends_with("/webhooks/retell/tools") {
+            return self.retell_tool_call(&req).await;
         } else if path.ends_with("/webhooks/vapi") {
             Provider::Vapi
         } else {
@@ -80,6 +104,13 @@ where
             return error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
         }
         let body = body_bytes(&req);
+        if let Provider::Vapi = provider {
+            match vapi::parse_tool_calls(body) {
+                Ok(Some(request)) => return self.vapi_tool_calls(request).await,
+                Ok(None) => {}
+                Err(e) => return from_error(&Error::Malformed(e.to_string())),
+            }
+        }
         let parsed = match provider {
             Provider::Retell => retell::parse_event(body),
             Provider::Vapi => vapi::parse_event(body),
@@ -116,6 +147,89 @@ where
         }
     }
 
+    /// A Retell custom function: `{name, args, call}`, signed like its webhooks.
+    async fn retell_tool_call(&self, req: &Request) -> HttpResponse {
+        if let Err(e) = self.verify(Provider::Retell, req) {
+            tracing::warn!(error = %e, "tool call refused: bad signature");
+            return error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+        }
+        let request = match retell::parse_tool_call(body_bytes(req)) {
+            Ok(request) => request,
+            Err(e) => return from_error(&Error::Malformed(e.to_string())),
+        };
+        let replies = self.answer(&request).await;
+        let reply = replies
+            .into_iter()
+            .next()
+            .map_or_else(|| ToolReply::Error(OUR_FAULT.into()), |(_, reply)| reply);
+        json(StatusCode::OK, &retell::tool_answer(&reply))
+    }
+
+    /// A Vapi `tool-calls` message: one result per item, failures included.
+    async fn vapi_tool_calls(&self, request: ToolRequest) -> HttpResponse {
+        let replies = self.answer(&request).await;
+        json(
+            StatusCode::OK,
+            &vapi::tool_results(&replies, &request.malformed),
+        )
+    }
+
+    /// Answers every call of a request, concurrently, in their order.
+    async fn answer(&self, request: &ToolRequest) -> Vec<(ToolCall, ToolReply)> {
+        let started = std::time::Instant::now();
+        let line = match self.line(request).await {
+            Ok(line) => line,
+            Err(e) => {
+                tracing::error!(call_id = %request.call_id, error = %e, "the call's tenant could not be read");
+                return every(request, OUR_FAULT);
+            }
+        };
+        let Some(line) = line else {
+            tracing::warn!(call_id = %request.call_id, "a tool call on a call of no known business");
+            return every(request, UNKNOWN_BUSINESS);
+        };
+        let tools = InCall {
+            businesses: &self.businesses,
+            store: &self.store,
+            calendar: &self.calendar,
+            messages: &self.messages,
+        };
+        let now = self.clock.now();
+        futures::future::join_all(request.calls.iter().map(|call| async {
+            let reply = match tools.answer(&line, call, now).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    tracing::error!(call_id = %line.call_id, function = %call.name, error = %e, "tool call failed");
+                    ToolReply::Error(OUR_FAULT.into())
+                }
+            };
+            tracing::info!(
+                tenant = %line.tenant, call_id = %line.call_id, tool_call = %call.id,
+                function = %call.name, error = reply.is_error(),
+                elapsed_ms = started.elapsed().as_millis() as u64, "tool call answered"
+            );
+            (call.clone(), reply)
+        }))
+        .await
+    }
+
+    /// Who is on the line: the tenant from our metadata, else from the number dialled.
+    async fn line(&self, request: &ToolRequest) -> Result<Option<Line>, Error> {
+        let ours = request.call.as_ref();
+        let tenant = resolve_tenant(
+            &self.businesses,
+            ours.map(|c| &c.tenant),
+            request.called.as_ref(),
+        )
+        .await?;
+        Ok(tenant.map(|tenant| Line {
+            tenant,
+            lead: ours.map(|c| c.lead.clone()),
+            call_id: request.call_id.clone(),
+            caller: request.caller.clone(),
+        }))
+    }
+
     fn verify(&self, provider: Provider, req: &Request) -> Result<(), SignatureError> {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let body = body_bytes(req);
@@ -135,6 +249,15 @@ where
             }
         }
     }
+}
+
+/// The same spoken error for every call of a request.
+fn every(request: &ToolRequest, sentence: &str) -> Vec<(ToolCall, ToolReply)> {
+    request
+        .calls
+        .iter()
+        .map(|call| (call.clone(), ToolReply::Error(sentence.into())))
+        .collect()
 }
 
 /// Retell expects no body (its sample answers 204); Vapi any 2xx.
@@ -171,6 +294,9 @@ fn log(event: &CallEvent, result: EventResult) {
 }
 
 #[cfg(test)]
+mod tool_tests;
+
+#[cfg(test)]
 mod tests {
     use lambda_http::Body;
     use lambda_http::http::Request as HttpRequest;
@@ -187,6 +313,8 @@ mod tests {
             ScaledClock::new(now, now + jiff::SignedDuration::from_hours(72), 720.0).unwrap();
         let webhook = VoiceWebhook {
             store: MemoryStore::default(),
+            businesses: MemoryStore::default(),
+            calendar: leadline_core::memory::MemoryCalendar::default(),
             follow_ups: MemoryScheduler::default(),
             messages: MemoryMessages::default(),
             clock: demo,

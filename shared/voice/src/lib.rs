@@ -13,7 +13,13 @@
 //!   `GET /v2/get-call/{call_id}`, Vapi `GET /call/{id}`) when its webhooks
 //!   did not arrive; the call object is read by [`retell::parse_call`] and
 //!   [`vapi::parse_call`] with the webhook parsers' rules, into an event keyed
-//!   `<provider>#<call id>#lookup-<phase>`.
+//!   `<provider>#<call id>#lookup-<phase>`;
+//! - the agent's in-call function calls, read into a provider-neutral
+//!   [`ToolRequest`] by [`retell::parse_tool_call`] and
+//!   [`vapi::parse_tool_calls`], and the use case's
+//!   [`ToolReply`](leadline_core::in_call::ToolReply) written back in the
+//!   provider's shape by [`retell::tool_answer`] and [`vapi::tool_results`]
+//!   (see [`tools`]).
 //!
 //! [`reasons`] maps each provider's end-of-call reason to a
 //! [`CallOutcome`](leadline_core::lead::CallOutcome), and
@@ -25,9 +31,11 @@ mod event;
 pub mod reasons;
 pub mod retell;
 mod signature;
+pub mod tools;
 pub mod vapi;
 
 pub use event::ParseError;
 pub use retell::RetellDialer;
 pub use signature::{HmacAlgorithm, SignatureError};
+pub use tools::{MalformedToolCall, ToolRequest};
 pub use vapi::{SignatureEncoding, VapiDialer, VapiHmac};

@@ -3,10 +3,13 @@
 
 use std::path::PathBuf;
 
+use leadline_core::Phone;
 use leadline_core::call::CallPhase;
+use leadline_core::in_call::ToolCall;
 use leadline_core::lead::CallOutcome;
 use leadline_core::tenant::VoiceProvider;
 use leadline_voice::{HmacAlgorithm, VapiHmac, vapi};
+use serde_json::json;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -104,5 +107,41 @@ fn a_real_body_signed_with_a_test_secret_verifies_byte_for_byte() {
         credential
             .verify(header, "POST", url, &reserialized)
             .is_err()
+    );
+}
+
+#[test]
+fn the_real_tool_calls_message_parses() {
+    let request = vapi::parse_tool_calls(&fixture("tool-calls.vapi4k-1.json"))
+        .unwrap()
+        .expect("a tool-calls message");
+    assert_eq!(request.provider, VoiceProvider::Vapi);
+    assert_eq!(request.call_id, "b1223960-1b4d-4585-91b8-a69b0f57ec2f");
+    assert_eq!(
+        request.call, None,
+        "an inbound test call carries no leadline metadata"
+    );
+    // The capture's customer, +1 456-683-6490, is no real number (456 is a
+    // NANP service code, not an area code): no caller rather than a wrong one.
+    assert!(Phone::parse("+14566836490", None).is_err());
+    assert_eq!(request.caller, None);
+    assert_eq!(
+        request.called,
+        Some(Phone::parse("+19254207621", None).unwrap())
+    );
+    assert!(request.malformed.is_empty());
+    assert_eq!(
+        request.calls,
+        [ToolCall {
+            id: "call_51kj".into(),
+            name: "getWeatherByCity_001".into(),
+            args: json!({"city": "Danville", "state": "California"}),
+        }]
+    );
+
+    // Not a call event: parse_event leaves it to the tool-call receiver.
+    assert_eq!(
+        vapi::parse_event(&fixture("tool-calls.vapi4k-1.json")),
+        Ok(None)
     );
 }

@@ -24,13 +24,13 @@ use super::keys::*;
 use super::{DynamoStore, due_keys, items, lead_item, sdk};
 
 /// Dedupe keys are kept long enough to outlast every provider's retries.
-const DEDUPE_DAYS: i64 = 30;
+pub(super) const DEDUPE_DAYS: i64 = 30;
 /// A second's call-start counter is kept a little past its second.
 const PACE_TTL_SECONDS: i64 = 120;
 
 /// What a transaction item's condition guards, to explain a cancellation.
 #[derive(Clone, Debug)]
-enum Guard {
+pub(super) enum Guard {
     Dedupe,
     NewAttempt,
     Version,
@@ -52,11 +52,11 @@ impl Guard {
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(super) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -75,12 +75,12 @@ fn attempt_item(attempt: &CallAttempt, version: u64) -> Result<Item> {
     to_item(&stored, &keys)
 }
 
-fn epoch_seconds_after(days: i64) -> i64 {
+pub(super) fn epoch_seconds_after(days: i64) -> i64 {
     jiff::Timestamp::now().as_second() + days * 86_400
 }
 
 impl DynamoStore {
-    fn put(
+    pub(super) fn put(
         &self,
         item: Item,
         condition: Option<(&str, Option<(&str, AttributeValue)>)>,
@@ -97,7 +97,7 @@ impl DynamoStore {
             .build())
     }
 
-    fn versioned_put(&self, item: Item, read: u64) -> Result<TransactWriteItem> {
+    pub(super) fn versioned_put(&self, item: Item, read: u64) -> Result<TransactWriteItem> {
         self.put(item, Some(("version = :read", Some((":read", n(read))))))
     }
 
@@ -292,7 +292,7 @@ impl DynamoStore {
 }
 
 /// Why a cancelled transaction was cancelled, from its items' reasons.
-fn refusal(guards: &[Guard], reasons: &[CancellationReason]) -> Option<WriteRefused> {
+pub(super) fn refusal(guards: &[Guard], reasons: &[CancellationReason]) -> Option<WriteRefused> {
     guards
         .iter()
         .zip(reasons)

@@ -109,3 +109,26 @@ fn provider_name(provider: VoiceProvider) -> &'static str {
         VoiceProvider::Vapi => "vapi",
     }
 }
+
+/// A tenant's business (settings and services), one item.
+pub const BUSINESS_SK: &str = "BUSINESS";
+
+/// An inbound number, under `DEPLOYMENT`: which tenant it leads to. A number
+/// belongs to one tenant, so this is the one place it can be looked up.
+pub fn number_sk(e164: &str) -> String {
+    format!("NUMBER#{e164}")
+}
+
+/// A tool call that changed something, with the answer it got.
+pub fn tool_sk(key: &str) -> String {
+    format!("TOOL#{key}")
+}
+
+/// A lead's appointments sort together: `APPT#<lead>#<appointment>`.
+pub fn appointment_sk(lead: &LeadId, appointment: &leadline_core::AppointmentId) -> String {
+    format!("{}{appointment}", appointments_prefix(lead))
+}
+
+pub fn appointments_prefix(lead: &LeadId) -> String {
+    format!("APPT#{lead}#")
+}

@@ -4,6 +4,7 @@
 mod call_store;
 mod cursor;
 mod due;
+mod in_call;
 pub mod item;
 pub mod keys;
 

@@ -67,6 +67,7 @@ impl World {
 
     async fn ask_on(&self, line: &Line, id: &str, name: &str, args: Value) -> ToolReply {
         let tools = InCall {
+            businesses: &self.store,
             store: &self.store,
             calendar: &self.calendar,
             messages: &self.messages,

@@ -1,0 +1,215 @@
+//! Businesses, inbound numbers, appointments and recorded tool calls.
+//!
+//! A business (services included) is one item, read with one GetItem per
+//! call. Saving it claims and releases its inbound numbers in the same
+//! transaction, so a number always leads to exactly one tenant. An in-call
+//! change (tool record, appointment, lead) is one `TransactWriteItems`.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use leadline_core::appointment::Appointment;
+use leadline_core::business::Business;
+use leadline_core::ports::{
+    BusinessStore, InCallStore, InCallWrite, PageRequest, ToolRecord, WriteRefused,
+};
+use leadline_core::{Error, LeadId, Phone, Result, TenantId};
+
+use super::call_store::{DEDUPE_DAYS, Guard, epoch_seconds_after, n, refusal, s};
+use super::item::{Item, from_item, to_item};
+use super::keys::*;
+use super::{DynamoStore, lead_item, sdk};
+
+impl DynamoStore {
+    fn business_item(business: &Business, version: u64) -> Result<Item> {
+        let stored = Business {
+            version,
+            ..business.clone()
+        };
+        to_item(
+            &stored,
+            &[(PK, tenant_pk(&business.tenant)), (SK, BUSINESS_SK.into())],
+        )
+    }
+
+    fn appointment_item(appointment: &Appointment, version: u64) -> Result<Item> {
+        let stored = Appointment {
+            version,
+            ..appointment.clone()
+        };
+        to_item(
+            &stored,
+            &[
+                (PK, tenant_pk(&appointment.tenant)),
+                (SK, appointment_sk(&appointment.lead, &appointment.id)),
+            ],
+        )
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        guards: Vec<Guard>,
+    ) -> Result<Result<(), WriteRefused>> {
+        self.calls.record("TransactWriteItems");
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    match refusal(&guards, cancelled.cancellation_reasons()) {
+                        Some(refused) => Ok(Err(refused)),
+                        None => Err(Error::Unavailable(format!(
+                            "DynamoDB cancelled an in-call write: {cancelled}"
+                        ))),
+                    }
+                }
+                _ => Err(sdk(e)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl BusinessStore for DynamoStore {
+    async fn business(&self, tenant: &TenantId) -> Result<Option<Business>> {
+        self.get(tenant_pk(tenant), BUSINESS_SK.into())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn save_business(&self, business: &Business, previous: Option<&Business>) -> Result<()> {
+        let read = business.version;
+        let item = Self::business_item(business, read + 1)?;
+        let mut items = vec![if read == 0 {
+            self.put(item, Some(("attribute_not_exists(PK)", None)))?
+        } else {
+            self.versioned_put(item, read)?
+        }];
+        let mut guards = vec![Guard::Version];
+        let tenant = s(business.tenant.as_str());
+        for number in &business.inbound_numbers {
+            let mut item = Self::key(DEPLOYMENT_PK.into(), number_sk(number.as_str()));
+            item.insert("tenant".into(), tenant.clone());
+            items.push(self.put(
+                item,
+                Some((
+                    "attribute_not_exists(PK) OR tenant = :tenant",
+                    Some((":tenant", tenant.clone())),
+                )),
+            )?);
+            guards.push(Guard::Dedupe);
+        }
+        let released = previous
+            .iter()
+            .flat_map(|p| &p.inbound_numbers)
+            .filter(|n| !business.inbound_numbers.contains(n));
+        for number in released {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(
+                    DEPLOYMENT_PK.into(),
+                    number_sk(number.as_str()),
+                )))
+                .condition_expression("tenant = :tenant")
+                .expression_attribute_values(":tenant", tenant.clone())
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+            guards.push(Guard::Nothing);
+        }
+        match self.transact(items, guards).await? {
+            Ok(()) => Ok(()),
+            // The Dedupe guard of a number ranks first: it is the more telling refusal.
+            Err(WriteRefused::Duplicate) => Err(Error::Conflict(
+                "an inbound number belongs to another business".into(),
+            )),
+            Err(_) => Err(Error::Conflict(
+                "the business changed since it was read; read it again".into(),
+            )),
+        }
+    }
+
+    async fn tenant_of_number(&self, number: &Phone) -> Result<Option<TenantId>> {
+        let Some(item) = self
+            .get(DEPLOYMENT_PK.into(), number_sk(number.as_str()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        match item.get("tenant") {
+            Some(AttributeValue::S(tenant)) => TenantId::parse(tenant)
+                .map(Some)
+                .map_err(|e| Error::Internal(e.to_string())),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl InCallStore for DynamoStore {
+    async fn tool_record(&self, tenant: &TenantId, key: &str) -> Result<Option<ToolRecord>> {
+        self.get(tenant_pk(tenant), tool_sk(key))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn appointments_of(&self, tenant: &TenantId, owner: &LeadId) -> Result<Vec<Appointment>> {
+        let mut found = Vec::new();
+        let mut page = PageRequest {
+            limit: PageRequest::MAX_LIMIT,
+            cursor: None,
+        };
+        loop {
+            let items = self
+                .query_page(
+                    None,
+                    tenant_pk(tenant),
+                    Some(appointments_prefix(owner)),
+                    true,
+                    &page,
+                )
+                .await?;
+            for item in items.items {
+                found.push(from_item(item)?);
+            }
+            match items.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn commit_in_call(&self, write: &InCallWrite) -> Result<Result<(), WriteRefused>> {
+        let record = &write.record;
+        let mut item = to_item(
+            record,
+            &[(PK, tenant_pk(&record.tenant)), (SK, tool_sk(&record.key))],
+        )?;
+        item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
+        let mut items = vec![self.put(item, Some(("attribute_not_exists(PK)", None)))?];
+        let mut guards = vec![Guard::Dedupe];
+        if let Some(appointment) = &write.appointment {
+            let read = appointment.version;
+            let item = Self::appointment_item(appointment, read + 1)?;
+            items.push(if read == 0 {
+                self.put(item, Some(("attribute_not_exists(PK)", None)))?
+            } else {
+                self.versioned_put(item, read)?
+            });
+            guards.push(Guard::Version);
+        }
+        if let Some(lead) = &write.lead {
+            items.push(self.versioned_put(lead_item(lead, lead.version + 1)?, lead.version)?);
+            guards.push(Guard::Version);
+        }
+        self.transact(items, guards).await
+    }
+}

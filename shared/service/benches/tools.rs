@@ -1,0 +1,255 @@
+//! Server time of one in-call tool call in process: signature check,
+//! parsing, the business (cached) and lead reads, the decision and, for a
+//! booking, the transactional write, against the in-memory store and an
+//! in-memory calendar (so the Cal.com round trip is excluded). Prints p50/p99
+//! over 5,000 calls each for a booking (each a new lead: none takes the
+//! duplicate shortcut), an availability answer with the calendar asked, and
+//! one answered from the function's slot cache.
+//!
+//! `cargo bench -p leadline-service --bench tools`
+
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::{Body, Request};
+use leadline_core::business::{BusinessSettings, Service, ServiceId};
+use leadline_core::calendar::Calendar;
+use leadline_core::call::CallRef;
+use leadline_core::lead::{Lead, LeadStatus};
+use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::ports::{BusinessStore, LeadStore};
+use leadline_core::time::FixedClock;
+use leadline_core::{CampaignId, Cents, LeadId, Phone, TenantId};
+use leadline_service::cache::CachedCalendar;
+use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
+use serde_json::json;
+
+const KEY: &str = "key_bench";
+const N: usize = 5_000;
+
+fn now() -> Timestamp {
+    "2026-11-23T13:00:00Z".parse().unwrap()
+}
+
+type Webhook<K> =
+    VoiceWebhook<MemoryStore, MemoryScheduler, MemoryMessages, FixedClock, MemoryStore, K>;
+
+/// One business with 8 services, `N` leads in calls, and a free slot every
+/// 5 minutes for 40 days.
+fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar) -> (Webhook<K>, Vec<CallRef>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let tenant = TenantId::parse("bright").unwrap();
+    let businesses = MemoryStore::default();
+    let store = MemoryStore::default();
+    let calls = rt.block_on(async {
+        let settings: BusinessSettings = serde_json::from_value(json!({
+            "name": "Bright Smile Dental", "timezone": "America/New_York",
+            "calcom_api_key": "cal_bench",
+            "booking_rules": {"min_notice_minutes": 60, "max_days_ahead": 60},
+            "opening_hours": {"monday": [{"open": "09:00", "close": "17:00"}]}
+        }))
+        .unwrap();
+        let mut business = settings.apply(&tenant, None, now()).unwrap();
+        for i in 0..8 {
+            business
+                .put_service(Service {
+                    id: ServiceId::parse(&format!("service-{i}")).unwrap(),
+                    name: format!("Service {i}"),
+                    duration_minutes: 30,
+                    price: Cents(10_000),
+                    calcom_event_type_id: 100 + i,
+                    voice_booking: true,
+                    description: None,
+                })
+                .unwrap();
+        }
+        businesses.save_business(&business, None).await.unwrap();
+        let campaign = CampaignId::from_bytes(&[7; 15]);
+        let mut leads = Vec::with_capacity(N);
+        for i in 0..N {
+            let phone = Phone::parse(&format!("+1415555{:04}", i % 10_000), None).unwrap();
+            leads.push(Lead {
+                id: LeadId::derive(&tenant, &campaign, &phone),
+                tenant: tenant.clone(),
+                campaign: campaign.clone(),
+                phone,
+                name: Some("Ada".into()),
+                email: Some("ada@example.com".into()),
+                whatsapp: None,
+                partner: None,
+                zone: None,
+                status: LeadStatus::Calling,
+                attempts: 1,
+                outcome: None,
+                note: None,
+                next_call: None,
+                messages: Vec::new(),
+                created_at: now(),
+                updated_at: now(),
+                version: 0,
+            });
+        }
+        store.insert_leads(&leads).await.unwrap();
+        leads
+            .iter()
+            .map(|l| CallRef {
+                tenant: tenant.clone(),
+                lead: l.id.clone(),
+                attempt: 1,
+            })
+            .collect::<Vec<_>>()
+    });
+    let first = now() + SignedDuration::from_hours(2);
+    offer.offer(
+        100,
+        30,
+        (0..40 * 24 * 12).map(|i| first + SignedDuration::from_mins(5 * i)),
+    );
+    let webhook = VoiceWebhook {
+        store,
+        businesses,
+        calendar,
+        follow_ups: MemoryScheduler::default(),
+        messages: MemoryMessages::default(),
+        clock: FixedClock(now()),
+        retell_api_key: KEY.into(),
+        vapi: VapiAuth::Secret("s".into()),
+    };
+    (webhook, calls)
+}
+
+fn request(call: &CallRef, i: usize, name: &str, args: serde_json::Value) -> Request {
+    let body = json!({
+        "name": name, "args": args,
+        "call": {"call_id": format!("call_{i}"), "direction": "outbound",
+                 "from_number": "+14155550100", "to_number": "+14155552671",
+                 "metadata": call.to_metadata()}
+    })
+    .to_string();
+    let signature = leadline_voice::retell::sign(body.as_bytes(), KEY, now().as_millisecond());
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/retell/tools")
+        .header("x-retell-signature", signature)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn measure<K: Calendar>(
+    rt: &tokio::runtime::Runtime,
+    webhook: &Webhook<K>,
+    requests: Vec<Request>,
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(requests.len());
+    rt.block_on(async {
+        for req in requests {
+            let t = Instant::now();
+            let response = webhook.handle(req).await;
+            times.push(t.elapsed());
+            assert_eq!(response.status(), 200);
+        }
+    });
+    times.sort();
+    times
+}
+
+fn report(what: &str, times: &[Duration], budget: &str) {
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{what} ({} calls): p50 {:?}, p99 {:?}, max {:?} ({budget})",
+        times.len(),
+        at(0.50),
+        at(0.99),
+        times[times.len() - 1]
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let calendar = MemoryCalendar::default();
+    let (webhook, calls) = world(MemoryCalendar::default(), &calendar);
+    let webhook = VoiceWebhook {
+        calendar,
+        ..webhook
+    };
+    let slots: Vec<Timestamp> = (0..N)
+        .map(|i| now() + SignedDuration::from_hours(2) + SignedDuration::from_mins(5 * i as i64))
+        .collect();
+    let bookings = calls
+        .iter()
+        .zip(&slots)
+        .enumerate()
+        .map(|(i, (call, start))| {
+            request(
+                call,
+                i,
+                "book_appointment",
+                json!({"service": "service-0", "start": start.to_string()}),
+            )
+        })
+        .collect();
+    let times = measure(&rt, &webhook, bookings);
+    assert_eq!(
+        webhook.calendar.live_bookings().len(),
+        N,
+        "every booking made"
+    );
+    report(
+        "book_appointment, calendar in memory",
+        &times,
+        "budget p99 10 ms",
+    );
+
+    let asks = calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            request(
+                call,
+                i,
+                "check_availability",
+                json!({"service": "service-0"}),
+            )
+        })
+        .collect();
+    let times = measure(&rt, &webhook, asks);
+    report(
+        "check_availability, calendar in memory",
+        &times,
+        "budget p99 10 ms",
+    );
+
+    let offer = MemoryCalendar::default();
+    let (cached, calls) = world(
+        CachedCalendar::new(MemoryCalendar::default(), CachedCalendar::<()>::TTL),
+        &offer,
+    );
+    let cached = VoiceWebhook {
+        calendar: CachedCalendar::new(offer, CachedCalendar::<()>::TTL),
+        ..cached
+    };
+    let asks: Vec<Request> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            request(
+                call,
+                i,
+                "check_availability",
+                json!({"service": "service-0"}),
+            )
+        })
+        .collect();
+    let times = measure(&rt, &cached, asks);
+    report(
+        "check_availability, answered from the slot cache",
+        &times,
+        "budget p99 3 ms",
+    );
+}

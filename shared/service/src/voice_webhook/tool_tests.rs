@@ -1,0 +1,273 @@
+//! Tool calls through the receiver: both providers' request shapes (the real
+//! Vapi payload included), signatures, and the tenant from our metadata or
+//! the number dialled.
+
+use lambda_http::Body;
+use lambda_http::http::Request as HttpRequest;
+use leadline_core::business::BusinessSettings;
+use leadline_core::business::{Service, ServiceId};
+use leadline_core::call::CallRef;
+use leadline_core::lead::{Lead, LeadStatus};
+use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::time::FixedClock;
+use leadline_core::{Cents, LeadId, Phone, TenantId};
+use serde_json::{Value, json};
+
+use super::*;
+
+const RETELL_KEY: &str = "key_test";
+const VAPI_SECRET: &str = "vapi-secret";
+const FRONT_DESK: &str = "+18005550100";
+
+type Webhook = VoiceWebhook<
+    MemoryStore,
+    MemoryScheduler,
+    MemoryMessages,
+    FixedClock,
+    MemoryStore,
+    MemoryCalendar,
+>;
+
+fn now() -> jiff::Timestamp {
+    "2026-11-23T13:00:00Z".parse().unwrap()
+}
+
+/// Bright Smile (cleanings, event type 101, free Tuesday 10:00 and 11:30
+/// New York) with lead Ada; another business "other" sells "vip-only".
+async fn webhook() -> (Webhook, CallRef) {
+    let businesses = MemoryStore::default();
+    for (slug, service, number) in [
+        ("bright", "cleaning", FRONT_DESK),
+        ("other", "vip-only", "+18005550111"),
+    ] {
+        let settings: BusinessSettings = serde_json::from_value(json!({
+            "name": format!("{slug} business"), "timezone": "America/New_York",
+            "calcom_api_key": format!("cal_{slug}"), "inbound_numbers": [number]
+        }))
+        .unwrap();
+        let mut business = settings
+            .apply(&TenantId::parse(slug).unwrap(), None, now())
+            .unwrap();
+        business
+            .put_service(Service {
+                id: ServiceId::parse(service).unwrap(),
+                name: service.replace('-', " "),
+                duration_minutes: 30,
+                price: Cents(9_000),
+                calcom_event_type_id: 101,
+                voice_booking: true,
+                description: None,
+            })
+            .unwrap();
+        businesses.save_business(&business, None).await.unwrap();
+    }
+    let store = MemoryStore::default();
+    let tenant = TenantId::parse("bright").unwrap();
+    let phone = Phone::parse("+14155552671", None).unwrap();
+    let campaign = leadline_core::CampaignId::from_bytes(&[7; 15]);
+    let lead = Lead {
+        id: LeadId::derive(&tenant, &campaign, &phone),
+        tenant: tenant.clone(),
+        campaign,
+        phone,
+        name: Some("Ada".into()),
+        email: Some("ada@example.com".into()),
+        whatsapp: None,
+        partner: None,
+        zone: None,
+        status: LeadStatus::Calling,
+        attempts: 1,
+        outcome: None,
+        note: None,
+        next_call: None,
+        messages: Vec::new(),
+        created_at: now(),
+        updated_at: now(),
+        version: 0,
+    };
+    store
+        .insert_leads(std::slice::from_ref(&lead))
+        .await
+        .unwrap();
+    let calendar = MemoryCalendar::default();
+    calendar.offer(
+        101,
+        30,
+        ["2026-11-24T15:00:00Z", "2026-11-24T16:30:00Z"].map(|t| t.parse().unwrap()),
+    );
+    let webhook = VoiceWebhook {
+        store,
+        businesses,
+        calendar,
+        follow_ups: MemoryScheduler::default(),
+        messages: MemoryMessages::default(),
+        clock: FixedClock(now()),
+        retell_api_key: RETELL_KEY.into(),
+        vapi: VapiAuth::Secret(VAPI_SECRET.into()),
+    };
+    let call = CallRef {
+        tenant,
+        lead: lead.id,
+        attempt: 1,
+    };
+    (webhook, call)
+}
+
+fn retell(body: &Value, signed_with: &str) -> Request {
+    let body = body.to_string();
+    HttpRequest::builder()
+        .method("POST")
+        .uri("/webhooks/retell/tools")
+        .header(
+            retell::SIGNATURE_HEADER,
+            retell::sign(body.as_bytes(), signed_with, now().as_millisecond()),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn vapi(body: &Value) -> Request {
+    HttpRequest::builder()
+        .method("POST")
+        .uri("/webhooks/vapi")
+        .header(vapi::SECRET_HEADER, VAPI_SECRET)
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn send(webhook: &Webhook, req: Request) -> (StatusCode, Value) {
+    let response = webhook.handle(req).await;
+    let status = response.status();
+    let body = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+fn retell_call(ours: &CallRef) -> Value {
+    json!({"call_id": "call_r1", "direction": "outbound", "from_number": FRONT_DESK,
+           "to_number": "+14155552671", "metadata": ours.to_metadata()})
+}
+
+#[tokio::test]
+async fn a_retell_agent_checks_availability_and_books_once_however_often_it_asks() {
+    let (webhook, ours) = webhook().await;
+    let (status, slots) = send(
+        &webhook,
+        retell(
+            &json!({"name": "check_availability", "args": {"service": "cleaning"}, "call": retell_call(&ours)}),
+            RETELL_KEY,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let first = slots["slots"][0]["start"].as_str().unwrap().to_owned();
+    assert_eq!(first, "2026-11-24T15:00:00Z");
+
+    let book = json!({"name": "book_appointment", "args": {"service": "cleaning", "start": first},
+                      "call": retell_call(&ours)});
+    let (_, booked) = send(&webhook, retell(&book, RETELL_KEY)).await;
+    assert_eq!(booked["booked"], true, "{booked}");
+    // Retell retries a custom function with the same body: one booking, same answer.
+    let (_, again) = send(&webhook, retell(&book, RETELL_KEY)).await;
+    assert_eq!(again, booked);
+    assert_eq!(webhook.calendar.live_bookings().len(), 1);
+    let lead = webhook
+        .store
+        .lead(&ours.tenant, &ours.lead)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.status, LeadStatus::Booked);
+}
+
+#[tokio::test]
+async fn a_tool_call_with_a_bad_signature_is_refused_and_writes_nothing() {
+    let (webhook, ours) = webhook().await;
+    let body = json!({"name": "book_appointment",
+                      "args": {"service": "cleaning", "start": "2026-11-24T15:00:00Z"},
+                      "call": retell_call(&ours)});
+    let (status, _) = send(&webhook, retell(&body, "not-the-key")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(webhook.calendar.requests().is_empty());
+    assert_eq!(webhook.store.tool_records(), 0);
+    let (status, _) = send(&webhook, retell(&json!({"args": {}}), RETELL_KEY)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no function name, no call");
+}
+
+/// The real payload (vapi4k): an inbound call to a number no business has.
+fn vapi_fixture() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/providers/vapi/tool-calls.vapi4k-1.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_real_vapi_payload_gets_one_spoken_error_per_call_when_no_business_owns_it() {
+    let (webhook, _) = webhook().await;
+    let (status, answer) = send(&webhook, vapi(&vapi_fixture())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer,
+        json!({"results": [{"toolCallId": "call_51kj", "name": "getWeatherByCity_001", "error": UNKNOWN_BUSINESS}]})
+    );
+}
+
+#[tokio::test]
+async fn vapi_items_answer_in_order_with_arguments_as_objects_or_strings() {
+    let (webhook, ours) = webhook().await;
+    let mut body = vapi_fixture();
+    let message = &mut body["message"];
+    message["call"]["type"] = json!("outboundPhoneCall");
+    message["call"]["assistantOverrides"] = json!({"metadata": ours.to_metadata()});
+    message["toolCallList"] = json!([
+        {"id": "t1", "type": "function", "function": {"name": "get_business_hours", "arguments": {}}},
+        {"id": "t2", "type": "function", "function": {"name": "check_availability",
+                                                       "arguments": "{\"service\":\"cleaning\"}"}},
+        {"id": "t3", "type": "function", "function": {"name": "getWeatherByCity_001",
+                                                       "arguments": {"city": "Danville"}}},
+        {"id": "t4", "type": "function", "function": {"name": "check_availability",
+                                                       "arguments": {"service": "vip-only"}}}
+    ]);
+    let (status, answer) = send(&webhook, vapi(&body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let results = answer["results"].as_array().unwrap();
+    let ids: Vec<&str> = results
+        .iter()
+        .map(|r| r["toolCallId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["t1", "t2", "t3", "t4"]);
+    let hours: Value = serde_json::from_str(results[0]["result"].as_str().unwrap()).unwrap();
+    assert!(hours["say"].as_str().unwrap().starts_with("We're open"));
+    let slots: Value = serde_json::from_str(results[1]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(slots["slots"].as_array().unwrap().len(), 2);
+    assert!(
+        results[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no function called")
+    );
+    assert!(
+        results[3]["error"].as_str().unwrap().contains("vip-only"),
+        "another tenant's service is unknown here: {}",
+        results[3]
+    );
+}
+
+#[tokio::test]
+async fn an_inbound_vapi_call_finds_its_business_by_the_number_dialled() {
+    let (webhook, _) = webhook().await;
+    let mut body = vapi_fixture();
+    body["message"]["phoneNumber"] = json!({"number": FRONT_DESK});
+    body["message"]["toolCallList"] = json!([
+        {"id": "t1", "type": "function", "function": {"name": "get_business_info", "arguments": {}}}
+    ]);
+    let (_, answer) = send(&webhook, vapi(&body)).await;
+    let info: Value =
+        serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(info["name"], "bright business");
+}
