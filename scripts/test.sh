@@ -39,6 +39,7 @@ RETELL_FROM_NUMBER=+14155550100 RETELL_AGENT_ID=agent_leadline_shared \
 VAPI_API_URL="$LEADLINE_SIM_URL" VAPI_API_KEY="$LEADLINE_VAPI_API_KEY" \
 VAPI_ASSISTANT_ID=asst-leadline-shared VAPI_PHONE_NUMBER_ID=pn-leadline-local \
 VAPI_WEBHOOK_SECRET="$LEADLINE_VAPI_WEBHOOK_SECRET" CALLS_PER_SECOND=10 \
+CALCOM_API_URL="$LEADLINE_SIM_URL" \
   cargo lambda watch -A 127.0.0.1 -P "$watch_port" --ignore-changes > .demo/watch.log 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true' EXIT
@@ -47,6 +48,6 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
-cargo test -p leadline-tests --locked --test intake --test store --test calls
+cargo test -p leadline-tests --locked --test intake --test store --test calls --test tools
 # The sweep acts on every due item of the table: these run one at a time, after the rest.
 cargo test -p leadline-tests --locked --test retries -- --test-threads=1

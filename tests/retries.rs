@@ -57,35 +57,6 @@ async fn schedule(
         .ok()
 }
 
-/// The message jobs for `lead` waiting on the messenger's queue (among
-/// whatever else waits there: the messenger's consumer comes later).
-async fn message_jobs(lead: &LeadId) -> Vec<Value> {
-    let sqs = Aws::from_env().await.sqs();
-    let mut jobs = Vec::new();
-    for _ in 0..100 {
-        let out = sqs
-            .receive_message()
-            .queue_url(var("LEADLINE_MessageQueueUrl"))
-            .max_number_of_messages(10)
-            .visibility_timeout(30)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let job: Value = serde_json::from_str(m.body.as_deref().unwrap_or("{}")).unwrap();
-            if job["lead"] == lead.as_str() {
-                jobs.push(job);
-            }
-        }
-    }
-    jobs
-}
-
 #[tokio::test]
 async fn an_unanswered_lead_is_retried_through_scheduler_then_exhausted_with_a_fallback_sms_queued()
 {

@@ -2,12 +2,13 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::conversation;
-use crate::deliver::Webhook;
+use crate::deliver::{Webhook, WebhookTarget};
 use crate::provider::Provider;
 use crate::script::Script;
+use crate::tools::ToolCall;
 use crate::{retell, vapi};
 
 /// Where a call stands, as `GET /_sim/calls` shows it.
@@ -132,10 +133,6 @@ impl PlacedCall {
             CallDetails::Retell(request) => retell::event(self, request, milestone, facts),
             CallDetails::Vapi(request) => vapi::event(self, request, milestone, facts),
         }?;
-        let target = match &self.details {
-            CallDetails::Vapi(request) => request.server.clone(),
-            CallDetails::Retell(_) => None,
-        };
         Some(Webhook {
             provider: self.provider,
             call_id: self.id.clone(),
@@ -143,8 +140,34 @@ impl PlacedCall {
             event: event.name,
             terminal: matches!(milestone, Milestone::Ended | Milestone::Analyzed),
             body: serde_json::to_vec(&event.body).unwrap_or_default(),
-            target,
+            target: self.webhook_target().cloned(),
         })
+    }
+
+    /// Where the call's webhooks go, when it names its own server (Vapi).
+    pub(crate) fn webhook_target(&self) -> Option<&WebhookTarget> {
+        match &self.details {
+            CallDetails::Vapi(request) => request.server.as_ref(),
+            CallDetails::Retell(_) => None,
+        }
+    }
+
+    /// The request of the agent's `number`th tool call on the call (from 1).
+    pub(crate) fn tool_call(
+        &self,
+        facts: &CallFacts,
+        name: &str,
+        args: &Map<String, Value>,
+        number: u32,
+    ) -> ToolCall {
+        match &self.details {
+            CallDetails::Retell(request) => retell::tool_call(self, request, facts, name, args),
+            // Vapi sends the arguments as an object or as JSON text:
+            // alternate, so that a backend must read both.
+            CallDetails::Vapi(request) => {
+                vapi::tool_call(self, request, facts, name, args, number.is_multiple_of(2))
+            }
+        }
     }
 }
 

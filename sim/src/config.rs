@@ -22,6 +22,9 @@ pub struct SimConfig {
     /// recorded as undeliverable.
     pub retell_webhook_url: Option<String>,
     pub vapi_webhook_url: Option<String>,
+    /// Where Retell's custom-function (tool) calls go; without it, the Retell
+    /// webhook URL with `/tools` appended. Vapi's go where its webhooks go.
+    pub retell_tools_url: Option<String>,
     /// Calls in progress allowed per provider account (Retell's default plan
     /// allows 20, Vapi's 10); changeable per provider at run time.
     pub max_concurrent_calls: usize,
@@ -71,6 +74,7 @@ impl Default for SimConfig {
             vapi_webhook_secret: "sim-vapi-webhook-secret".into(),
             retell_webhook_url: None,
             vapi_webhook_url: None,
+            retell_tools_url: None,
             max_concurrent_calls: 20,
             time_scale: 1.0,
             default_script: DefaultScript::default(),
@@ -81,7 +85,7 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// The settings the binary reads, by name (`--name value` or `SIM_NAME`).
-    pub const SETTINGS: [(&'static str, &'static str); 13] = [
+    pub const SETTINGS: [(&'static str, &'static str); 14] = [
         ("bind", "address to listen on (127.0.0.1:0)"),
         (
             "retell-api-key",
@@ -90,7 +94,11 @@ impl SimConfig {
         ("vapi-api-key", "Vapi private API key"),
         ("vapi-webhook-secret", "sent as x-vapi-secret"),
         ("retell-webhook-url", "where Retell webhooks go"),
-        ("vapi-webhook-url", "where Vapi webhooks go"),
+        ("vapi-webhook-url", "where Vapi webhooks and tool calls go"),
+        (
+            "retell-tools-url",
+            "where Retell tool calls go (retell-webhook-url + /tools)",
+        ),
         (
             "max-concurrent-calls",
             "calls in progress per provider account (20)",
@@ -138,6 +146,7 @@ impl SimConfig {
         }
         config.retell_webhook_url = setting("retell-webhook-url").filter(|u| !u.is_empty());
         config.vapi_webhook_url = setting("vapi-webhook-url").filter(|u| !u.is_empty());
+        config.retell_tools_url = setting("retell-tools-url").filter(|u| !u.is_empty());
         if let Some(max) = setting("max-concurrent-calls") {
             config.max_concurrent_calls = max
                 .parse()
@@ -241,6 +250,7 @@ mod tests {
             "bind" => Some("127.0.0.1:8787".into()),
             "time-scale" => Some("0.05".into()),
             "retell-webhook-url" => Some("http://localhost:9000/retell".into()),
+            "retell-tools-url" => Some("http://localhost:9000/functions".into()),
             "default-script" => Some(r#"{"outcome": "busy"}"#.into()),
             _ => None,
         })
@@ -254,6 +264,10 @@ mod tests {
             Some("http://localhost:9000/retell")
         );
         assert_eq!(config.vapi_webhook_url, None);
+        assert_eq!(
+            config.retell_tools_url.as_deref(),
+            Some("http://localhost:9000/functions")
+        );
         assert_eq!(
             config.default_script,
             DefaultScript::Always(Script::typical(Outcome::Busy))

@@ -1,5 +1,6 @@
 //! The `/_sim/` endpoints: scripts, faults and settings in, records and
-//! statistics out. All JSON; a bad request answers 400 `{"error": "..."}`.
+//! statistics out, for the calls and for Cal.com (`/_sim/calcom/`). All
+//! JSON; a bad request answers 400 `{"error": "..."}`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::calcom::{CalcomFaults, EventTypeUpdate, is_account};
 use crate::faults::FaultRequest;
 use crate::provider::Provider;
 use crate::records::Filter;
@@ -35,6 +37,19 @@ pub(crate) fn routes() -> Router<SimControl> {
         .route("/_sim/calls", get(calls))
         .route("/_sim/deliveries", get(deliveries))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/tool-calls", get(tool_calls))
+        .route(
+            "/_sim/calcom/event-types/{id}",
+            put(put_event_type).get(get_event_type),
+        )
+        .route(
+            "/_sim/calcom/faults",
+            post(post_calcom_faults)
+                .get(get_calcom_faults)
+                .delete(delete_calcom_faults),
+        )
+        .route("/_sim/calcom/requests", get(calcom_requests))
+        .route("/_sim/calcom/bookings", get(calcom_bookings))
 }
 
 /// A control request the simulator refuses: 400 `{"error": "..."}`.
@@ -98,33 +113,57 @@ async fn get_faults(State(control): State<SimControl>) -> Answer {
     answer(control.faults())
 }
 
-/// `PUT /_sim/webhook-urls` `{"retell": "http://...", "vapi": null}`: sets the
-/// URLs named (null = none); the others stay.
+/// A URL `PUT /_sim/webhook-urls` sets.
+enum UrlSetting {
+    Webhooks(Provider),
+    RetellTools,
+}
+
+/// `PUT /_sim/webhook-urls` `{"retell": "http://...", "vapi": null,
+/// "retell_tools": "http://..."}`: sets the URLs named (null = none, or for
+/// `retell_tools`, next to the Retell webhooks); the others stay.
 async fn put_webhook_urls(State(control): State<SimControl>, body: Bytes) -> Answer {
     let changes: BTreeMap<String, Value> = parse(&body)?;
     let mut updates = Vec::new();
     for (name, url) in changes {
-        let provider: Provider = name.parse().map_err(BadRequest)?;
-        match url {
-            Value::Null => updates.push((provider, None)),
+        let setting = match name.as_str() {
+            "retell_tools" => UrlSetting::RetellTools,
+            provider => UrlSetting::Webhooks(provider.parse().map_err(BadRequest)?),
+        };
+        let url = match url {
+            Value::Null => None,
             Value::String(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                updates.push((provider, Some(url)));
+                Some(url)
             }
             other => {
                 return Err(BadRequest(format!(
                     "{name}: expected an http(s) URL or null, got {other}"
                 )));
             }
+        };
+        updates.push((setting, url));
+    }
+    for (setting, url) in updates {
+        match setting {
+            UrlSetting::Webhooks(provider) => control.set_webhook_url(provider, url),
+            UrlSetting::RetellTools => control.set_retell_tools_url(url),
         }
     }
-    for (provider, url) in updates {
-        control.set_webhook_url(provider, url);
-    }
-    answer(control.webhook_urls())
+    webhook_urls(&control)
 }
 
 async fn get_webhook_urls(State(control): State<SimControl>) -> Answer {
-    answer(control.webhook_urls())
+    webhook_urls(&control)
+}
+
+/// `{"retell", "vapi", "retell_tools"}`: where webhooks and Retell's tool calls go.
+fn webhook_urls(control: &SimControl) -> Answer {
+    let urls = control.webhook_urls();
+    answer(json!({
+        "retell": urls.retell,
+        "vapi": urls.vapi,
+        "retell_tools": control.retell_tools_url(),
+    }))
 }
 
 /// `PUT /_sim/limits` `{"retell": 20, "vapi": 10}`: concurrency limits of the
@@ -162,19 +201,117 @@ async fn stats(State(control): State<SimControl>, uri: Uri) -> Answer {
     answer(control.stats(&filter(&uri)?))
 }
 
-/// The record filter of a query string. A `+` stays a `+` (E.164 numbers
-/// arrive both as `+1...` and `%2B1...`).
-fn filter(uri: &Uri) -> Result<Filter, BadRequest> {
-    let mut filter = Filter::default();
-    for pair in uri
-        .query()
+/// `GET /_sim/tool-calls?provider=&to=&call_id=`.
+async fn tool_calls(State(control): State<SimControl>, uri: Uri) -> Answer {
+    answer(control.tool_calls(&filter(&uri)?))
+}
+
+/// `PUT /_sim/calcom/event-types/{id}?account=` with an [`EventTypeUpdate`]:
+/// the account's event type, or everyone's without `account`.
+async fn put_event_type(
+    State(control): State<SimControl>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
+    let id = event_type_id(&id)?;
+    let account = account(&uri)?;
+    let update: EventTypeUpdate = parse(&body)?;
+    let event_type = control.set_calcom_event_type(account.as_deref(), id, update)?;
+    answer(json!({"account": account, "id": id, "event_type": event_type}))
+}
+
+/// `GET /_sim/calcom/event-types/{id}?account=`: the event type in force.
+async fn get_event_type(
+    State(control): State<SimControl>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Answer {
+    let id = event_type_id(&id)?;
+    let account = account(&uri)?;
+    let event_type = control.calcom_event_type(account.as_deref(), id);
+    answer(json!({"account": account, "id": id, "event_type": event_type}))
+}
+
+/// `POST /_sim/calcom/faults?account=` with [`CalcomFaults`]: replaces the
+/// account's faults, or everyone's without `account`.
+async fn post_calcom_faults(State(control): State<SimControl>, uri: Uri, body: Bytes) -> Answer {
+    let account = account(&uri)?;
+    control.set_calcom_faults(account.as_deref(), parse::<CalcomFaults>(&body)?)?;
+    calcom_faults(&control, account)
+}
+
+async fn get_calcom_faults(State(control): State<SimControl>, uri: Uri) -> Answer {
+    calcom_faults(&control, account(&uri)?)
+}
+
+/// `DELETE /_sim/calcom/faults?account=`: clears the account's faults (it
+/// then has everyone's), or all faults without `account`.
+async fn delete_calcom_faults(State(control): State<SimControl>, uri: Uri) -> Answer {
+    let account = account(&uri)?;
+    control.clear_calcom_faults(account.as_deref());
+    calcom_faults(&control, account)
+}
+
+/// `{"account", "faults"}`: the faults in force for the account, or everyone's.
+fn calcom_faults(control: &SimControl, account: Option<String>) -> Answer {
+    let faults = control.calcom_faults(account.as_deref());
+    answer(json!({"account": account, "faults": faults}))
+}
+
+/// `GET /_sim/calcom/requests?account=`.
+async fn calcom_requests(State(control): State<SimControl>, uri: Uri) -> Answer {
+    answer(control.calcom_requests(account(&uri)?.as_deref()))
+}
+
+/// `GET /_sim/calcom/bookings?account=`.
+async fn calcom_bookings(State(control): State<SimControl>, uri: Uri) -> Answer {
+    answer(control.calcom_bookings(account(&uri)?.as_deref()))
+}
+
+fn event_type_id(id: &str) -> Result<i64, BadRequest> {
+    id.parse()
+        .map_err(|_| BadRequest(format!("event type id {id:?} is not an integer")))
+}
+
+/// The `account` of a Cal.com query: an API key (`cal_…`), or none for all.
+fn account(uri: &Uri) -> Result<Option<String>, BadRequest> {
+    let mut account = None;
+    for (name, value) in query_pairs(uri) {
+        match name.as_str() {
+            "account" if is_account(&value) => account = Some(value),
+            "account" => {
+                return Err(BadRequest(format!(
+                    "account {value:?} is not a Cal.com API key (cal_…)"
+                )));
+            }
+            other => {
+                return Err(BadRequest(format!("unknown query parameter {other:?}")));
+            }
+        }
+    }
+    Ok(account)
+}
+
+/// The decoded `name=value` pairs of a query string. A `+` stays a `+`
+/// (E.164 numbers and UTC offsets arrive both as `+1...` and `%2B1...`).
+pub(crate) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
         .unwrap_or("")
         .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value);
-        match name {
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+/// The record filter of a query string.
+fn filter(uri: &Uri) -> Result<Filter, BadRequest> {
+    let mut filter = Filter::default();
+    for (name, value) in query_pairs(uri) {
+        match name.as_str() {
             "provider" => filter.provider = Some(value.parse().map_err(BadRequest)?),
             "to" => filter.to = Some(value),
             "call_id" => filter.call_id = Some(value),

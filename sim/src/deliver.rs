@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 use axum::http::header::CONTENT_TYPE;
 use jiff::Timestamp;
+use reqwest::RequestBuilder;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
+use crate::config::SimConfig;
 use crate::provider::Provider;
 use crate::records::{DeliveryRecord, DeliveryResult};
 use crate::state::SimControl;
@@ -18,6 +20,42 @@ use crate::{retell, vapi};
 pub(crate) struct WebhookTarget {
     pub url: String,
     pub secret: Option<String>,
+}
+
+/// Where a call's webhooks go, and the Vapi secret they carry: the call's
+/// own server, else the account's webhook URL (and the account's secret).
+pub(crate) fn webhook_destination(
+    control: &SimControl,
+    provider: Provider,
+    target: Option<&WebhookTarget>,
+) -> (Option<String>, Option<String>) {
+    match target {
+        Some(target) => (Some(target.url.clone()), target.secret.clone()),
+        None => (control.webhook_url(provider), None),
+    }
+}
+
+/// Shows that `request` comes from the provider, as the provider does:
+/// Retell signs `body` (`x-retell-signature`), Vapi sends the call's own
+/// secret, else the account's (`x-vapi-secret`).
+pub(crate) fn authenticate(
+    request: RequestBuilder,
+    config: &SimConfig,
+    provider: Provider,
+    body: &[u8],
+    vapi_secret: Option<&str>,
+) -> RequestBuilder {
+    match provider {
+        Provider::Retell => {
+            let now_ms = Timestamp::now().as_millisecond().max(0) as u64;
+            let signature = retell::signature_header(body, &config.retell_api_key, now_ms);
+            request.header("x-retell-signature", signature)
+        }
+        Provider::Vapi => request.header(
+            "x-vapi-secret",
+            vapi_secret.unwrap_or(&config.vapi_webhook_secret),
+        ),
+    }
 }
 
 /// One encoded provider event, ready to send.
@@ -131,37 +169,30 @@ impl<'a> Attempt<'a> {
     /// Sends the webhook and records how it went.
     async fn run(&self, control: &SimControl) -> DeliveryResult {
         let webhook = self.webhook;
-        let (url, secret) = match &webhook.target {
-            Some(target) => (Some(target.url.clone()), target.secret.clone()),
-            None => (control.webhook_url(webhook.provider), None),
-        };
+        let (url, secret) = webhook_destination(control, webhook.provider, webhook.target.as_ref());
         let Some(url) = url else {
             let result = DeliveryResult::NoWebhookUrl;
             control.log_delivery(self.record(None, None, result, Duration::ZERO));
             return result;
         };
         let config = control.config();
+        let timeout = match webhook.provider {
+            Provider::Retell => retell::WEBHOOK_TIMEOUT_SECONDS,
+            Provider::Vapi => vapi::WEBHOOK_TIMEOUT_SECONDS,
+        };
         let request = control
             .http()
             .post(&url)
             .header(CONTENT_TYPE, "application/json")
+            .timeout(config.webhook_timeout(timeout))
             .body(webhook.body.clone());
-        let request = match webhook.provider {
-            Provider::Retell => {
-                let now_ms = Timestamp::now().as_millisecond().max(0) as u64;
-                let signature =
-                    retell::signature_header(&webhook.body, &config.retell_api_key, now_ms);
-                request
-                    .timeout(config.webhook_timeout(retell::WEBHOOK_TIMEOUT_SECONDS))
-                    .header("x-retell-signature", signature)
-            }
-            Provider::Vapi => request
-                .timeout(config.webhook_timeout(vapi::WEBHOOK_TIMEOUT_SECONDS))
-                .header(
-                    "x-vapi-secret",
-                    secret.as_deref().unwrap_or(&config.vapi_webhook_secret),
-                ),
-        };
+        let request = authenticate(
+            request,
+            config,
+            webhook.provider,
+            &webhook.body,
+            secret.as_deref(),
+        );
         let started = Instant::now();
         let (status, result) = match request.send().await {
             Ok(response) if response.status().is_success() => {

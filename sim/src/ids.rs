@@ -10,6 +10,16 @@ pub(crate) fn retell_call_id() -> String {
     format!("call_{}", HEXLOWER.encode(&random_bytes::<16>()))
 }
 
+/// A Cal.com booking uid: `bk_` and 22 lower-case hex digits.
+pub(crate) fn calcom_booking_uid() -> String {
+    format!("bk_{}", HEXLOWER.encode(&random_bytes::<11>()))
+}
+
+/// A Vapi tool call id: `call_` and 24 lower-case hex digits.
+pub(crate) fn tool_call_id() -> String {
+    format!("call_{}", HEXLOWER.encode(&random_bytes::<12>()))
+}
+
 /// A random (version 4) UUID, as Vapi uses for call ids.
 pub(crate) fn uuid_v4() -> String {
     let mut bytes = random_bytes::<16>();
@@ -86,5 +96,7 @@ mod tests {
         assert_eq!(&uuid[14..15], "4");
         assert!(matches!(&uuid[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(uuid_v4(), uuid);
+        assert_eq!(calcom_booking_uid().len(), 25);
+        assert_eq!(tool_call_id().len(), 29);
     }
 }

@@ -1,24 +1,40 @@
-//! A local Retell and a local Vapi in one process, for integration tests and
-//! the demo: they validate create-call requests like the real APIs, play each
+//! A local Retell, Vapi and Cal.com in one process, for integration tests and
+//! the demo.
+//!
+//! Retell and Vapi validate create-call requests like the real APIs, play each
 //! call out on timers per a [`Script`], deliver signed webhooks, and misbehave
-//! on demand ([`FaultRequest`]). The contracts followed are
+//! on demand ([`FaultRequest`]). Once the lead is on the line, the agent of a
+//! script with [`ToolStep`]s or a [`ScriptedBooking`] calls the backend's
+//! functions as the platforms do (Retell custom functions, Vapi `tool-calls`
+//! messages), books the appointment, and records every call
+//! ([`ToolCallRecord`]). The contracts followed are
 //! `docs/provider-contracts.md` §1 (Retell) and §2 (Vapi).
+//!
+//! Cal.com API v2 (`GET /v2/slots`, `POST /v2/bookings`, reschedule, cancel)
+//! follows `docs/calcom-api.md`: every API key starting with `cal_` is an
+//! account with its own bookings, faults ([`CalcomFaults`]) and request
+//! records; an event type is open Monday to Friday 09:00–17:00 in
+//! America/New_York unless changed ([`EventTypeUpdate`]), and "now" is the
+//! virtual clock when one is set ([`VirtualClock`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use leadline_sim::{Outcome, Script, Sim, SimConfig};
+//! use leadline_sim::{Outcome, Script, ScriptedBooking, Sim, SimConfig};
 //! let sim = Sim::start(SimConfig { time_scale: 0.01, ..SimConfig::default() }).await?;
 //! sim.control()
-//!     .set_script("+14155550100", Script::typical(Outcome::AppointmentSet))
+//!     .set_script("+14155550100", Script::typical(Outcome::Qualified))
 //!     .expect("an E.164 number");
-//! println!("Retell and Vapi at {}", sim.url());
+//! let books = Script::typical(Outcome::AppointmentSet).booking(ScriptedBooking::new("cleaning"));
+//! sim.control().set_script("+14155550101", books).expect("an E.164 number");
+//! println!("Retell, Vapi and Cal.com at {}", sim.url());
 //! # Ok(()) }
 //! ```
 //!
 //! Tests sharing one simulator keep apart by number: scripts, faults and every
-//! query can be scoped to a destination (`to`).
+//! query can be scoped to a destination (`to`); and by Cal.com API key.
 
 mod api;
+mod calcom;
 mod call;
 mod config;
 mod control;
@@ -33,8 +49,13 @@ pub mod retell;
 mod script;
 mod server;
 mod state;
+mod tools;
 pub mod vapi;
 
+pub use calcom::{
+    Attendee, BOOKINGS_API_VERSION, Booking, BookingStatus, CalcomFaults, CalcomRequestRecord, Day,
+    EventType, EventTypeUpdate, SLOTS_API_VERSION,
+};
 pub use call::CallPhase;
 pub use config::{SimConfig, VirtualClock};
 pub use faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
@@ -42,7 +63,8 @@ pub use ids::is_e164;
 pub use provider::{PerProvider, Provider};
 pub use records::{
     CallRequestRecord, DeliveryRecord, DeliveryResult, Filter, RejectionClass, Stats,
+    ToolCallRecord,
 };
-pub use script::{DefaultScript, Outcome, Script, WeightedScript};
+pub use script::{DefaultScript, Outcome, Script, ScriptedBooking, ToolStep, WeightedScript};
 pub use server::{Sim, SimHandle};
 pub use state::{ControlError, SimControl};

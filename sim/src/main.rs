@@ -1,4 +1,4 @@
-//! `leadline-sim`: the simulated Retell and Vapi as a process. Prints
+//! `leadline-sim`: the simulated Retell, Vapi and Cal.com as a process. Prints
 //! `listening on http://127.0.0.1:<port>` on stdout once it serves, logs to
 //! stderr, and runs until killed.
 //!
@@ -128,7 +128,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<HashMap<String, 
 fn usage() -> String {
     let mut text = String::from(
         "usage: leadline-sim [--name value]...\n\
-         Simulated Retell and Vapi. Each setting also reads SIM_<NAME> from the environment.\n\n",
+         Simulated Retell and Vapi, whose agents call the backend's tools during calls,\n\
+         and Cal.com API v2 (/v2/slots, /v2/bookings; every cal_ API key is an account).\n\
+         Controls under /_sim/. Each setting also reads SIM_<NAME> from the environment.\n\n",
     );
     for (name, help) in settings() {
         text.push_str(&format!("  --{name:<28} {:<34} {help}\n", variable(name)));

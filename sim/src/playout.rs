@@ -9,6 +9,7 @@ use crate::call::{Milestone, PlacedCall};
 use crate::deliver::DeliveryChain;
 use crate::script::Script;
 use crate::state::SimControl;
+use crate::tools;
 
 /// Scripted seconds after acceptance at which the phone starts ringing.
 const RINGING_AFTER_SECONDS: f64 = 1.0;
@@ -35,8 +36,9 @@ pub(crate) fn timeline(script: &Script) -> Vec<(f64, Milestone)> {
     steps
 }
 
-/// Plays `call` out and sends its webhooks; returns at the analysis (a stuck
-/// call: once connected), or as soon as a reset forgets the call.
+/// Plays `call` out, sends its webhooks and starts its tool calls; returns at
+/// the analysis (a stuck call: once connected), or as soon as a reset
+/// forgets the call.
 pub(crate) async fn play_out(control: SimControl, call: Arc<PlacedCall>) {
     let accepted = Instant::now();
     let mut webhooks = DeliveryChain::default();
@@ -47,6 +49,10 @@ pub(crate) async fn play_out(control: SimControl, call: Arc<PlacedCall>) {
             return;
         };
         debug!(call_id = %call.id, ?milestone, "call milestone");
+        if milestone == Milestone::Connected && call.script.uses_tools() {
+            // Beside the call: slow functions must not hold up its timeline.
+            control.spawn(tools::use_tools(control.clone(), call.clone()));
+        }
         if milestone == Milestone::Ended {
             analysis_first = control.delivery_faults(call.provider, &call.to).reorder;
         }

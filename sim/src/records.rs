@@ -1,11 +1,11 @@
 //! What the simulator saw and did, for tests to inspect: create-call
-//! requests, webhook deliveries, and statistics over them.
+//! requests, webhook deliveries, the agents' tool calls, and statistics.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::call::CallPhase;
 use crate::provider::Provider;
@@ -115,6 +115,31 @@ pub struct DeliveryRecord {
     pub status: Option<u16>,
     pub result: DeliveryResult,
     pub elapsed_ms: u64,
+}
+
+/// One function the agent called during a call, and what it got back.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCallRecord {
+    pub seq: usize,
+    pub provider: Provider,
+    pub call_id: String,
+    pub to: String,
+    /// The function: `check_availability`, `book_appointment`, ...
+    pub name: String,
+    pub args: Map<String, Value>,
+    /// Vapi's id of the tool call (`call_…`); Retell has none.
+    pub tool_call_id: Option<String>,
+    pub url: Option<String>,
+    /// The backend's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// What the function returned: a JSON object, or text that is not one
+    /// (Retell: the body; Vapi: the `result`, parsed).
+    pub answer: Option<Value>,
+    /// Why the call failed: the function's `error`, an HTTP status, a
+    /// timeout, or no URL to call.
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+    pub at: Timestamp,
 }
 
 /// Which records a query wants; every field set must match.

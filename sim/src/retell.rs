@@ -1,6 +1,6 @@
 //! The simulated Retell: `POST /v2/create-phone-call`, `GET /v2/get-call/{id}`,
-//! and the `call_started` / `call_ended` / `call_analyzed` webhooks, signed
-//! with `x-retell-signature` (contract §1).
+//! the `call_started` / `call_ended` / `call_analyzed` webhooks, and the
+//! agent's custom-function calls, signed with `x-retell-signature` (contract §1).
 
 use axum::http::StatusCode;
 use data_encoding::HEXLOWER;
@@ -16,6 +16,7 @@ use crate::ids::{is_e164, retell_call_id};
 use crate::provider::Provider;
 use crate::records::RejectionClass;
 use crate::script::{HungUp, Outcome};
+use crate::tools::{ToolAnswer, ToolCall};
 
 /// The agent of the from-number, when the request does not override it.
 pub const DEFAULT_AGENT_ID: &str = "agent_4f1c9e2b7a6d45e0b3c8d1a9f2e7c6b5";
@@ -301,6 +302,26 @@ fn call_object(
         );
     }
     object
+}
+
+/// A custom-function call: `{"name", "args", "call"}`, the call as the
+/// webhooks show it.
+pub(crate) fn tool_call(
+    call: &PlacedCall,
+    request: &CallRequest,
+    facts: &CallFacts,
+    name: &str,
+    args: &Map<String, Value>,
+) -> ToolCall {
+    ToolCall {
+        body: json!({"name": name, "args": args, "call": call_json(call, request, facts)}),
+        tool_call_id: None,
+    }
+}
+
+/// What a custom function returned: its whole answer.
+pub(crate) fn tool_answer(body: &[u8]) -> ToolAnswer {
+    ToolAnswer::returned(&String::from_utf8_lossy(body))
 }
 
 fn transcript_object(lines: &[(Speaker, String)]) -> Value {

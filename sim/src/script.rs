@@ -2,6 +2,7 @@
 //! long the conversation lasts.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// What a call comes to. Serialized as `{"outcome": "<snake_case>", ...}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +74,8 @@ impl Outcome {
 
 /// The script of one call. JSON: `{"outcome": "appointment_set", "talk_seconds": 150,
 /// "ring_seconds": 8}`, plus `"callback_in_seconds"` or `"callback_phrase"` for
-/// `callback_requested`, and `"stuck": true` for a call that never ends.
+/// `callback_requested`, `"booking"` for `appointment_set`, `"tools"` for a
+/// call that reaches the lead, and `"stuck": true` for a call that never ends.
 /// Omitted durations take the outcome's typical ones.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "ScriptSpec")]
@@ -92,6 +94,64 @@ pub struct Script {
     /// provider keeps reporting it in progress, and it holds its slot.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stuck: bool,
+    /// Functions the agent calls on the backend, in order, once the lead is
+    /// on the line (before the booking's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolStep>,
+    /// For `appointment_set`: the agent books through the backend's
+    /// `check_availability` and `book_appointment` functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking: Option<ScriptedBooking>,
+}
+
+/// One function call of the agent: `{"name": "get_business_hours", "args": {}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolStep {
+    pub name: String,
+    #[serde(default)]
+    pub args: Map<String, Value>,
+}
+
+impl ToolStep {
+    pub fn new(name: impl Into<String>, args: Map<String, Value>) -> Self {
+        ToolStep {
+            name: name.into(),
+            args,
+        }
+    }
+}
+
+/// The appointment the lead agrees to: `{"service": "cleaning", "name":
+/// "Sam Lee", "email": "sam.lee@example.com"}` (name and email optional).
+/// The agent asks for the service's availability, books the first slot
+/// offered, and if that one is gone, the first alternative.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedBooking {
+    pub service: String,
+    #[serde(default = "default_attendee_name")]
+    pub name: String,
+    #[serde(default = "default_attendee_email")]
+    pub email: String,
+}
+
+fn default_attendee_name() -> String {
+    "Sam Lee".into()
+}
+
+fn default_attendee_email() -> String {
+    "sam.lee@example.com".into()
+}
+
+impl ScriptedBooking {
+    pub fn new(service: impl Into<String>) -> Self {
+        ScriptedBooking {
+            service: service.into(),
+            name: default_attendee_name(),
+            email: default_attendee_email(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -103,6 +163,9 @@ struct ScriptSpec {
     callback_phrase: Option<String>,
     #[serde(default)]
     stuck: bool,
+    #[serde(default)]
+    tools: Vec<ToolStep>,
+    booking: Option<ScriptedBooking>,
 }
 
 impl TryFrom<ScriptSpec> for Script {
@@ -120,6 +183,20 @@ impl TryFrom<ScriptSpec> for Script {
         {
             return Err("callback_phrase must not be empty".into());
         }
+        if !spec.tools.is_empty() && !spec.outcome.reached() {
+            return Err("tools are only for outcomes that reach the lead".into());
+        }
+        if spec.tools.iter().any(|step| step.name.trim().is_empty()) {
+            return Err("a tool step needs a name".into());
+        }
+        if let Some(booking) = &spec.booking {
+            if spec.outcome != Outcome::AppointmentSet {
+                return Err("booking is only for the appointment_set outcome".into());
+            }
+            if booking.service.trim().is_empty() {
+                return Err("booking.service must not be empty".into());
+            }
+        }
         let typical = Script::typical(spec.outcome);
         Ok(Script {
             outcome: spec.outcome,
@@ -131,6 +208,8 @@ impl TryFrom<ScriptSpec> for Script {
             ring_seconds: spec.ring_seconds.unwrap_or(typical.ring_seconds),
             callback_phrase: spec.callback_phrase,
             stuck: spec.stuck,
+            tools: spec.tools,
+            booking: spec.booking,
         })
     }
 }
@@ -158,6 +237,8 @@ impl Script {
             ring_seconds,
             callback_phrase: None,
             stuck: false,
+            tools: Vec::new(),
+            booking: None,
         }
     }
 
@@ -189,6 +270,25 @@ impl Script {
             stuck: true,
             ..self
         }
+    }
+
+    /// The agent also calls this function (used by outcomes that reach the lead only).
+    pub fn tool(mut self, step: ToolStep) -> Self {
+        self.tools.push(step);
+        self
+    }
+
+    /// The agent books this appointment (used by `appointment_set` only).
+    pub fn booking(self, booking: ScriptedBooking) -> Self {
+        Script {
+            booking: Some(booking),
+            ..self
+        }
+    }
+
+    /// Whether the agent calls the backend's functions during the call.
+    pub(crate) fn uses_tools(&self) -> bool {
+        !self.tools.is_empty() || self.booking.is_some()
     }
 }
 
@@ -326,6 +426,43 @@ mod tests {
             json!({"outcome": "appointment_set", "callback_phrase": "Tuesday at 3"}),
             json!({"outcome": "callback_requested", "callback_phrase": " "}),
             json!({"outcome": "busy", "stuck": "yes"}),
+        ] {
+            assert!(
+                serde_json::from_value::<Script>(refused.clone()).is_err(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_appointment_may_be_booked_through_the_tools() {
+        let json = json!({
+            "outcome": "appointment_set",
+            "booking": {"service": "cleaning"},
+            "tools": [{"name": "get_business_hours"}, {"name": "lookup", "args": {"q": 1}}],
+        });
+        let script: Script = serde_json::from_value(json).unwrap();
+        assert_eq!(script.booking, Some(ScriptedBooking::new("cleaning")));
+        assert_eq!(script.booking.as_ref().unwrap().name, "Sam Lee");
+        assert_eq!(script.tools[0].args, Map::new());
+        assert_eq!(script.tools[1].args["q"], 1);
+        assert!(script.uses_tools());
+        let round_trip: Script =
+            serde_json::from_value(serde_json::to_value(&script).unwrap()).unwrap();
+        assert_eq!(round_trip, script);
+        let qualified: Script =
+            serde_json::from_value(json!({"outcome": "qualified", "tools": [{"name": "x"}]}))
+                .unwrap();
+        assert!(qualified.booking.is_none() && qualified.uses_tools());
+        assert!(!Script::typical(Outcome::AppointmentSet).uses_tools());
+        for refused in [
+            json!({"outcome": "qualified", "booking": {"service": "cleaning"}}),
+            json!({"outcome": "appointment_set", "booking": {"service": " "}}),
+            json!({"outcome": "appointment_set", "booking": {"service": "x", "when": "now"}}),
+            json!({"outcome": "appointment_set", "booking": {}}),
+            json!({"outcome": "voicemail", "tools": [{"name": "x"}]}),
+            json!({"outcome": "qualified", "tools": [{"name": ""}]}),
+            json!({"outcome": "qualified", "tools": [{"name": "x", "args": [1]}]}),
         ] {
             assert!(
                 serde_json::from_value::<Script>(refused.clone()).is_err(),

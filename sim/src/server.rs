@@ -14,12 +14,12 @@ use tracing::info;
 
 use crate::api::{create_call, get_call};
 use crate::config::SimConfig;
-use crate::control;
 use crate::retell::Retell;
 use crate::state::SimControl;
 use crate::vapi::Vapi;
+use crate::{calcom, control};
 
-/// The simulated Retell and Vapi, in one HTTP server.
+/// The simulated Retell, Vapi and Cal.com, in one HTTP server.
 pub struct Sim;
 
 impl Sim {
@@ -38,7 +38,7 @@ impl Sim {
         let control = SimControl::new(config, url, http);
         let app = router(control.clone());
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        info!(url = %control.url(), "simulated Retell and Vapi listening");
+        info!(url = %control.url(), "simulated Retell, Vapi and Cal.com listening");
         Ok(SimHandle {
             control,
             addr,
@@ -66,6 +66,7 @@ fn router(control: SimControl) -> Router {
         .route("/v2/get-call/{call_id}", get(get_call::<Retell>))
         .route("/call", post(create_call::<Vapi>))
         .route("/call/{id}", get(get_call::<Vapi>))
+        .merge(calcom::routes())
         .merge(control::routes())
         .fallback(|| async {
             (
@@ -86,7 +87,7 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
-    /// `http://127.0.0.1:<port>`: the base URL of both provider APIs and of `/_sim/`.
+    /// `http://127.0.0.1:<port>`: the base URL of the provider APIs and of `/_sim/`.
     pub fn url(&self) -> &str {
         self.control.url()
     }

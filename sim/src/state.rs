@@ -10,12 +10,13 @@ use std::time::Instant;
 use jiff::Timestamp;
 use tokio::task::AbortHandle;
 
+use crate::calcom::Calendar;
 use crate::call::{CallFacts, Milestone, PlacedCall};
 use crate::config::SimConfig;
 use crate::faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 use crate::ids::is_e164;
 use crate::provider::{PerProvider, Provider};
-use crate::records::{CallRequestRecord, DeliveryRecord, Filter, Stats};
+use crate::records::{CallRequestRecord, DeliveryRecord, Filter, Stats, ToolCallRecord};
 use crate::script::Script;
 
 /// Controls and inspects a running simulator, in process; the `/_sim/`
@@ -31,17 +32,22 @@ struct Shared {
     started: Instant,
     http: reqwest::Client,
     state: Mutex<State>,
+    /// The simulated Cal.com, which shares nothing with the calls.
+    calendar: Mutex<Calendar>,
 }
 
 struct State {
     scripts: BTreeMap<String, Script>,
     faults: PerProvider<ProviderFaults>,
     webhook_urls: PerProvider<Option<String>>,
+    /// Where Retell's tool calls go, when not next to its webhooks.
+    retell_tools_url: Option<String>,
     limits: PerProvider<usize>,
     in_flight: PerProvider<usize>,
     requests: Vec<CallRequestRecord>,
     calls: HashMap<String, LiveCall>,
     deliveries: Vec<DeliveryRecord>,
+    tool_calls: Vec<ToolCallRecord>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -74,11 +80,13 @@ impl SimControl {
                 retell: config.retell_webhook_url.clone(),
                 vapi: config.vapi_webhook_url.clone(),
             },
+            retell_tools_url: config.retell_tools_url.clone(),
             limits: PerProvider::both(config.max_concurrent_calls),
             in_flight: PerProvider::default(),
             requests: Vec::new(),
             calls: HashMap::new(),
             deliveries: Vec::new(),
+            tool_calls: Vec::new(),
             tasks: Vec::new(),
         };
         SimControl {
@@ -88,6 +96,7 @@ impl SimControl {
                 started: Instant::now(),
                 http,
                 state: Mutex::new(state),
+                calendar: Mutex::new(Calendar::default()),
             }),
         }
     }
@@ -100,7 +109,14 @@ impl SimControl {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `http://127.0.0.1:<port>`, the base URL of both provider APIs.
+    pub(crate) fn calendar(&self) -> MutexGuard<'_, Calendar> {
+        self.shared
+            .calendar
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `http://127.0.0.1:<port>`, the base URL of the provider APIs.
     pub fn url(&self) -> &str {
         &self.shared.url
     }
@@ -179,6 +195,21 @@ impl SimControl {
         self.state().webhook_urls.get(provider).clone()
     }
 
+    /// Sends Retell's tool calls to `url`; `None`: next to its webhooks.
+    pub fn set_retell_tools_url(&self, url: Option<String>) {
+        self.state().retell_tools_url = url;
+    }
+
+    /// Where Retell's tool calls go: the URL set, else the Retell webhook URL
+    /// with `/tools` appended.
+    pub fn retell_tools_url(&self) -> Option<String> {
+        let state = self.state();
+        state.retell_tools_url.clone().or_else(|| {
+            let webhooks = state.webhook_urls.retell.as_deref()?;
+            Some(format!("{}/tools", webhooks.trim_end_matches('/')))
+        })
+    }
+
     /// Changes one account's concurrency limit; calls in progress keep their slots.
     pub fn set_max_concurrent_calls(&self, provider: Provider, limit: usize) {
         *self.state().limits.get_mut(provider) = limit;
@@ -189,8 +220,9 @@ impl SimControl {
     }
 
     /// Forgets scripts, faults, records and the calls in progress (their
-    /// remaining webhooks are not sent, stuck calls included, and their slots
-    /// are free again). Webhook URLs and limits stay.
+    /// remaining webhooks and tool calls are not sent, stuck calls included,
+    /// and their slots are free again), and everything Cal.com holds. Webhook
+    /// URLs and limits stay.
     pub fn reset(&self) {
         let mut state = self.state();
         for task in state.tasks.drain(..) {
@@ -202,6 +234,9 @@ impl SimControl {
         state.requests.clear();
         state.calls.clear();
         state.deliveries.clear();
+        state.tool_calls.clear();
+        drop(state);
+        *self.calendar() = Calendar::default();
     }
 
     pub(crate) fn abort_tasks(&self) {
@@ -236,6 +271,16 @@ impl SimControl {
             .deliveries
             .iter()
             .filter(|d| filter.matches(d.provider, Some(&d.to), Some(&d.call_id)))
+            .cloned()
+            .collect()
+    }
+
+    /// Every tool call the agents made that `filter` selects, oldest first.
+    pub fn tool_calls(&self, filter: &Filter) -> Vec<ToolCallRecord> {
+        self.state()
+            .tool_calls
+            .iter()
+            .filter(|t| filter.matches(t.provider, Some(&t.to), Some(&t.call_id)))
             .cloned()
             .collect()
     }
@@ -316,6 +361,15 @@ impl SimControl {
         let state = self.state();
         let live = state.calls.get(call_id)?;
         (live.call.provider == provider).then(|| (live.call.clone(), live.facts))
+    }
+
+    /// Records a tool call of a call the simulator still knows.
+    pub(crate) fn log_tool_call(&self, mut record: ToolCallRecord) {
+        let mut state = self.state();
+        if state.calls.contains_key(&record.call_id) {
+            record.seq = state.tool_calls.len() + 1;
+            state.tool_calls.push(record);
+        }
     }
 
     /// Records a delivery attempt of a call the simulator still knows.

@@ -1,6 +1,6 @@
 //! The simulated Vapi: `POST /call`, `GET /call/{id}`, and the
-//! `status-update` / `end-of-call-report` server messages, authenticated with
-//! `x-vapi-secret` (contract §2).
+//! `status-update` / `end-of-call-report` / `tool-calls` server messages,
+//! authenticated with `x-vapi-secret` (contract §2).
 
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -11,10 +11,11 @@ use crate::call::{CallDetails, CallFacts, CallPhase, Milestone, PlacedCall, Prov
 use crate::config::SimConfig;
 use crate::conversation::{self, iso_millis};
 use crate::deliver::WebhookTarget;
-use crate::ids::{is_e164, uuid_v4};
+use crate::ids::{is_e164, tool_call_id, uuid_v4};
 use crate::provider::Provider;
 use crate::records::RejectionClass;
 use crate::script::{HungUp, Outcome};
+use crate::tools::{ToolAnswer, ToolCall};
 
 /// The simulated organisation.
 pub const ORG_ID: &str = "6b1d2c3e-8f4a-4b5c-9d6e-0f1a2b3c4d5e";
@@ -319,6 +320,64 @@ pub(crate) fn event(
         name: format!("status-update:{status}"),
         body: json!({ "message": message }),
     })
+}
+
+/// A `tool-calls` server message asking for one function call, with the
+/// arguments as an object, or `as_text`, as JSON in a string.
+pub(crate) fn tool_call(
+    call: &PlacedCall,
+    request: &CallRequest,
+    facts: &CallFacts,
+    name: &str,
+    args: &Map<String, Value>,
+    as_text: bool,
+) -> ToolCall {
+    let id = tool_call_id();
+    let arguments = Value::Object(args.clone());
+    let arguments = if as_text {
+        Value::String(arguments.to_string())
+    } else {
+        arguments
+    };
+    let item = json!({
+        "id": id,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    });
+    let message = json!({
+        "type": "tool-calls",
+        "timestamp": Timestamp::now().as_millisecond(),
+        "toolCallList": [item],
+        "toolWithToolCallList": [{"type": "function", "function": {"name": name}, "toolCall": item}],
+        "call": call_json(call, request, facts),
+        "customer": request.body.get("customer"),
+    });
+    ToolCall {
+        body: json!({ "message": message }),
+        tool_call_id: Some(id),
+    }
+}
+
+/// What the function of tool call `id` returned, from the server's
+/// `{"results": [{"toolCallId", "name", "result"}]}` (or `"error"` instead
+/// of `"result"`).
+pub(crate) fn tool_answer(body: &[u8], id: &str) -> ToolAnswer {
+    let body: Value = match serde_json::from_slice(body) {
+        Ok(body) => body,
+        Err(e) => return ToolAnswer::failed(format!("the answer is not JSON: {e}")),
+    };
+    let result = body["results"]
+        .as_array()
+        .and_then(|results| results.iter().find(|r| r["toolCallId"] == id));
+    let Some(result) = result else {
+        return ToolAnswer::failed(format!("no result for tool call {id}"));
+    };
+    match (&result["result"], &result["error"]) {
+        (_, Value::String(error)) => ToolAnswer::failed(error.clone()),
+        (Value::String(text), _) => ToolAnswer::returned(text),
+        (Value::Null, _) => ToolAnswer::failed(format!("no result for tool call {id}")),
+        (other, _) => ToolAnswer::of(other.clone()),
+    }
 }
 
 fn end_of_call_report(

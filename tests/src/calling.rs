@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::TenantId;
 use leadline_core::attempt::CallAttempt;
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope};
 use leadline_core::lead::Lead;
 use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
 use leadline_core::tenant::VoiceProvider;
+use leadline_core::{LeadId, TenantId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -260,4 +260,33 @@ pub async fn dispatch(messages: &[DialMessage]) -> Value {
         .await;
     assert_eq!(status, 200, "{answer}");
     answer
+}
+
+/// The message jobs for `lead` waiting on the messenger's queue (among
+/// whatever else waits there: the messenger's consumer comes later).
+pub async fn message_jobs(lead: &LeadId) -> Vec<Value> {
+    let sqs = Aws::from_env().await.sqs();
+    let mut jobs = Vec::new();
+    for _ in 0..100 {
+        let out = sqs
+            .receive_message()
+            .queue_url(var("LEADLINE_MessageQueueUrl"))
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let job: Value = serde_json::from_str(m.body.as_deref().unwrap_or("{}")).unwrap();
+            if job["lead"] == lead.as_str() {
+                jobs.push(job);
+            }
+        }
+    }
+    jobs
 }

@@ -1,0 +1,230 @@
+//! In-call tools end to end: signed Retell custom-function requests to the
+//! watched `voice-webhook`, which reads the business from DynamoDB and books
+//! through the simulated Cal.com (API v2). Asserted on what a user would
+//! see: the booking Cal.com received, the lead and its appointments through
+//! the API, the follow-up job on the messenger's queue.
+
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use leadline_core::call::CallRef;
+use leadline_core::in_call::FALLBACK;
+use leadline_tests::calling::*;
+use leadline_tests::{Body, stack};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A Retell tenant with one lead, a business on its own Cal.com account
+/// and a 30-minute cleaning (event type 501) bookable by phone.
+async fn business() -> (Setup, CallRef, String) {
+    let setup = setup("retell", &[number()], 5).await;
+    let account = format!("cal_{}", setup.slug);
+    let s = stack();
+    let put = s
+        .call(
+            Method::PUT,
+            "api",
+            "/v1/business",
+            Some(&setup.key),
+            Some(Body::Json(json!({
+                "name": "Bright Smile Dental", "timezone": "America/New_York",
+                "opening_hours": {"monday": [{"open": "09:00", "close": "17:00"}]},
+                "calcom_api_key": account
+            }))),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{put:?}");
+    assert_eq!(put.body["calendar_connected"], true);
+    assert!(
+        put.body.get("calendar").is_none(),
+        "the key is never answered"
+    );
+    let service = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/services",
+            Some(&setup.key),
+            Some(Body::Json(json!({
+                "id": "cleaning", "name": "Teeth cleaning", "duration_minutes": 30,
+                "price_cents": 12000, "calcom_event_type_id": 501
+            }))),
+        )
+        .await;
+    assert_eq!(service.status, 201, "{service:?}");
+    let ours = CallRef {
+        tenant: setup.tenant(),
+        lead: setup.leads[0].id.clone(),
+        attempt: 1,
+    };
+    (setup, ours, account)
+}
+
+/// One signed custom-function request, as Retell sends it.
+async fn tool(ours: &CallRef, call_id: &str, name: &str, args: Value) -> Value {
+    let body = json!({
+        "name": name, "args": args,
+        "call": {"call_id": call_id, "direction": "outbound", "from_number": "+14155550100",
+                 "to_number": "+14155552671", "metadata": ours.to_metadata()}
+    });
+    let raw = serde_json::to_vec(&body).unwrap();
+    let signature = leadline_voice::retell::sign(
+        &raw,
+        &var("LEADLINE_RETELL_API_KEY"),
+        Timestamp::now().as_millisecond(),
+    );
+    let response = stack()
+        .http()
+        .post(stack().url("voice-webhook", "/webhooks/retell/tools"))
+        .header("x-retell-signature", signature)
+        .body(raw)
+        .send()
+        .await
+        .expect("voice-webhook answers");
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn calcom(path: &str, account: &str) -> Value {
+    sim(Method::GET, &format!("{path}?account={account}"), None).await
+}
+
+#[tokio::test]
+async fn an_agent_checks_availability_and_books_through_calcom_once() {
+    let (setup, ours, account) = business().await;
+    let slots = tool(
+        &ours,
+        "call_t1",
+        "check_availability",
+        json!({"service": "cleaning"}),
+    )
+    .await;
+    let first = slots["slots"][0]["start"]
+        .as_str()
+        .unwrap_or_else(|| panic!("free slots: {slots}"))
+        .to_owned();
+    assert_eq!(slots["slots"].as_array().unwrap().len(), 3, "{slots}");
+
+    let args = json!({"service": "cleaning", "start": first});
+    let booked = tool(&ours, "call_t1", "book_appointment", args.clone()).await;
+    assert_eq!(booked["booked"], true, "{booked}");
+    // Retell retries a custom function with the same body.
+    let again = tool(&ours, "call_t1", "book_appointment", args).await;
+    assert_eq!(again, booked);
+
+    let bookings = calcom("/_sim/calcom/bookings", &account).await;
+    let bookings = bookings.as_array().unwrap();
+    assert_eq!(bookings.len(), 1, "one booking: {bookings:?}");
+    let metadata = &bookings[0]["metadata"];
+    assert_eq!(metadata["leadline_tenant"], setup.slug);
+    assert_eq!(metadata["leadline_lead"], ours.lead.as_str());
+    assert_eq!(metadata["leadline_call"], "call_t1");
+    let requests = calcom("/_sim/calcom/requests", &account).await;
+    assert!(
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["api_version"] == "2024-09-04" || r["api_version"] == "2024-08-13"),
+        "{requests}"
+    );
+
+    let lead = setup.lead(0).await;
+    assert_eq!(lead["status"], "booked");
+    let appointments = stack()
+        .get(&setup.key, &format!("/v1/leads/{}/appointments", ours.lead))
+        .await;
+    let items = appointments.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{appointments:?}");
+    assert_eq!(items[0]["booking_uid"], bookings[0]["uid"]);
+    assert_eq!(items[0]["service"], "cleaning");
+}
+
+#[tokio::test]
+async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
+    let (setup, ours, account) = business().await;
+    let slots = tool(
+        &ours,
+        "call_t2",
+        "check_availability",
+        json!({"service": "cleaning"}),
+    )
+    .await;
+    let wanted = slots["slots"][1]["start"].as_str().unwrap().to_owned();
+    sim(
+        Method::POST,
+        &format!("/_sim/calcom/faults?account={account}"),
+        Some(json!({"take_next_slot": true})),
+    )
+    .await;
+    let answer = tool(
+        &ours,
+        "call_t2",
+        "book_appointment",
+        json!({"service": "cleaning", "start": wanted}),
+    )
+    .await;
+    assert_eq!(answer["booked"], false, "{answer}");
+    let alternatives = answer["alternatives"].as_array().unwrap();
+    assert!(!alternatives.is_empty());
+    assert!(alternatives.iter().all(|a| a["start"] != wanted.as_str()));
+    assert_ne!(setup.lead(0).await["status"], "booked");
+}
+
+#[tokio::test]
+async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task() {
+    let (_, ours, account) = business().await;
+    let slots = tool(
+        &ours,
+        "call_t3",
+        "check_availability",
+        json!({"service": "cleaning"}),
+    )
+    .await;
+    let wanted = slots["slots"][0]["start"].as_str().unwrap().to_owned();
+
+    // Slower than the 3 s cut-off: the answer comes at the cut-off, not after Cal.com.
+    let faults = format!("/_sim/calcom/faults?account={account}");
+    sim(Method::POST, &faults, Some(json!({"latency_ms": 6000}))).await;
+    let asked = Instant::now();
+    let answer = tool(
+        &ours,
+        "call_t3",
+        "book_appointment",
+        json!({"service": "cleaning", "start": wanted}),
+    )
+    .await;
+    let took = asked.elapsed();
+    assert_eq!(answer["say"], FALLBACK, "{answer}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+
+    // A 5xx: the same fallback (the booking attempt forgot the cached slots).
+    sim(Method::DELETE, &faults, None).await;
+    sim(Method::POST, &faults, Some(json!({"status": 503}))).await;
+    let answer = tool(
+        &ours,
+        "call_t3",
+        "check_availability",
+        json!({"service": "cleaning"}),
+    )
+    .await;
+    sim(Method::DELETE, &faults, None).await;
+    assert_eq!(answer["say"], FALLBACK, "{answer}");
+    assert_eq!(answer["follow_up"], true);
+
+    let jobs = message_jobs(&ours.lead).await;
+    let tasks: Vec<&Value> = jobs
+        .iter()
+        .filter(|j| j["purpose"] == "booking_follow_up")
+        .collect();
+    assert_eq!(
+        tasks.len(),
+        2,
+        "one follow-up task per failed request: {jobs:?}"
+    );
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t["params"]["wanted"] == wanted.as_str())
+    );
+}
