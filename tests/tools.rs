@@ -105,7 +105,7 @@ async fn an_agent_checks_availability_and_books_through_calcom_once() {
         .to_owned();
     assert_eq!(slots["slots"].as_array().unwrap().len(), 3, "{slots}");
 
-    let args = json!({"service": "cleaning", "start": first});
+    let args = json!({"service": "cleaning", "start": first, "email": "ada@example.com"});
     let booked = tool(&ours, "call_t1", "book_appointment", args.clone()).await;
     assert_eq!(booked["booked"], true, "{booked}");
     // Retell retries a custom function with the same body.
@@ -161,7 +161,7 @@ async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
         &ours,
         "call_t2",
         "book_appointment",
-        json!({"service": "cleaning", "start": wanted}),
+        json!({"service": "cleaning", "start": wanted, "email": "ada@example.com"}),
     )
     .await;
     assert_eq!(answer["booked"], false, "{answer}");
@@ -191,7 +191,7 @@ async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task(
         &ours,
         "call_t3",
         "book_appointment",
-        json!({"service": "cleaning", "start": wanted}),
+        json!({"service": "cleaning", "start": wanted, "email": "ada@example.com"}),
     )
     .await;
     let took = asked.elapsed();

@@ -4,6 +4,7 @@
 //! through the HTTP API deployed from infra/template.yaml into MiniStack.
 //! Then a report.
 
+mod booking;
 mod calling;
 mod leads;
 mod retries;
@@ -265,13 +266,15 @@ async fn main() {
         base: env("LEADLINE_SIM_URL"),
         http: reqwest::Client::new(),
     };
-    let (mut calls, mut follow_ups) = (Vec::new(), Vec::new());
+    let (mut calls, mut follow_ups, mut bookings) = (Vec::new(), Vec::new(), Vec::new());
     tokio::join!(
         calling::run(&api, &sim, &admin, (&key, &campaign_id), &mut calls),
         retries::run(&api, &sim, &admin, &mut follow_ups),
+        booking::run(&api, &sim, &admin, &mut bookings),
     );
     report.extend(calls);
     report.extend(follow_ups);
+    report.extend(bookings);
     report.push(String::new());
     report.push(format!(
         "scenario time     {:.1} s",
