@@ -54,6 +54,9 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
     report.push(
         "in-call tools     one shared agent for two businesses, each with its own Cal.com (simulated API v2)".into(),
     );
+    report.push(
+        "  times below     each request's round trip through MiniStack's Lambda, shared with the other sections' webhooks; server time is in docs/performance.md".into(),
+    );
     for (i, business) in businesses().into_iter().enumerate() {
         let slug = format!("demo-tools-{i}-{pid}");
         let account = format!("cal_demo_{i}_{pid}");
@@ -96,7 +99,7 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
         for (lead, phone, email) in business.leads {
             let script = json!({"outcome": "appointment_set", "talk_seconds": 180,
                                 "tools": [{"name": "get_business_hours"}],
-                                "booking": {"service": id, "name": lead, "email": email}});
+                                "booking": {"service": id, "name": lead, "email": email, "date": "tomorrow"}});
             sim.send(Method::PUT, &format!("/_sim/numbers/{phone}"), Some(script))
                 .await;
         }
@@ -127,13 +130,17 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
             202,
         )
         .await;
+        // Until every call is over and every agent has finished booking.
         let started = Instant::now();
         let leads = loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let leads = crate::calling::all_leads(api, &key, &campaign).await;
-            let done = leads
-                .iter()
-                .all(|l| !matches!(l["status"].as_str(), Some("new" | "queued" | "calling")));
+            let mut done = true;
+            for lead in &leads {
+                let calling = matches!(lead["status"].as_str(), Some("new" | "queued" | "calling"));
+                let phone = lead["phone"].as_str().unwrap_or_default();
+                done &= !calling && booking_finished(&tool_calls(sim, phone).await);
+            }
             if done || started.elapsed() > Duration::from_secs(180) {
                 break leads;
             }
@@ -149,17 +156,9 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
         ));
         for lead in &leads {
             let phone = lead["phone"].as_str().unwrap_or_default();
-            let tools = sim
-                .send(
-                    Method::GET,
-                    &format!("/_sim/tool-calls?to={}", phone.replace('+', "%2B")),
-                    None,
-                )
-                .await;
-            let asked: Vec<String> = tools
-                .as_array()
-                .into_iter()
-                .flatten()
+            let asked: Vec<String> = tool_calls(sim, phone)
+                .await
+                .iter()
                 .map(|t| {
                     let answer = &t["answer"];
                     let what = if answer["booked"] == true {
@@ -245,4 +244,29 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
             bookings.iter().filter(|b| b["status"] != "cancelled").count()
         ));
     }
+}
+
+/// The agent's function calls on the calls to `phone`, as the simulator recorded them.
+async fn tool_calls(sim: &Sim, phone: &str) -> Vec<Value> {
+    let path = format!("/_sim/tool-calls?to={}", phone.replace('+', "%2B"));
+    let calls = sim.send(Method::GET, &path, None).await;
+    calls.as_array().cloned().unwrap_or_default()
+}
+
+/// The agent is done: it booked, or got an error, the fallback or no free
+/// times, or its second try was taken too.
+fn booking_finished(calls: &[Value]) -> bool {
+    let Some(last) = calls.last() else {
+        return false;
+    };
+    let answer = &last["answer"];
+    let tries = calls
+        .iter()
+        .filter(|c| c["name"] == "book_appointment")
+        .count();
+    last["error"].is_string()
+        || answer["booked"] == true
+        || answer["follow_up"].is_boolean()
+        || (answer["booked"] == false && tries >= 2)
+        || answer["slots"].as_array().is_some_and(Vec::is_empty)
 }

@@ -123,9 +123,10 @@ impl ToolStep {
 }
 
 /// The appointment the lead agrees to: `{"service": "cleaning", "name":
-/// "Sam Lee", "email": "sam.lee@example.com"}` (name and email optional).
-/// The agent asks for the service's availability, books the first slot
-/// offered, and if that one is gone, the first alternative.
+/// "Sam Lee", "email": "sam.lee@example.com", "date": "tomorrow"}` (name,
+/// email and date optional). The agent asks for the service's availability
+/// (on `date` when given), books the first slot offered, and if that one is
+/// gone, the first alternative.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedBooking {
@@ -134,6 +135,9 @@ pub struct ScriptedBooking {
     pub name: String,
     #[serde(default = "default_attendee_email")]
     pub email: String,
+    /// The day the lead prefers, passed as `check_availability`'s `date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 fn default_attendee_name() -> String {
@@ -150,6 +154,7 @@ impl ScriptedBooking {
             service: service.into(),
             name: default_attendee_name(),
             email: default_attendee_email(),
+            date: None,
         }
     }
 }

@@ -99,9 +99,11 @@ impl Agent {
     /// when the backend answers that it is gone, the first alternative.
     async fn book(&mut self, booking: &ScriptedBooking) {
         let service = booking.service.as_str();
-        let offer = self
-            .invoke("check_availability", arguments([("service", service)]))
-            .await;
+        let mut ask = arguments([("service", service)]);
+        if let Some(date) = &booking.date {
+            ask.insert("date".into(), Value::from(date.as_str()));
+        }
+        let offer = self.invoke("check_availability", ask).await;
         let Some(start) = offer.as_ref().and_then(|offer| first_start(offer, "slots")) else {
             return;
         };

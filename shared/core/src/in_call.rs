@@ -177,16 +177,17 @@ where
             .as_ref()
             .and_then(|l| l.zone.clone())
             .unwrap_or_else(|| business.zone.clone());
+        let none = Map::new();
         let args = match &call.args {
-            Value::Object(args) => args.clone(),
-            Value::Null => Map::new(),
+            Value::Object(args) => args,
+            Value::Null => &none,
             _ => {
                 return Ok(ToolReply::error(
                     "I didn't get the details for that. Could you say them again?",
                 ));
             }
         };
-        let args = Args(&args);
+        let args = Args(args);
         Ok(match call.name.as_str() {
             "get_business_info" => business_info(&business),
             "get_services" => services(&business),
@@ -229,8 +230,7 @@ where
         let rules = ready.business.booking_rules;
         let (earliest, latest) = (rules.earliest(now), rules.latest(now));
         let (from, to) = match args.range(&ready.zone, now) {
-            Ok(Some((from, to))) if to <= earliest => {
-                let _ = from;
+            Ok(Some((_, to))) if to <= earliest => {
                 return ToolReply::error(
                     "That date has already passed, or it's too soon to book. Which later day works for you?",
                 );

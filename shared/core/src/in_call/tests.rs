@@ -556,3 +556,51 @@ fn the_nearest_times_are_by_distance_then_in_order() {
     assert_eq!(nearest(&slots, t(0), 2), vec![t(1), t(5)]);
     assert!(nearest(&[], t(0), 3).is_empty());
 }
+
+#[tokio::test]
+async fn a_move_to_a_bad_or_taken_time_keeps_the_appointment_where_it_was() {
+    let w = World::new().await;
+    let booked = w
+        .ask(
+            "tc_1",
+            "book_appointment",
+            json!({"service": "cleaning", "start": "2026-11-24T15:00:00Z"}),
+        )
+        .await;
+    assert_eq!(answer(&booked)["booked"], true);
+    let past = w
+        .ask(
+            "tc_2",
+            "reschedule_appointment",
+            json!({"start": "2026-11-22T15:00:00Z"}),
+        )
+        .await;
+    assert!(error(&past).contains("already passed"));
+    let unknown = w
+        .ask(
+            "tc_3",
+            "reschedule_appointment",
+            json!({"start": "2026-11-24T16:30:00Z", "appointment_id": "apt_nope"}),
+        )
+        .await;
+    assert!(error(&unknown).contains("can't find an upcoming appointment"));
+
+    w.calendar.take_next_slot();
+    let taken = w
+        .ask(
+            "tc_4",
+            "reschedule_appointment",
+            json!({"start": "2026-11-24T16:30:00Z"}),
+        )
+        .await;
+    assert_eq!(answer(&taken)["booked"], false);
+    assert!(
+        !answer(&taken)["alternatives"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let appointments = w.store.appointments(&w.line.tenant);
+    assert_eq!(appointments[0].starts_at, at("2026-11-24T15:00:00Z"));
+    assert_eq!(appointments[0].status, AppointmentStatus::Booked);
+}
