@@ -71,8 +71,14 @@ async fn an_unanswered_lead_is_retried_through_scheduler_then_exhausted_with_a_f
     .await;
     start(&setup).await;
 
+    // Exhausted, and its messages handed to the messenger's queue right after.
     let lead = setup
-        .wait_for_lead_for(0, Duration::from_secs(120), |l| l["status"] == "exhausted")
+        .wait_for_lead_for(0, Duration::from_secs(120), |l| {
+            l["status"] == "exhausted"
+                && l["messages"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().all(|m| m["status"] != "pending"))
+        })
         .await;
     let lead = lead_of(&lead);
     assert_eq!(lead.attempts, 3, "the first call and two retries");
