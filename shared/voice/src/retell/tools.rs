@@ -51,7 +51,12 @@ pub fn parse_tool_call(raw_body: &[u8]) -> Result<ToolRequest, ParseError> {
         called,
         caller,
         calls: vec![ToolCall {
-            id: tool_call_id(&call_id, &name, &args),
+            id: tool_call_id(
+                &call_id,
+                &name,
+                &args,
+                text_at(&call, "/transcript").as_deref(),
+            ),
             name,
             args,
         }],
@@ -60,23 +65,27 @@ pub fn parse_tool_call(raw_body: &[u8]) -> Result<ToolRequest, ParseError> {
     })
 }
 
-/// Retell sends no id with a function call, but retries one that timed out:
-/// an id derived from the call, the function and its arguments lets the use
-/// case book once and answer the retry the same. The same function asked
-/// twice with the same arguments in one call gets the same id, and so the
-/// same answer, which is what the caller asked for both times.
+/// Retell sends no id with a function call, but retries one that timed out
+/// with the same request: an id derived from the call, the function, its
+/// arguments and the transcript so far lets the use case book once and answer
+/// the retry the same. The same function asked again later in the call (book,
+/// cancel, book the same time again) comes with a longer transcript, so it is
+/// a new call with its own answer.
 ///
-/// `rt_` + the first 12 bytes of SHA-256 over `call_id 0x00 name 0x00 args`,
-/// the arguments as canonical JSON (keys sorted at every level).
-fn tool_call_id(call_id: &str, name: &str, args: &Value) -> String {
-    let digest = Sha256::new()
+/// `rt_` + the first 12 bytes of SHA-256 over `call_id 0x00 name 0x00 args`
+/// (the arguments as canonical JSON, keys sorted at every level), then
+/// `0x00 transcript` when the call object carries one.
+fn tool_call_id(call_id: &str, name: &str, args: &Value, transcript: Option<&str>) -> String {
+    let mut hasher = Sha256::new()
         .chain_update(call_id)
         .chain_update([0])
         .chain_update(name)
         .chain_update([0])
-        .chain_update(canonical(args).to_string())
-        .finalize();
-    format!("rt_{}", HEXLOWER.encode(&digest[..12]))
+        .chain_update(canonical(args).to_string());
+    if let Some(transcript) = transcript {
+        hasher = hasher.chain_update([0]).chain_update(transcript);
+    }
+    format!("rt_{}", HEXLOWER.encode(&hasher.finalize()[..12]))
 }
 
 /// The body answering a function call: the answer object as it is, or
@@ -239,13 +248,22 @@ mod tests {
         let mut other_call = outbound_call();
         other_call["call_id"] = json!("call_xyz");
         assert_ne!(first, id("book_appointment", book, other_call));
+        // Asked again later in the call: the transcript has grown.
+        let mut earlier = outbound_call();
+        earlier["transcript"] = json!("Agent: Hello\nUser: Book me at 10");
+        let mut later = outbound_call();
+        later["transcript"] =
+            json!("Agent: Hello\nUser: Book me at 10\nUser: Cancel that\nUser: No, book me at 10");
+        let asked = id("book_appointment", book, earlier.clone());
+        assert_eq!(asked, id("book_appointment", book, earlier), "a retry");
+        assert_ne!(asked, id("book_appointment", book, later), "a new request");
     }
 
     #[test]
     fn the_id_is_pinned() {
-        // sha256("call_abc\0get_services\0{\"a\":1,\"b\":[2]}"), first 12 bytes.
+        // sha256("call_abc\0get_services\0{\"a\":1,\"b\":[2]}\0<transcript>"), first 12 bytes.
         let request = parse("get_services", json!({"b": [2], "a": 1}), outbound_call());
-        assert_eq!(request.calls[0].id, "rt_226fdd5e73e14a65bdc3bc85");
+        assert_eq!(request.calls[0].id, "rt_e61916363ca776eee4be1617");
     }
 
     #[test]
