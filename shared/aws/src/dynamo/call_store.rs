@@ -80,6 +80,38 @@ pub(super) fn epoch_seconds_after(days: i64) -> i64 {
 }
 
 impl DynamoStore {
+    /// One `TransactWriteItems`. When it is cancelled, the items whose
+    /// condition failed say why (`guards[i]` guards `items[i]`).
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        guards: &[Guard],
+        what: &str,
+    ) -> Result<Result<(), WriteRefused>> {
+        self.calls.record("TransactWriteItems");
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    match refusal(guards, cancelled.cancellation_reasons()) {
+                        Some(refused) => Ok(Err(refused)),
+                        // Cancelled for a conflict with another transaction: try again.
+                        None => Err(Error::Unavailable(format!(
+                            "DynamoDB cancelled {what}: {cancelled}"
+                        ))),
+                    }
+                }
+                _ => Err(sdk(e)),
+            },
+        }
+    }
+
     pub(super) fn put(
         &self,
         item: Item,
@@ -359,28 +391,7 @@ impl CallStore for DynamoStore {
         if items.is_empty() {
             return Ok(Ok(()));
         }
-        self.calls.record("TransactWriteItems");
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    match refusal(&guards, cancelled.cancellation_reasons()) {
-                        Some(refused) => Ok(Err(refused)),
-                        // Cancelled for a conflict with another transaction: try again.
-                        None => Err(Error::Unavailable(format!(
-                            "DynamoDB cancelled a call write: {cancelled}"
-                        ))),
-                    }
-                }
-                _ => Err(sdk(e)),
-            },
-        }
+        self.transact(items, &guards, "a call write").await
     }
 
     async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>> {

@@ -6,7 +6,6 @@
 //! change (tool record, appointment, lead) is one `TransactWriteItems`.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use leadline_core::appointment::Appointment;
 use leadline_core::business::Business;
@@ -15,10 +14,10 @@ use leadline_core::ports::{
 };
 use leadline_core::{Error, LeadId, Phone, Result, TenantId};
 
-use super::call_store::{DEDUPE_DAYS, Guard, epoch_seconds_after, n, refusal, s};
+use super::call_store::{DEDUPE_DAYS, Guard, epoch_seconds_after, n, s};
 use super::item::{Item, from_item, to_item};
 use super::keys::*;
-use super::{DynamoStore, lead_item, sdk};
+use super::{DynamoStore, lead_item};
 
 impl DynamoStore {
     fn business_item(business: &Business, version: u64) -> Result<Item> {
@@ -44,34 +43,6 @@ impl DynamoStore {
                 (SK, appointment_sk(&appointment.lead, &appointment.id)),
             ],
         )
-    }
-
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-        guards: Vec<Guard>,
-    ) -> Result<Result<(), WriteRefused>> {
-        self.calls.record("TransactWriteItems");
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    match refusal(&guards, cancelled.cancellation_reasons()) {
-                        Some(refused) => Ok(Err(refused)),
-                        None => Err(Error::Unavailable(format!(
-                            "DynamoDB cancelled an in-call write: {cancelled}"
-                        ))),
-                    }
-                }
-                _ => Err(sdk(e)),
-            },
-        }
     }
 }
 
@@ -124,7 +95,7 @@ impl BusinessStore for DynamoStore {
             items.push(TransactWriteItem::builder().delete(delete).build());
             guards.push(Guard::Nothing);
         }
-        match self.transact(items, guards).await? {
+        match self.transact(items, &guards, "a business write").await? {
             Ok(()) => Ok(()),
             // The Dedupe guard of a number ranks first: it is the more telling refusal.
             Err(WriteRefused::Duplicate) => Err(Error::Conflict(
@@ -210,6 +181,6 @@ impl InCallStore for DynamoStore {
             items.push(self.versioned_put(lead_item(lead, lead.version + 1)?, lead.version)?);
             guards.push(Guard::Version);
         }
-        self.transact(items, guards).await
+        self.transact(items, &guards, "an in-call write").await
     }
 }
