@@ -95,6 +95,25 @@ pub(crate) fn canonical(value: &Value) -> Value {
     }
 }
 
+/// What the providers' tool-call tests share: the call leadline placed.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use leadline_core::call::CallRef;
+    use leadline_core::{LeadId, Phone, TenantId};
+
+    pub(crate) fn our_call() -> CallRef {
+        CallRef {
+            tenant: TenantId::parse("acme").unwrap(),
+            lead: LeadId::from_bytes(&[7; 15]),
+            attempt: 2,
+        }
+    }
+
+    pub(crate) fn phone(raw: &str) -> Option<Phone> {
+        Some(Phone::parse(raw, None).unwrap())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,21 +123,7 @@ fn length(answer: &Map<String, Value>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::Phone;
-    use leadline_core::call::CallRef;
-    use leadline_core::{LeadId, TenantId};
-
-    fn our_call() -> CallRef {
-        CallRef {
-            tenant: TenantId::parse("acme").unwrap(),
-            lead: LeadId::from_bytes(&[7; 15]),
-            attempt: 2,
-        }
-    }
-
-    fn phone(raw: &str) -> Option<Phone> {
-        Some(Phone::parse(raw, None).unwrap())
-    }
+    use crate::tools::test_support::{our_call, phone};
 
     fn outbound_call() -> Value {
         json!({

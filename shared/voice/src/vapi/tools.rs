@@ -147,21 +147,8 @@ pub fn tool_results(answered: &[(ToolCall, ToolReply)], malformed: &[MalformedTo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::call::CallRef;
-    use leadline_core::{LeadId, Phone, TenantId};
+    use crate::tools::test_support::{our_call, phone};
     use serde_json::Map;
-
-    fn our_call() -> CallRef {
-        CallRef {
-            tenant: TenantId::parse("acme").unwrap(),
-            lead: LeadId::from_bytes(&[7; 15]),
-            attempt: 2,
-        }
-    }
-
-    fn phone(raw: &str) -> Option<Phone> {
-        Some(Phone::parse(raw, None).unwrap())
-    }
 
     /// An outbound call leadline placed, asking for `items`.
     fn message(items: Value) -> Value {
