@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use jiff::civil::{Time, Weekday};
-use jiff::tz::TimeZone;
+use jiff::civil::{DateTime, Time, Weekday};
+use jiff::tz::{Offset, TimeZone};
 use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
 
@@ -337,36 +337,51 @@ impl CallingWindow {
 
     /// Whether `at` falls inside the window in `zone`.
     pub fn contains(&self, at: Timestamp, zone: &Zone) -> bool {
-        let local = zone.local(at);
+        self.allows(zone.local(at).datetime())
+    }
+
+    /// Whether a local clock reading falls inside the window.
+    fn allows(&self, local: DateTime) -> bool {
         let minute = local.hour() as u16 * 60 + local.minute() as u16;
         !self.excluded_weekdays.contains(&local.weekday().into())
             && self.start.0 <= minute
             && minute < self.end.0
     }
 
-    /// `at` itself if it is inside the window, else the first instant the window
-    /// opens after it. Local times that a DST change skips resolve forward.
+    /// `at` itself if it is inside the window, else the first instant after
+    /// it that is: a day's `start` on the local clock or, when a daylight
+    /// saving change skips the start (02:30 on a spring-forward day) or sets
+    /// the clocks back into the window, the instant of the change (03:00).
     pub fn next_opening(&self, at: Timestamp, zone: &Zone) -> Timestamp {
-        if self.contains(at, zone) {
-            return at;
-        }
         let tz = zone.tz();
-        let local = zone.local(at);
+        let mut from = at;
+        // Between two changes of offset the local clock runs evenly: the
+        // first opening of each such stretch is civil arithmetic, and a
+        // stretch that ends before it hands over to the next one.
+        loop {
+            let opening = self.first_at_offset(from, tz.to_offset(from));
+            match tz.following(from).next().map(|change| change.timestamp()) {
+                Some(change) if change <= opening => from = change,
+                _ => return opening,
+            }
+        }
+    }
+
+    /// The first instant at or after `from` inside the window, were the
+    /// zone's offset `offset` for good.
+    fn first_at_offset(&self, from: Timestamp, offset: Offset) -> Timestamp {
+        let local = offset.to_datetime(from);
+        if self.allows(local) {
+            return from;
+        }
         let mut date = local.date();
         // At most 8 days: every week has an open day.
         for _ in 0..8 {
-            if !self.excluded_weekdays.contains(&date.weekday().into()) {
-                let opening = date
-                    .to_datetime(self.start.civil())
-                    .to_zoned(tz.clone())
-                    .map(|z| z.timestamp())
-                    .unwrap_or(at);
-                if opening > at && self.contains(opening, zone) {
-                    return opening;
-                }
-                if opening <= at && self.contains(at, zone) {
-                    return at;
-                }
+            let opening = date.to_datetime(self.start.civil());
+            if opening > local && !self.excluded_weekdays.contains(&date.weekday().into()) {
+                return offset
+                    .to_timestamp(opening)
+                    .expect("dates far from the end of time");
             }
             date = date.tomorrow().expect("dates far from the end of time");
         }
@@ -488,6 +503,42 @@ mod tests {
         assert_eq!(
             w.next_opening(ts("2026-03-08T02:00:00Z"), &ny),
             ts("2026-03-08T13:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_window_that_opens_in_a_skipped_hour_opens_when_the_clocks_jump() {
+        let ny = zone("America/New_York");
+        // Sun 2026-03-08: at 02:00 EST the clocks jump to 03:00 EDT (07:00Z).
+        let from_half_past_two =
+            CallingWindow::new(LocalTime::hm(2, 30), LocalTime::hm(5, 0), vec![]).unwrap();
+        // From 00:00 EST: 03:00 EDT, the first minute of the day at or past 02:30.
+        assert_eq!(
+            from_half_past_two.next_opening(ts("2026-03-08T05:00:00Z"), &ny),
+            ts("2026-03-08T07:00:00Z")
+        );
+        // A window that closes soon after the jump is still open from 03:00 to 03:15.
+        let short = CallingWindow::new(LocalTime::hm(2, 15), LocalTime::hm(3, 15), vec![]).unwrap();
+        assert_eq!(
+            short.next_opening(ts("2026-03-08T05:00:00Z"), &ny),
+            ts("2026-03-08T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_window_the_clocks_fall_back_into_opens_at_the_change() {
+        let ny = zone("America/New_York");
+        // Sun 2026-11-01: at 02:00 EDT the clocks fall back to 01:00 EST (06:00Z).
+        let w = CallingWindow::new(LocalTime::hm(1, 0), LocalTime::hm(1, 30), vec![]).unwrap();
+        // At 01:45 EDT the window has closed, and opens again at 01:00 EST.
+        assert_eq!(
+            w.next_opening(ts("2026-11-01T05:45:00Z"), &ny),
+            ts("2026-11-01T06:00:00Z")
+        );
+        // Before the first 01:00, the first 01:00 (EDT).
+        assert_eq!(
+            w.next_opening(ts("2026-11-01T04:00:00Z"), &ny),
+            ts("2026-11-01T05:00:00Z")
         );
     }
 
