@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::call::{CallEvent, CallPhase, CallReport, PlacedCall};
-use crate::call_events::{EventResult, apply_call_event};
+use crate::call_events::{EventResult, apply_call_event, apply_call_event_with_effects};
 use crate::campaign::Pacing;
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::ports::{SuppressionStore, TenantStore};
@@ -212,6 +212,40 @@ impl World {
                 ..CallReport::default()
             },
         }
+    }
+
+    /// Every webhook of call `call_id` of `job`'s attempt, which ends with
+    /// `outcome`, delivered as providers may: out of order, each twice.
+    pub fn every_webhook_twice_out_of_order(
+        &self,
+        job: &DialJob,
+        call_id: &str,
+        outcome: CallOutcome,
+    ) -> Vec<CallEvent> {
+        let started = self.event(job, call_id, CallPhase::Started, None);
+        let ended = self.event(job, call_id, CallPhase::Ended, Some(outcome.clone()));
+        let mut analyzed = self.event(job, call_id, CallPhase::Analyzed, Some(outcome));
+        analyzed.report.summary = Some("The lead decided on the phone".into());
+        analyzed.report.structured = Some(serde_json::json!({"callback_time": "Friday at 4"}));
+        [&analyzed, &started, &ended, &ended, &analyzed, &started]
+            .map(Clone::clone)
+            .to_vec()
+    }
+
+    /// The attempt numbered `number` of lead `i`.
+    pub fn attempt(&self, i: usize, number: u32) -> CallAttempt {
+        let id = AttemptId::derive(&self.leads[i].id, number);
+        let found = self.store.attempts().into_iter().find(|a| a.id == id);
+        found.unwrap_or_else(|| panic!("lead {i} has no attempt {number}"))
+    }
+
+    /// Who holds a slot in each scope `attempt` takes one in.
+    pub async fn slot_holders(&self, attempt: &CallAttempt) -> Vec<Vec<AttemptId>> {
+        let mut holders = Vec::new();
+        for scope in SlotScope::of_attempt(attempt) {
+            holders.push(self.store.slot_holders(&scope).await.unwrap());
+        }
+        holders
     }
 }
 
@@ -461,6 +495,78 @@ async fn after_a_timeout_the_call_is_dialed_again_only_if_the_provider_never_rep
     assert!(matches!(w.dial(&again).await, DialResult::Dropped(_)));
     assert_eq!(w.dialer.calls(), 2);
     assert_eq!(w.store.attempts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_late_webhook_of_a_create_call_that_timed_out_changes_nothing_of_its_redial() {
+    for decision in [
+        CallOutcome::AppointmentSet,
+        CallOutcome::NotInterested,
+        CallOutcome::CallbackRequested { at: None },
+    ] {
+        // The first create-call request times out, though the provider placed
+        // that call (call_1); no event of it comes within the confirmation
+        // window, so the job dials the attempt again: call_2.
+        let w = World::new(1, FakeDialer::answering([Err(DialError::Timeout)])).await;
+        let job = w.queue_lead(0).await;
+        let DialResult::Retrying { until, .. } = w.dial(&job).await else {
+            panic!("a timed-out request is tried again")
+        };
+        w.clock.set(until);
+        let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
+            panic!()
+        };
+        assert_eq!(
+            w.dial(&again).await,
+            DialResult::Placed {
+                provider_call_id: "call_2".into()
+            }
+        );
+        let seen = async || {
+            (
+                w.lead(0).await,
+                w.store.attempts(),
+                w.slot_holders(&w.attempt(0, 1)).await,
+                w.store.usage_records(),
+                w.queue.len(),
+            )
+        };
+        let before = seen().await;
+        let (lead, redial) = (w.lead(0).await, w.attempt(0, 1));
+        assert_eq!((lead.status, lead.attempts), (LeadStatus::Calling, 1));
+        assert_eq!(redial.provider_call_id.as_deref(), Some("call_2"));
+        assert_eq!(before.2, vec![vec![redial.id.clone()]; 3]);
+
+        // call_1's webhooks carry the same metadata (this lead, attempt 1),
+        // but the attempt is call_2's: they are not applied, and ask for nothing.
+        w.clock.advance(90);
+        for event in w.every_webhook_twice_out_of_order(&job, "call_1", decision.clone()) {
+            let applied = apply_call_event_with_effects(&w.store, &event, w.clock.now())
+                .await
+                .unwrap();
+            assert_eq!(applied.result, EventResult::UnknownCall, "{decision:?}");
+            assert!(applied.effects.is_empty(), "{decision:?}");
+            assert_eq!(seen().await, before, "{decision:?} {:?}", event.phase);
+        }
+
+        // call_2 ends as usual, and the lead ends by what was said on it.
+        for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
+            apply_call_event(&w.store, &event, w.clock.now())
+                .await
+                .unwrap();
+        }
+        let (lead, attempt) = (w.lead(0).await, w.attempt(0, 1));
+        assert_eq!(
+            (lead.status, lead.attempts, lead.outcome, lead.next_call),
+            (LeadStatus::Completed, 1, Some(CallOutcome::Completed), None),
+            "{decision:?}"
+        );
+        assert_eq!(attempt.provider_call_id.as_deref(), Some("call_2"));
+        assert_eq!(attempt.outcome, Some(CallOutcome::Completed));
+        assert_eq!(w.store.slots_held(), 0);
+        assert_eq!(w.store.usage_records().len(), 1, "call_2's, once");
+        assert_eq!(w.store.usage_records()[0].billable_seconds, 62);
+    }
 }
 
 #[tokio::test]

@@ -274,3 +274,246 @@ async fn the_sweep_reads_only_what_is_due() {
     assert_eq!(due.items.len(), 1);
     assert!(matches!(&due.items[0], DueWork::Lead(l) if l.id == w.leads[0].id));
 }
+
+/// How the sweep gives up on attempt 1's call (`call_1`).
+#[derive(Clone, Copy, Debug)]
+enum GivesUp {
+    /// The provider has no end of the call.
+    NotKnown,
+    /// The provider says it is still going, longer than any call may.
+    StillGoing,
+    /// The provider cannot be asked for an hour.
+    CannotBeAsked,
+    /// The create-call request timed out and its redial job was lost: the
+    /// attempt has no call id to ask about.
+    NoCallId,
+}
+
+/// Where the redial (attempt 2) stands when the old call's webhooks arrive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Redial {
+    /// Placed: the lead is `calling`.
+    InFlight,
+    /// Its create-call request timed out: no call id yet, the lead `queued`.
+    Unanswered,
+}
+
+impl GivesUp {
+    const ALL: [GivesUp; 4] = [
+        GivesUp::NotKnown,
+        GivesUp::StillGoing,
+        GivesUp::CannotBeAsked,
+        GivesUp::NoCallId,
+    ];
+
+    /// A stuck attempt 1 (holding its slots), and when the sweep gives up on
+    /// it; the provider answers the redial's create-call request as `redial` says.
+    async fn stuck(self, redial: Redial) -> (Stuck, Timestamp) {
+        let first = match self {
+            GivesUp::NoCallId => Err(DialError::Timeout),
+            _ => Ok(()),
+        };
+        let second = match redial {
+            Redial::InFlight => Ok(()),
+            Redial::Unanswered => Err(DialError::Timeout),
+        };
+        let w = World::new(1, FakeDialer::answering([first, second])).await;
+        let job = w.queue_lead(0).await;
+        w.dial(&job).await;
+        w.queue.take_due(Timestamp::MAX); // a lost redial job, if any
+        let s = Stuck {
+            w,
+            provider: FakeLookup::default(),
+            scheduler: MemoryScheduler::default(),
+            messages: MemoryMessages::default(),
+            job,
+        };
+        let answer = match self {
+            GivesUp::StillGoing => Ok(Some(s.w.event(&s.job, "call_1", CallPhase::Started, None))),
+            GivesUp::CannotBeAsked => Err(DialError::Unavailable("502".into())),
+            GivesUp::NotKnown | GivesUp::NoCallId => Ok(None),
+        };
+        *s.provider.answer.lock().unwrap() = Some(answer);
+        let at = match self {
+            GivesUp::CannotBeAsked => s.stuck_after() + LOOKUP_PATIENCE,
+            _ => s.stuck_after(),
+        };
+        (s, at)
+    }
+}
+
+/// What a user would see of the lead and its redial.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    lead: Lead,
+    redial: crate::attempt::CallAttempt,
+    /// Who holds a slot in each scope the redial holds one in.
+    slot_holders: Vec<Vec<crate::ids::AttemptId>>,
+    usage: Vec<crate::billing::UsageRecord>,
+    scheduler: crate::memory::SchedulerRequests,
+    schedules: Vec<FollowUp>,
+    messages: Vec<crate::message::MessageJob>,
+    dial_jobs_waiting: usize,
+}
+
+impl Stuck {
+    async fn seen(&self) -> Seen {
+        let redial = self.w.attempt(0, 2);
+        Seen {
+            lead: self.lead().await,
+            slot_holders: self.w.slot_holders(&redial).await,
+            redial,
+            usage: self.w.store.usage_records(),
+            scheduler: self.scheduler.requests(),
+            schedules: self.scheduler.schedules(),
+            messages: self.messages.jobs(),
+            dial_jobs_waiting: self.w.queue.len(),
+        }
+    }
+
+    /// Applies `event` as the voice webhook does, effects carried out.
+    async fn webhook(&self, event: &CallEvent) -> FollowUpEffects {
+        let now = self.w.clock_now();
+        let applied = apply_call_event_with_effects(&self.w.store, event, now)
+            .await
+            .unwrap();
+        carry_out(
+            &self.w.store,
+            &self.scheduler,
+            &self.messages,
+            &applied.effects,
+            now,
+        )
+        .await
+        .unwrap();
+        applied.effects
+    }
+}
+
+/// Attempt 1's call is stuck and the sweep gives up on it; the retry dials
+/// attempt 2 (as `redial` says); then call_1, real after all, reports late
+/// that the lead decided; then the redial's call ends.
+async fn late_webhook_after_the_sweep_gave_up(
+    gives_up: GivesUp,
+    redial: Redial,
+    decision: CallOutcome,
+) {
+    let case = format!("{gives_up:?}, redial {redial:?}, then {decision:?}");
+    let (s, at) = gives_up.stuck(redial).await;
+    assert_eq!(s.sweep_at(at).await.marked_failed, 1, "{case}");
+    assert_eq!(s.lead().await.status, LeadStatus::RetryPending, "{case}");
+    let gave_up_on = s.w.attempt(0, 1);
+
+    // The retry fires: attempt 2 is dialled.
+    let due = s.scheduler.next_due().expect("the retry is scheduled");
+    s.w.clock.set(due);
+    let fired = s.scheduler.take_due(due);
+    let dialled = s.w.dispatcher().follow_up(&fired[0]).await.unwrap();
+    let lead = s.lead().await;
+    let redial_job = DialJob::for_lead(&lead, false);
+    assert_eq!((lead.attempts, &lead.next_call), (2, &None), "{case}");
+    match redial {
+        Redial::InFlight => {
+            let call_2 = DialResult::Placed {
+                provider_call_id: "call_2".into(),
+            };
+            assert_eq!(dialled, call_2, "{case}");
+            assert_eq!(lead.status, LeadStatus::Calling, "{case}");
+        }
+        Redial::Unanswered => {
+            assert!(matches!(dialled, DialResult::Retrying { .. }), "{case}");
+            assert_eq!(lead.status, LeadStatus::Queued, "{case}");
+            assert_eq!(s.w.attempt(0, 2).provider_call_id, None, "{case}");
+        }
+    }
+    let before = s.seen().await;
+    assert_eq!(
+        before.slot_holders,
+        vec![vec![before.redial.id.clone()]; 3],
+        "{case}"
+    );
+
+    // call_1's webhooks arrive now, late, out of order and twice.
+    s.w.clock.advance(60);
+    for event in
+        s.w.every_webhook_twice_out_of_order(&s.job, "call_1", decision.clone())
+    {
+        let effects = s.webhook(&event).await;
+        assert!(effects.is_empty(), "{case}: {:?}", event.phase);
+        assert_eq!(s.seen().await, before, "{case}: {:?}", event.phase);
+    }
+
+    // Attempt 1's own record tells what its call came to. Its usage stays
+    // the one record the sweep wrote when it gave up (no time known then):
+    // one usage record per call, never a second.
+    let told = s.w.attempt(0, 1);
+    assert_eq!(told.outcome, Some(decision.clone()), "{case}");
+    assert_eq!(told.provider_call_id.as_deref(), Some("call_1"), "{case}");
+    assert_eq!(told.status, gave_up_on.status, "{case}");
+    assert_eq!(told.report.duration_ms, Some(61_500), "{case}");
+    assert_eq!(told.report.ended_reason, gave_up_on.report.ended_reason);
+    assert!(told.usage_recorded, "{case}");
+
+    // The redial is placed (again, if its request went unanswered) and ends
+    // as usual; the lead ends by what was said on it.
+    let call_id = match redial {
+        Redial::InFlight => "call_2".to_owned(),
+        Redial::Unanswered => {
+            let until = s.w.attempt(0, 2).redial_after.unwrap();
+            s.w.clock.set(until);
+            let DialMessage::Dial(again) = s.w.queue.take_due(until).remove(0) else {
+                panic!("{case}: the redial's job comes back")
+            };
+            let DialResult::Placed { provider_call_id } = s.w.dial(&again).await else {
+                panic!("{case}: the redial is dialled again")
+            };
+            provider_call_id
+        }
+    };
+    for event in
+        s.w.every_webhook_twice_out_of_order(&redial_job, &call_id, CallOutcome::Completed)
+    {
+        s.webhook(&event).await;
+    }
+    let lead = s.lead().await;
+    assert_eq!(
+        (lead.status, lead.attempts, lead.outcome, lead.next_call),
+        (LeadStatus::Completed, 2, Some(CallOutcome::Completed), None),
+        "{case}"
+    );
+    let ended = s.w.attempt(0, 2);
+    assert_eq!(ended.provider_call_id, Some(call_id), "{case}");
+    assert_eq!(ended.outcome, Some(CallOutcome::Completed), "{case}");
+    assert!(ended.is_ended(), "{case}");
+    assert_eq!(s.w.store.slots_held(), 0, "{case}");
+    assert_eq!(s.w.store.usage_records().len(), 2, "one per call: {case}");
+    assert!(s.scheduler.schedules().is_empty(), "{case}");
+    assert!(s.messages.jobs().is_empty(), "{case}");
+}
+
+fn decisions() -> [CallOutcome; 3] {
+    [
+        CallOutcome::AppointmentSet,
+        CallOutcome::NotInterested,
+        CallOutcome::CallbackRequested { at: None },
+    ]
+}
+
+#[tokio::test]
+async fn a_late_webhook_of_a_call_the_sweep_gave_up_on_changes_nothing_of_the_redial() {
+    for gives_up in GivesUp::ALL {
+        for decision in decisions() {
+            late_webhook_after_the_sweep_gave_up(gives_up, Redial::InFlight, decision).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_late_webhook_of_a_call_the_sweep_gave_up_on_changes_nothing_of_a_redial_with_no_call_id_yet()
+ {
+    for gives_up in GivesUp::ALL {
+        for decision in decisions() {
+            late_webhook_after_the_sweep_gave_up(gives_up, Redial::Unanswered, decision).await;
+        }
+    }
+}
