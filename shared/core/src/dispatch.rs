@@ -437,7 +437,11 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
             Ok(placed) => {
                 let id = placed.provider_call_id.clone();
                 self.settle(job, (lead, attempt), move |lead, attempt| {
-                    attempt.provider_call_id.get_or_insert_with(|| id.clone());
+                    // The provider's answer names the attempt's call. A call
+                    // id a webhook recorded first can only be another call of
+                    // this attempt: a timed-out request's, reporting late
+                    // while this redial was asked for.
+                    attempt.provider_call_id = Some(id.clone());
                     attempt.advance(AttemptStatus::Placed);
                     lead.start_call(job.attempt, now).ok();
                     false

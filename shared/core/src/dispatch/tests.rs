@@ -569,6 +569,116 @@ async fn a_late_webhook_of_a_create_call_that_timed_out_changes_nothing_of_its_r
     }
 }
 
+/// A provider that times out on the first create-call request (placing that
+/// call, call_1, all the same) and answers the second with call_2, after
+/// call_1's first webhook (call_started) was applied.
+struct StartedDuringTheRedial<'a> {
+    w: &'a World,
+    job: DialJob,
+}
+
+#[async_trait]
+impl VoiceDialer for StartedDuringTheRedial<'_> {
+    async fn place_call(&self, call: &PlaceCall) -> Result<PlacedCall, DialError> {
+        let n = {
+            let mut requests = self.w.dialer.requests.lock().unwrap();
+            requests.push(call.clone());
+            requests.len()
+        };
+        if n == 1 {
+            return Err(DialError::Timeout);
+        }
+        let started = self.w.event(&self.job, "call_1", CallPhase::Started, None);
+        let applied = apply_call_event(&self.w.store, &started, self.w.clock.now()).await;
+        assert_eq!(applied.unwrap(), EventResult::Applied);
+        Ok(PlacedCall {
+            provider_call_id: format!("call_{n}"),
+        })
+    }
+}
+
+impl Dialers for StartedDuringTheRedial<'_> {
+    fn dialer(&self, _: VoiceProvider) -> &dyn VoiceDialer {
+        self
+    }
+}
+
+#[tokio::test]
+async fn the_call_a_redial_placed_stays_the_attempts_when_the_timed_out_call_reports_meanwhile() {
+    let w = World::new(1, FakeDialer::default()).await;
+    let job = w.queue_lead(0).await;
+    let provider = StartedDuringTheRedial {
+        w: &w,
+        job: job.clone(),
+    };
+    let dispatcher = Dispatcher {
+        store: &w.store,
+        queue: &w.queue,
+        dialers: &provider,
+        clock: &w.clock,
+        limits: w.limits,
+    };
+    let DialResult::Retrying { until, .. } = dispatcher.dial(&job).await.unwrap() else {
+        panic!("a timed-out request is tried again")
+    };
+    w.clock.set(until);
+    let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
+        panic!()
+    };
+    let placed = dispatcher.dial(&again).await.unwrap();
+    assert_eq!(
+        placed,
+        DialResult::Placed {
+            provider_call_id: "call_2".into()
+        }
+    );
+    // The provider's answer names the attempt's call, not the webhook that
+    // came first.
+    let attempt = w.attempt(0, 1);
+    assert_eq!(attempt.provider_call_id.as_deref(), Some("call_2"));
+    assert_eq!(w.lead(0).await.status, LeadStatus::Calling);
+    assert_eq!(
+        w.slot_holders(&attempt).await,
+        vec![vec![attempt.id.clone()]; 3]
+    );
+
+    // call_1's later webhooks are not the attempt's: its end gives no slot
+    // back while call_2 goes on, and decides nothing for the lead.
+    let before = (w.lead(0).await, w.store.attempts(), w.store.usage_records());
+    for event in w.every_webhook_twice_out_of_order(&job, "call_1", CallOutcome::NotInterested) {
+        let applied = apply_call_event_with_effects(&w.store, &event, w.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(
+            applied.result,
+            EventResult::UnknownCall,
+            "{:?}",
+            event.phase
+        );
+        assert!(applied.effects.is_empty());
+    }
+    assert_eq!(
+        (w.lead(0).await, w.store.attempts(), w.store.usage_records()),
+        before
+    );
+    assert_eq!(w.store.slots_held(), 3);
+
+    // call_2's webhooks are, and the lead ends by what was said on it.
+    for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
+        apply_call_event(&w.store, &event, w.clock.now())
+            .await
+            .unwrap();
+    }
+    let lead = w.lead(0).await;
+    assert_eq!(
+        (lead.status, lead.outcome),
+        (LeadStatus::Completed, Some(CallOutcome::Completed))
+    );
+    assert_eq!(w.store.slots_held(), 0);
+    assert_eq!(w.store.usage_records().len(), 1);
+    assert_eq!(w.store.usage_records()[0].billable_seconds, 62);
+}
+
 #[tokio::test]
 async fn a_sweep_queues_new_leads_spaced_at_the_campaigns_pace_and_sweeps_on() {
     let w = World::new(150, FakeDialer::default()).await;
