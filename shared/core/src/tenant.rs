@@ -170,13 +170,20 @@ impl NewTenant {
                 "must be between 1 and 1000",
             ));
         }
+        let voice = self.voice.unwrap_or_default();
+        // Read from JSON, the number has its E.164 form; here it must also be
+        // a number of its plan.
+        if let Some(from) = &voice.from_number {
+            Phone::parse(from.as_str(), None)
+                .map_err(|e| Invalid::new("voice.from_number", e.to_string()))?;
+        }
         Ok(Tenant {
             id: TenantId::parse(&self.slug)?,
             name: name.to_owned(),
             zone: Zone::parse(&self.timezone)?,
             default_region: Region::parse(&self.default_region)?,
             calling_window: window,
-            voice: self.voice.unwrap_or_default(),
+            voice,
             rate_per_minute: Cents(rate),
             max_concurrent_calls: max_calls,
             retry_policy: match self.retry_after_seconds {
@@ -278,7 +285,7 @@ pub(crate) mod tests {
     #[test]
     fn each_bad_field_is_named() {
         type Spoil = fn(&mut NewTenant);
-        let cases: [(Spoil, &str); 7] = [
+        let cases: [(Spoil, &str); 8] = [
             (
                 |t| t.retry_after_seconds = Some(vec![3600, 0]),
                 "retry_after_seconds",
@@ -292,6 +299,16 @@ pub(crate) mod tests {
             (|t| t.default_region = "XX".into(), "region"),
             (|t| t.name = "  ".into(), "name"),
             (|t| t.max_concurrent_calls = Some(0), "max_concurrent_calls"),
+            (
+                // E.164 in form, but no number of the North American plan.
+                |t| {
+                    t.voice = Some(VoiceSettings {
+                        from_number: serde_json::from_str("\"+10005550100\"").unwrap(),
+                        ..VoiceSettings::default()
+                    })
+                },
+                "voice.from_number",
+            ),
         ];
         for (spoil, field) in cases {
             let mut t = new_tenant();

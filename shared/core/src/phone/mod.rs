@@ -232,13 +232,26 @@ fn check_length(digits: &str) -> Result<(), PhoneError> {
     }
 }
 
+/// A number read back (serde: a stored lead, a queued job) is checked for
+/// E.164 form only: `+`, a first digit of 1-9, 7 to 15 digits. It was checked
+/// against its numbering plan when it was first parsed, so it is not checked
+/// again: reading the plan costs a cold start ~120 ms at its first number,
+/// and a later update of the plan must not make stored leads unreadable.
+/// Numbers people write go through [`Phone::parse`].
 impl TryFrom<String> for Phone {
     type Error = PhoneError;
     fn try_from(s: String) -> Result<Self, PhoneError> {
-        if s.starts_with('+') && s[1..].bytes().all(|b| b.is_ascii_digit()) {
-            Phone::parse(&s, None)
-        } else {
-            Err(PhoneError::NoRegion)
+        let Some(digits) = s.strip_prefix('+') else {
+            return Err(PhoneError::NoRegion);
+        };
+        if let Some(c) = digits.chars().find(|c| !c.is_ascii_digit()) {
+            return Err(PhoneError::UnexpectedCharacter(c));
+        }
+        match digits.len() {
+            n if n < MIN_DIGITS => Err(PhoneError::TooShort),
+            n if n > MAX_DIGITS => Err(PhoneError::TooLong),
+            _ if digits.starts_with('0') => Err(PhoneError::UnknownCountryCode),
+            _ => Ok(Phone(s)),
         }
     }
 }
@@ -372,7 +385,41 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(json, "\"+14155552671\"");
         assert_eq!(serde_json::from_str::<Phone>(&json).unwrap(), p);
-        assert!(serde_json::from_str::<Phone>("\"4155552671\"").is_err());
+        for not_e164 in [
+            "4155552671",
+            "+1 415 555 2671",
+            "+1-415-555-2671",
+            "+04155552671",
+            "+123456",
+            "+1234567890123456",
+            "",
+            "+",
+        ] {
+            let json = serde_json::to_string(not_e164).unwrap();
+            assert!(
+                serde_json::from_str::<Phone>(&json).is_err(),
+                "{not_e164:?}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Reading a number back checks its form, not its plan: a string is
+        /// read iff it is "+", a digit 1-9 and 6 to 14 more digits.
+        #[test]
+        fn a_number_is_read_back_iff_it_has_the_e164_form(
+            raw in prop_oneof!["\\+[0-9]{0,17}", "\\+?[0-9 a-]{0,17}"],
+        ) {
+            let form = raw.len() >= 8 && raw.len() <= 16
+                && raw.as_bytes()[0] == b'+'
+                && (b'1'..=b'9').contains(&raw.as_bytes()[1])
+                && raw[1..].bytes().all(|b| b.is_ascii_digit());
+            let read = serde_json::from_value::<Phone>(serde_json::Value::String(raw.clone()));
+            prop_assert_eq!(read.is_ok(), form, "{:?}", raw);
+            if let Ok(phone) = read {
+                prop_assert_eq!(phone.as_str(), raw.as_str());
+            }
+        }
     }
 
     /// Valid numbers of several plans, to generate variants from.
