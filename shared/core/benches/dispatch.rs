@@ -6,6 +6,9 @@
 //! and the slots left held at the end (must be 0).
 //!
 //! `cargo bench -p leadline-core --bench dispatch`
+//!
+//! Without `--bench` (`cargo test --benches`) it is a smoke run: 30 jobs at
+//! the same limits, the same checks.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ use leadline_core::time::{Clock, SystemClock};
 use leadline_core::{CampaignId, LeadId, Phone};
 
 const LEADS: usize = 1_000;
+/// The jobs of a smoke run (`cargo test --benches`).
+const SMOKE_LEADS: usize = 30;
 const CONCURRENCY: u32 = 20;
 const PACE: u32 = 10;
 
@@ -91,6 +96,12 @@ impl Dialers for One {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes `--bench`; without it this is a smoke run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let leads_n = if smoke { SMOKE_LEADS } else { LEADS };
+    if smoke {
+        println!("dispatch: smoke run ({leads_n} jobs; `cargo bench` runs {LEADS})");
+    }
     let store = Arc::new(MemoryStore::default());
     let now = Timestamp::now();
     let new: NewTenant = serde_json::from_value(serde_json::json!({
@@ -110,11 +121,11 @@ async fn main() {
             calls_per_second: PACE,
         },
         start_at: None,
-        lead_count: LEADS as u64,
+        lead_count: leads_n as u64,
         created_at: now,
     };
     store.create_campaign(&campaign).await.unwrap();
-    let leads: Vec<Lead> = (0..LEADS)
+    let leads: Vec<Lead> = (0..leads_n)
         .map(|i| {
             let phone = Phone::parse(&format!("+447400{:06}", i), None).unwrap();
             serde_json::from_value(serde_json::json!({
@@ -159,7 +170,7 @@ async fn main() {
         clock: &SystemClock,
         limits,
     };
-    while provider.starts.lock().unwrap().len() < LEADS {
+    while provider.starts.lock().unwrap().len() < leads_n {
         for message in queue.take_due(SystemClock.now()) {
             match message {
                 DialMessage::Sweep(s) => {
@@ -184,7 +195,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let last_start = began.elapsed();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every call lasts at most 2.5 s: give them 3 s to end (and stop waiting
+    // as soon as they all have).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while (store.usage_records().len() < leads_n || store.slots_held() > 0)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let starts = provider.starts.lock().unwrap().clone();
     // The pace is counted per provider-account second, as the store counts it.
@@ -193,14 +211,14 @@ async fn main() {
         *per_second.entry(t.as_second()).or_default() += 1;
     }
     let busiest_second = per_second.values().copied().max().unwrap();
-    let rate = (LEADS - 1) as f64
+    let rate = (leads_n - 1) as f64
         / starts
             .last()
             .unwrap()
             .duration_since(starts[0])
             .as_secs_f64();
     println!(
-        "dispatch: {LEADS} jobs, concurrency {CONCURRENCY}, pacing {PACE}/s, calls of 1-2.5 s"
+        "dispatch: {leads_n} jobs, concurrency {CONCURRENCY}, pacing {PACE}/s, calls of 1-2.5 s"
     );
     println!("  calls placed          {}", starts.len());
     println!("  time to last start    {:.1} s", last_start.as_secs_f64());
@@ -216,6 +234,12 @@ async fn main() {
     println!("  dial results          {results:?}");
     println!("  slots held at the end {}", store.slots_held());
     println!("  usage records         {}", store.usage_records().len());
+    assert_eq!(starts.len(), leads_n, "one call per job");
+    assert_eq!(
+        store.usage_records().len(),
+        leads_n,
+        "every call ended, with its usage record"
+    );
     assert_eq!(store.slots_held(), 0, "a slot leaked");
     assert!(busiest_second <= PACE as usize, "the pace was exceeded");
 }

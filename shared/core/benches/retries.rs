@@ -6,6 +6,9 @@
 //! deletes) against the retries placed. Prints the counts; no timing.
 //!
 //! `cargo bench -p leadline-core --bench retries`
+//!
+//! Without `--bench` (`cargo test --benches`) it is a smoke run: 40 leads
+//! (five of each run of answers), the same checks.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,6 +30,9 @@ use leadline_core::time::Clock;
 use leadline_core::{CampaignId, LeadId, Phone};
 
 const LEADS: usize = 1_000;
+/// The leads of a smoke run (`cargo test --benches`): five of each of the
+/// eight runs of answers.
+const SMOKE_LEADS: usize = 40;
 
 /// What lead `i` answers at its `n`-th call (1-based).
 fn answer(i: usize, n: u32) -> CallOutcome {
@@ -78,6 +84,12 @@ impl Dialers for Accepting {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes `--bench`; without it this is a smoke run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let leads_n = if smoke { SMOKE_LEADS } else { LEADS };
+    if smoke {
+        println!("retries: smoke run ({leads_n} leads; `cargo bench` runs {LEADS})");
+    }
     let store = MemoryStore::default();
     let start: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
     let clock = VirtualClock(Mutex::new(start));
@@ -99,12 +111,12 @@ async fn main() {
             calls_per_second: 1000,
         },
         start_at: None,
-        lead_count: LEADS as u64,
+        lead_count: leads_n as u64,
         created_at: start,
     };
     store.create_campaign(&campaign).await.unwrap();
     let mut leads: Vec<Lead> = Vec::new();
-    for i in 0..LEADS {
+    for i in 0..leads_n {
         let phone = Phone::parse(&format!("+447400{:06}", i), None).unwrap();
         let mut lead: Lead = serde_json::from_value(serde_json::json!({
             "id": LeadId::derive(&tenant.id, &campaign.id, &phone), "tenant": tenant.id, "campaign": campaign.id,
@@ -206,7 +218,7 @@ async fn main() {
             LeadStatus::RetryPending | LeadStatus::CallbackPending
         ));
     }
-    println!("leads                         {LEADS}");
+    println!("leads                         {leads_n}");
     println!("retries placed                {retries_placed}");
     println!(
         "CreateSchedule                {} ({:.2} per retry placed)",

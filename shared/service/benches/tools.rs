@@ -7,25 +7,35 @@
 //! one answered from the function's slot cache.
 //!
 //! `cargo bench -p leadline-service --bench tools`
+//!
+//! Every answer is read, not only its 200 (which a call leadline does not own
+//! gets too, with a spoken error): each booking is in the calendar and in the
+//! store with its lead booked, and each availability answer offers slots.
+//! Without `--bench` (`cargo test --benches`) it is a smoke run of 30 calls
+//! each.
 
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request};
+use leadline_core::appointment::AppointmentStatus;
 use leadline_core::business::{BusinessSettings, Service, ServiceId};
 use leadline_core::calendar::Calendar;
 use leadline_core::call::CallRef;
+use leadline_core::in_call::SEARCH_DAYS;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
-use leadline_core::ports::{BusinessStore, LeadStore};
+use leadline_core::ports::{BusinessStore, InCallStore, LeadStore};
 use leadline_core::time::FixedClock;
 use leadline_core::{CampaignId, Cents, LeadId, Phone, TenantId};
 use leadline_service::cache::CachedCalendar;
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const KEY: &str = "key_bench";
 const N: usize = 5_000;
+/// The calls of each part in a smoke run (`cargo test --benches`).
+const SMOKE_N: usize = 30;
 
 fn now() -> Timestamp {
     "2026-11-23T13:00:00Z".parse().unwrap()
@@ -34,9 +44,9 @@ fn now() -> Timestamp {
 type Webhook<K> =
     VoiceWebhook<MemoryStore, MemoryScheduler, MemoryMessages, FixedClock, MemoryStore, K>;
 
-/// One business with 8 services, `N` leads in calls, and a free slot every
+/// One business with 8 services, `n` leads in calls, and a free slot every
 /// 5 minutes for 40 days.
-fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar) -> (Webhook<K>, Vec<CallRef>) {
+fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook<K>, Vec<CallRef>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -67,8 +77,8 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar) -> (Webhook<K>, Vec<C
         }
         businesses.save_business(&business, None).await.unwrap();
         let campaign = CampaignId::from_bytes(&[7; 15]);
-        let mut leads = Vec::with_capacity(N);
-        for i in 0..N {
+        let mut leads = Vec::with_capacity(n);
+        for i in 0..n {
             let phone = Phone::parse(&format!("+1415555{:04}", i % 10_000), None).unwrap();
             leads.push(Lead {
                 id: LeadId::derive(&tenant, &campaign, &phone),
@@ -137,22 +147,96 @@ fn request(call: &CallRef, i: usize, name: &str, args: serde_json::Value) -> Req
         .unwrap()
 }
 
+/// The time of each request, sorted, and each answer's JSON in order.
 fn measure<K: Calendar>(
     rt: &tokio::runtime::Runtime,
     webhook: &Webhook<K>,
     requests: Vec<Request>,
-) -> Vec<Duration> {
+) -> (Vec<Duration>, Vec<Value>) {
     let mut times = Vec::with_capacity(requests.len());
+    let mut answers = Vec::with_capacity(requests.len());
     rt.block_on(async {
         for req in requests {
             let t = Instant::now();
             let response = webhook.handle(req).await;
             times.push(t.elapsed());
             assert_eq!(response.status(), 200);
+            answers.push(match response.body() {
+                Body::Text(text) => serde_json::from_str(text).unwrap(),
+                Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap(),
+                Body::Empty => Value::Null,
+                _ => unreachable!("a tool answer is JSON"),
+            });
         }
     });
     times.sort();
-    times
+    (times, answers)
+}
+
+/// Each answer is a booking made: `booked`, with its appointment.
+fn assert_booked(answers: &[Value]) {
+    for answer in answers {
+        assert!(
+            answer["booked"] == true && answer["appointment"]["id"].is_string(),
+            "a booking answer that booked nothing: {answer}"
+        );
+    }
+}
+
+/// Each answer offers free times: a sentence to say and a non-empty list of
+/// slots, not a spoken error.
+fn assert_offers_slots(answers: &[Value]) {
+    for answer in answers {
+        let say = answer["say"].as_str().unwrap_or_default();
+        let slots = answer["slots"].as_array().map_or(0, Vec::len);
+        assert!(
+            answer.get("error").is_none()
+                && !say.is_empty()
+                && slots > 0
+                && answer["slots"][0]["start"].is_string(),
+            "an availability answer that offers no slot: {answer}"
+        );
+    }
+}
+
+/// The leadline side of `n` bookings: one appointment per lead, booked, and
+/// every lead booked.
+fn assert_recorded<K: Calendar>(
+    rt: &tokio::runtime::Runtime,
+    webhook: &Webhook<K>,
+    calls: &[CallRef],
+) {
+    assert_eq!(
+        webhook.store.appointments(&calls[0].tenant).len(),
+        calls.len(),
+        "one appointment recorded per booking"
+    );
+    rt.block_on(async {
+        for call in calls {
+            let appointments = webhook
+                .store
+                .appointments_of(&call.tenant, &call.lead)
+                .await
+                .unwrap();
+            assert!(
+                appointments.len() == 1 && appointments[0].status == AppointmentStatus::Booked,
+                "lead {} has {appointments:?}",
+                call.lead
+            );
+            let lead = webhook
+                .store
+                .lead(&call.tenant, &call.lead)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                lead.status,
+                LeadStatus::Booked,
+                "lead {} is booked",
+                call.lead
+            );
+        }
+    });
 }
 
 fn report(what: &str, times: &[Duration], budget: &str) {
@@ -167,19 +251,29 @@ fn report(what: &str, times: &[Duration], budget: &str) {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; without it this is a smoke run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let n = if smoke { SMOKE_N } else { N };
+    if smoke {
+        println!("tools: smoke run ({n} calls each; `cargo bench` runs {N})");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
 
     let calendar = MemoryCalendar::default();
-    let (webhook, calls) = world(MemoryCalendar::default(), &calendar);
+    let (webhook, calls) = world(MemoryCalendar::default(), &calendar, n);
     let webhook = VoiceWebhook {
         calendar,
         ..webhook
     };
-    let slots: Vec<Timestamp> = (0..N)
-        .map(|i| now() + SignedDuration::from_hours(2) + SignedDuration::from_mins(5 * i as i64))
+    // The bookings take the free times after the days an availability ask
+    // searches (5,000 of them fill 17 days), so the asks below are answered
+    // with free times, not with "I don't see any free times".
+    let first_booked = now() + SignedDuration::from_hours(24 * (SEARCH_DAYS + 1));
+    let slots: Vec<Timestamp> = (0..n)
+        .map(|i| first_booked + SignedDuration::from_mins(5 * i as i64))
         .collect();
     let bookings = calls
         .iter()
@@ -194,12 +288,14 @@ fn main() {
             )
         })
         .collect();
-    let times = measure(&rt, &webhook, bookings);
+    let (times, answers) = measure(&rt, &webhook, bookings);
+    assert_booked(&answers);
     assert_eq!(
         webhook.calendar.live_bookings().len(),
-        N,
+        n,
         "every booking made"
     );
+    assert_recorded(&rt, &webhook, &calls);
     report(
         "book_appointment, calendar in memory",
         &times,
@@ -218,7 +314,8 @@ fn main() {
             )
         })
         .collect();
-    let times = measure(&rt, &webhook, asks);
+    let (times, answers) = measure(&rt, &webhook, asks);
+    assert_offers_slots(&answers);
     report(
         "check_availability, calendar in memory",
         &times,
@@ -229,6 +326,7 @@ fn main() {
     let (cached, calls) = world(
         CachedCalendar::new(MemoryCalendar::default(), CachedCalendar::<()>::TTL),
         &offer,
+        n,
     );
     let cached = VoiceWebhook {
         calendar: CachedCalendar::new(offer, CachedCalendar::<()>::TTL),
@@ -246,7 +344,8 @@ fn main() {
             )
         })
         .collect();
-    let times = measure(&rt, &cached, asks);
+    let (times, answers) = measure(&rt, &cached, asks);
+    assert_offers_slots(&answers);
     report(
         "check_availability, answered from the slot cache",
         &times,

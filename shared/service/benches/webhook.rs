@@ -5,24 +5,33 @@
 //! p50/p99 over 10,000 webhooks, then criterion's estimate.
 //!
 //! `cargo bench -p leadline-service --bench webhook`
+//!
+//! Both parts check that the work happened, not only the 2xx (which a call
+//! leadline does not own gets too): one usage record per call, every attempt
+//! ended and every slot given back. Without `--bench` (`cargo test --benches`)
+//! it is a smoke run: 50 calls, and criterion's test mode (one iteration).
 
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use jiff::Timestamp;
 use lambda_http::{Body, Request};
-use leadline_core::attempt::CallAttempt;
+use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::DeploymentLimits;
-use leadline_core::lead::Lead;
+use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
-use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
+use leadline_core::ports::{CallStore, CallWrite, LeadStore, PageRequest, TenantStore, UsageStore};
 use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::time::SystemClock;
-use leadline_core::{CampaignId, LeadId, Phone};
+use leadline_core::{CampaignId, LeadId, Phone, TenantId};
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
 
 const KEY: &str = "key_bench";
+/// The calls of the measured loop.
+const N: usize = 10_000;
+/// The calls of the measured loop in a smoke run (`cargo test --benches`).
+const SMOKE_N: usize = 50;
 
 type Webhook = VoiceWebhook<
     MemoryStore,
@@ -33,54 +42,96 @@ type Webhook = VoiceWebhook<
     leadline_core::memory::MemoryCalendar,
 >;
 
-fn world(n: usize) -> (Webhook, Vec<CallRef>) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = MemoryStore::default();
-    let now = Timestamp::now();
-    let tenant: Tenant = serde_json::from_value::<NewTenant>(serde_json::json!({
-        "name": "Bench", "slug": "bench", "timezone": "Europe/London", "default_region": "GB"
-    }))
-    .unwrap()
-    .into_tenant(now)
-    .unwrap();
-    let campaign = CampaignId::new(now, [1; 9]);
-    let calls = rt.block_on(async {
-        store.create_tenant(&tenant, "h").await.unwrap();
-        let mut calls = Vec::new();
-        for i in 0..n {
-            let phone = Phone::parse(&format!("+447400{i:06}"), None).unwrap();
-            let mut lead: Lead = serde_json::from_value(serde_json::json!({
-                "id": LeadId::derive(&tenant.id, &campaign, &phone), "tenant": tenant.id, "campaign": campaign,
-                "phone": phone, "name": "Ada", "email": null, "whatsapp": null, "partner": null, "zone": null,
-                "status": "new", "attempts": 0, "outcome": null, "note": null,
-                "created_at": now, "updated_at": now, "version": 0
-            }))
+/// The bench's tenant and campaign, stored, and the webhook over that store.
+struct World {
+    webhook: Webhook,
+    tenant: Tenant,
+    campaign: CampaignId,
+    now: Timestamp,
+}
+
+impl World {
+    fn new(rt: &tokio::runtime::Runtime) -> Self {
+        let store = MemoryStore::default();
+        let now = Timestamp::now();
+        let tenant: Tenant = serde_json::from_value::<NewTenant>(serde_json::json!({
+            "name": "Bench", "slug": "bench", "timezone": "Europe/London", "default_region": "GB"
+        }))
+        .unwrap()
+        .into_tenant(now)
+        .unwrap();
+        rt.block_on(store.create_tenant(&tenant, "h")).unwrap();
+        let webhook = VoiceWebhook {
+            store,
+            businesses: MemoryStore::default(),
+            calendar: leadline_core::memory::MemoryCalendar::default(),
+            follow_ups: MemoryScheduler::default(),
+            messages: MemoryMessages::default(),
+            clock: SystemClock,
+            retell_api_key: KEY.into(),
+            vapi: VapiAuth::Secret("s".into()),
+        };
+        Self {
+            webhook,
+            tenant,
+            campaign: CampaignId::new(now, [1; 9]),
+            now,
+        }
+    }
+
+    /// Lead `i` in a call leadline started: queued, its attempt dialing,
+    /// its slots held.
+    async fn call_in_flight(&self, i: usize) -> CallRef {
+        let (store, tenant, campaign, now) =
+            (&self.webhook.store, &self.tenant, &self.campaign, self.now);
+        let phone = Phone::parse(&format!("+44740{i:07}"), None).unwrap();
+        let mut lead: Lead = serde_json::from_value(serde_json::json!({
+            "id": LeadId::derive(&tenant.id, campaign, &phone), "tenant": tenant.id, "campaign": campaign,
+            "phone": phone, "name": "Ada", "email": null, "whatsapp": null, "partner": null, "zone": null,
+            "status": "new", "attempts": 0, "outcome": null, "note": null,
+            "created_at": now, "updated_at": now, "version": 0
+        }))
+        .unwrap();
+        lead.queue(1, now).unwrap();
+        store
+            .insert_leads(std::slice::from_ref(&lead))
+            .await
             .unwrap();
-            lead.queue(1, now).unwrap();
-            store.insert_leads(std::slice::from_ref(&lead)).await.unwrap();
-            let call = CallRef { tenant: tenant.id.clone(), lead: lead.id.clone(), attempt: 1 };
-            let attempt = CallAttempt::dialing(&call, campaign.clone(), VoiceProvider::Retell, now);
-            let limits = DeploymentLimits { retell_concurrent_calls: u32::MAX, calls_per_second: u32::MAX, ..Default::default() };
-            let mut t = tenant.clone();
-            t.max_concurrent_calls = u32::MAX;
-            let claim = limits.claim(&attempt, &t, None, now);
-            let write = CallWrite { attempt: Some(attempt), take_slots: Some(claim), ..CallWrite::default() };
-            store.commit(&write).await.unwrap().unwrap();
-            calls.push(call);
+        let call = CallRef {
+            tenant: tenant.id.clone(),
+            lead: lead.id.clone(),
+            attempt: 1,
+        };
+        let attempt = CallAttempt::dialing(&call, campaign.clone(), VoiceProvider::Retell, now);
+        let limits = DeploymentLimits {
+            retell_concurrent_calls: u32::MAX,
+            calls_per_second: u32::MAX,
+            ..Default::default()
+        };
+        let mut t = tenant.clone();
+        t.max_concurrent_calls = u32::MAX;
+        let claim = limits.claim(&attempt, &t, None, now);
+        let write = CallWrite {
+            attempt: Some(attempt),
+            take_slots: Some(claim),
+            ..CallWrite::default()
+        };
+        store.commit(&write).await.unwrap().unwrap();
+        call
+    }
+}
+
+/// The world with `n` calls in flight.
+fn world(rt: &tokio::runtime::Runtime, n: usize) -> (World, Vec<CallRef>) {
+    let world = World::new(rt);
+    let calls = rt.block_on(async {
+        let mut calls = Vec::with_capacity(n);
+        for i in 0..n {
+            calls.push(world.call_in_flight(i).await);
         }
         calls
     });
-    let webhook = VoiceWebhook {
-        store,
-        businesses: MemoryStore::default(),
-        calendar: leadline_core::memory::MemoryCalendar::default(),
-        follow_ups: MemoryScheduler::default(),
-        messages: MemoryMessages::default(),
-        clock: SystemClock,
-        retell_api_key: KEY.into(),
-        vapi: VapiAuth::Secret("s".into()),
-    };
-    (webhook, calls)
+    (world, calls)
 }
 
 fn request(call: &CallRef, i: usize) -> Request {
@@ -106,19 +157,82 @@ fn request(call: &CallRef, i: usize) -> Request {
         .unwrap()
 }
 
+/// The tenant's usage records, read page by page through the store's port.
+fn usage_count(rt: &tokio::runtime::Runtime, store: &MemoryStore, tenant: &TenantId) -> usize {
+    rt.block_on(async {
+        let mut request = PageRequest {
+            limit: PageRequest::MAX_LIMIT,
+            cursor: None,
+        };
+        let mut count = 0;
+        loop {
+            let page = store.usage(tenant, &request).await.unwrap();
+            count += page.items.len();
+            match page.next_cursor {
+                Some(cursor) => request.cursor = Some(cursor),
+                None => return count,
+            }
+        }
+    })
+}
+
+/// Every call of `calls` ended: its lead has the call's outcome, its attempt
+/// is over with its usage recorded, and no slot is held any more.
+fn assert_every_call_ended(rt: &tokio::runtime::Runtime, store: &MemoryStore, calls: &[CallRef]) {
+    rt.block_on(async {
+        for call in calls {
+            let lead = store.lead(&call.tenant, &call.lead).await.unwrap().unwrap();
+            assert!(
+                lead.outcome.is_some()
+                    && !matches!(lead.status, LeadStatus::Queued | LeadStatus::Calling),
+                "lead {} was not moved on by its call's end: {:?} {:?}",
+                lead.id,
+                lead.status,
+                lead.outcome
+            );
+        }
+    });
+    let attempts = store.attempts();
+    assert_eq!(attempts.len(), calls.len(), "one attempt per call");
+    let open: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.status != AttemptStatus::Ended || !a.usage_recorded)
+        .collect();
+    assert!(
+        open.is_empty(),
+        "{} of {} attempts not ended with their usage, e.g. {:?}",
+        open.len(),
+        attempts.len(),
+        open.first()
+    );
+    assert_eq!(
+        store.slots_held(),
+        0,
+        "every ended call gives its slots back"
+    );
+}
+
 fn main() {
-    const N: usize = 10_000;
+    // `cargo bench` passes `--bench`; without it this is a smoke run.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let n = if smoke { SMOKE_N } else { N };
+    if smoke {
+        println!(
+            "voice webhook: smoke run ({n} calls, criterion in test mode; `cargo bench` runs {N})"
+        );
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (webhook, calls) = world(N);
+    let (measured, calls) = world(&rt, n);
+    let webhook = &measured.webhook;
     let requests: Vec<Request> = calls
         .iter()
         .enumerate()
         .map(|(i, c)| request(c, i))
         .collect();
-    let mut times: Vec<Duration> = Vec::with_capacity(N);
+    let mut times: Vec<Duration> = Vec::with_capacity(n);
     rt.block_on(async {
         for req in requests {
             let t = Instant::now();
@@ -130,27 +244,46 @@ fn main() {
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     println!(
-        "voice webhook (Retell call_ended, {N} calls): p50 {:?}, p99 {:?}, max {:?} (budget p99 5 ms)",
+        "voice webhook (Retell call_ended, {n} calls): p50 {:?}, p99 {:?}, max {:?} (budget p99 5 ms)",
         at(0.50),
         at(0.99),
         times[times.len() - 1]
     );
+    // The 204 alone proves nothing: a call leadline does not own gets it too.
+    assert_eq!(
+        usage_count(&rt, &webhook.store, &calls[0].tenant),
+        n,
+        "one usage record per call_ended"
+    );
+    assert_every_call_ended(&rt, &webhook.store, &calls);
 
-    // Criterion's estimate of the same, one fresh call per iteration.
-    let (webhook, calls) = world(200_000);
-    let mut next = 0usize;
+    // Criterion's estimate of the same, one fresh call per iteration: made
+    // in the (untimed) setup, however many iterations criterion runs.
+    let (fresh, _) = world(&rt, 0);
+    let mut made: Vec<CallRef> = Vec::new();
     let mut c = Criterion::default()
         .configure_from_args()
         .measurement_time(Duration::from_secs(3));
     c.bench_function("voice_webhook_call_ended", |b| {
         b.iter_batched(
             || {
-                next += 1;
-                request(&calls[next % calls.len()], next)
+                let call = rt.block_on(fresh.call_in_flight(made.len()));
+                made.push(call.clone());
+                request(&call, made.len())
             },
-            |req| rt.block_on(webhook.handle(req)),
+            |req| rt.block_on(fresh.webhook.handle(req)),
             criterion::BatchSize::SmallInput,
         )
     });
     c.final_summary();
+    // Every iteration (warm-up included) ended a call of its own.
+    assert!(!made.is_empty(), "criterion ran no iteration");
+    // (All at once: paging through hundreds of thousands would take longer
+    // than the bench.)
+    assert_eq!(
+        fresh.webhook.store.usage_records().len(),
+        made.len(),
+        "one usage record per iteration's call_ended"
+    );
+    assert_every_call_ended(&rt, &fresh.webhook.store, &made);
 }
