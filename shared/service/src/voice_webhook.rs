@@ -294,6 +294,8 @@ fn log(event: &CallEvent, result: EventResult) {
 }
 
 #[cfg(test)]
+mod raw_body_tests;
+#[cfg(test)]
 mod tool_tests;
 
 #[cfg(test)]
