@@ -318,9 +318,78 @@ async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
         assert_eq!(applied, EventResult::Applied, "{phase:?}");
         let calls = f.store.calls().snapshot();
         assert_eq!(
-            calls.into_iter().collect::<Vec<_>>(),
+            calls
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
             vec![("BatchGetItem", 1), ("TransactWriteItems", 1)],
             "{phase:?}"
         );
     }
+}
+
+/// The sweep's read, counted by the store's own client: among 301 leads owed
+/// a call, it asks GSI2 for what is due and gets the one overdue lead, in one
+/// Query and no Scan. The times lie where no other test's work does (the
+/// overdue lead in 2001, the others in 2999), so the count is exact on the
+/// shared table.
+#[tokio::test]
+async fn the_sweep_reads_only_what_is_due_in_one_query_and_no_scan() {
+    use jiff::SignedDuration;
+    use leadline_core::lead::{LeadStatus, NextCall, NextCallKind};
+    use leadline_core::ports::{DueWork, PageRequest, SweepStore};
+    let f = fixture(0).await;
+    let overdue: Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
+    let later: Timestamp = "2999-01-01T00:00:00Z".parse().unwrap();
+    let leads: Vec<Lead> = (0..301)
+        .map(|i| {
+            let phone = Phone::parse(&format!("+1212555{:04}", 3000 + i), None).unwrap();
+            let mut lead: Lead = serde_json::from_value(serde_json::json!({
+                "id": LeadId::derive(&f.tenant.id, &f.campaign.id, &phone),
+                "tenant": f.tenant.id, "campaign": f.campaign.id, "phone": phone,
+                "name": null, "email": null, "whatsapp": null, "partner": null, "zone": null,
+                "status": "retry_pending", "attempts": 1, "outcome": null, "note": null,
+                "created_at": Timestamp::now(), "updated_at": Timestamp::now(), "version": 0
+            }))
+            .unwrap();
+            assert_eq!(lead.status, LeadStatus::RetryPending);
+            lead.next_call = Some(NextCall {
+                kind: NextCallKind::Retry,
+                attempt: 2,
+                at: if i == 0 { overdue } else { later },
+            });
+            lead
+        })
+        .collect();
+    f.store.insert_leads(&leads).await.unwrap();
+
+    f.store.calls().reset();
+    let due = f
+        .store
+        .due_work(
+            overdue + SignedDuration::from_mins(5),
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    let read: Vec<_> = due.items.iter().collect();
+    let (queries, scans, items) = (
+        f.store.calls().count("Query"),
+        f.store.calls().count("Scan"),
+        f.store.calls().items_read(),
+    );
+    for lead in &leads {
+        f.store.delete_lead(lead).await.unwrap();
+    }
+    assert!(
+        matches!(read.as_slice(), [DueWork::Lead(l)] if l.id == leads[0].id),
+        "{read:?}"
+    );
+    assert_eq!(
+        (queries, scans, items),
+        (1, 0, 1),
+        "{:?}",
+        f.store.calls().snapshot()
+    );
+    assert_eq!(due.next_cursor, None);
 }

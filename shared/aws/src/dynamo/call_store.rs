@@ -88,7 +88,6 @@ impl DynamoStore {
         guards: &[Guard],
         what: &str,
     ) -> Result<Result<(), WriteRefused>> {
-        self.calls.record("TransactWriteItems");
         let result = self
             .client
             .transact_write_items()
@@ -414,7 +413,6 @@ impl CallStore for DynamoStore {
 impl SuppressionStore for DynamoStore {
     async fn suppress(&self, entry: &Suppression) -> Result<()> {
         let update = self.suppression_update(entry)?;
-        self.calls.record("UpdateItem");
         self.client
             .update_item()
             .table_name(&self.table)

@@ -19,7 +19,6 @@ impl SweepStore for DynamoStore {
             .as_deref()
             .map(|c| cursor::decode(c, DUE_PK))
             .transpose()?;
-        self.calls.record("Query");
         let out = self
             .client
             .query()

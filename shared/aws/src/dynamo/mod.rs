@@ -46,15 +46,30 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store over `client`, which it rebuilds with its request counter.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let calls = Calls::default();
+        let config = client.config().to_builder();
         Self {
-            client,
+            client: calls.counting(config),
             table: table.into(),
-            calls: Calls::default(),
+            calls,
         }
     }
 
-    /// The requests this store has made so far, by operation.
+    /// A store with a client of its own built from the SDK configuration:
+    /// what a function does at a cold start (one client, built once).
+    pub fn from_aws(aws: &crate::Aws, table: impl Into<String>) -> Self {
+        let calls = Calls::default();
+        Self {
+            client: calls.counting(aws_sdk_dynamodb::config::Builder::from(&aws.config)),
+            table: table.into(),
+            calls,
+        }
+    }
+
+    /// The requests this store's client has executed so far, by operation,
+    /// and the items its reads returned.
     pub fn calls(&self) -> &Calls {
         &self.calls
     }
@@ -67,7 +82,6 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: String, sk: String) -> Result<Option<Item>> {
-        self.calls.record("GetItem");
         let out = self
             .client
             .get_item()
@@ -82,7 +96,6 @@ impl DynamoStore {
 
     /// Puts an item that must not exist yet; an existing one is a `Conflict` saying `what`.
     async fn put_new(&self, item: Item, what: &str) -> Result<()> {
-        self.calls.record("PutItem");
         let result = self
             .client
             .put_item()
@@ -120,7 +133,6 @@ impl DynamoStore {
             .build()
             .map_err(|e| Error::Internal(e.to_string()))?;
         for attempt in 0..=BATCH_RETRIES {
-            self.calls.record("BatchGetItem");
             let out = self
                 .client
                 .batch_get_item()
@@ -149,7 +161,6 @@ impl DynamoStore {
     /// BatchWriteItem of up to 25 puts, retrying unprocessed items with backoff.
     async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<()> {
         for attempt in 0..=BATCH_RETRIES {
-            self.calls.record("BatchWriteItem");
             let out = self
                 .client
                 .batch_write_item()
@@ -208,7 +219,6 @@ impl DynamoStore {
                 .expression_attribute_names("#sk", sk_name)
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix)),
         };
-        self.calls.record("Query");
         let out = query.send().await.map_err(sdk)?;
         Ok(Page {
             items: out.items.unwrap_or_default(),
@@ -319,7 +329,6 @@ impl TenantStore for DynamoStore {
                 .build()
                 .map_err(|e| Error::Internal(e.to_string()))
         };
-        self.calls.record("TransactWriteItems");
         let result = self
             .client
             .transact_write_items()
@@ -405,7 +414,6 @@ impl CampaignStore for DynamoStore {
             Some(at) => AttributeValue::S(at.to_string()),
             None => AttributeValue::Null(true),
         };
-        self.calls.record("UpdateItem");
         let result = self
             .client
             .update_item()
@@ -433,7 +441,6 @@ impl CampaignStore for DynamoStore {
         id: &CampaignId,
         added: u64,
     ) -> Result<()> {
-        self.calls.record("UpdateItem");
         let result = self
             .client
             .update_item()
@@ -521,7 +528,6 @@ impl LeadStore for DynamoStore {
     }
 
     async fn save_lead(&self, lead: &Lead) -> Result<()> {
-        self.calls.record("PutItem");
         let result = self
             .client
             .put_item()
@@ -537,7 +543,6 @@ impl LeadStore for DynamoStore {
     }
 
     async fn delete_lead(&self, lead: &Lead) -> Result<()> {
-        self.calls.record("DeleteItem");
         let result = self
             .client
             .delete_item()
