@@ -10,7 +10,7 @@ use leadline_service::{config, wiring};
 async fn main() -> Result<(), Error> {
     leadline_service::init_tracing();
     let aws = Aws::from_env().await;
-    let store = DynamoStore::new(aws.dynamodb(), config::table_name()?);
+    let store = DynamoStore::from_aws(&aws, config::table_name()?);
     let queue = wiring::dial_queue(&aws)?;
     let follow_ups = wiring::follow_ups(&aws)?;
     let api = Api::new(

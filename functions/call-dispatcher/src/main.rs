@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     leadline_service::init_tracing();
     let aws = Aws::from_env().await;
     let worker = DialWorker {
-        store: DynamoStore::new(aws.dynamodb(), config::table_name()?),
+        store: DynamoStore::from_aws(&aws, config::table_name()?),
         queue: wiring::dial_queue(&aws)?,
         dialers: wiring::dialers()?,
         clock: config::clock()?,

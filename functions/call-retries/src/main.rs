@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     leadline_service::init_tracing();
     let aws = Aws::from_env().await;
     let retries = Retries {
-        store: DynamoStore::new(aws.dynamodb(), config::table_name()?),
+        store: DynamoStore::from_aws(&aws, config::table_name()?),
         queue: wiring::dial_queue(&aws)?,
         lookups: wiring::dialers()?,
         follow_ups: wiring::follow_ups(&aws)?,

@@ -12,7 +12,7 @@ use leadline_service::{config, wiring};
 async fn main() -> Result<(), Error> {
     leadline_service::init_tracing();
     let aws = Aws::from_env().await;
-    let store = DynamoStore::new(aws.dynamodb(), config::table_name()?);
+    let store = DynamoStore::from_aws(&aws, config::table_name()?);
     let webhook = VoiceWebhook {
         businesses: CachedBusinesses::new(store.clone(), CachedBusinesses::<()>::TTL),
         calendar: wiring::calendar()?,

@@ -14,10 +14,25 @@ pub use dynamo::DynamoStore;
 pub use queue::{SqsDialQueue, SqsMessageQueue};
 pub use schedules::{OneOffs, SchedulerFollowUps};
 
-/// The SDK configuration, loaded once.
+use std::sync::OnceLock;
+
+use aws_sdk_dynamodb::config::ConfigBag;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+
+/// The SDK configuration, loaded once, and each client built at most once
+/// from it: adapters that share a service share its client.
 #[derive(Clone, Debug)]
 pub struct Aws {
     pub config: aws_config::SdkConfig,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    scheduler: OnceLock<aws_sdk_scheduler::Client>,
 }
 
 /// The roots of Amazon Trust Services, which sign every AWS endpoint's
@@ -50,6 +65,10 @@ impl Aws {
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
             .tls_context(tls)
             .build_https();
+        let http = SharedHttpClient::new(ValidatedOnce {
+            inner: http,
+            validated: std::sync::Once::new(),
+        });
         // Lambda hands a function its credentials in the environment (so do
         // MiniStack and cargo lambda watch); the default chain would also build
         // profile, SSO, ECS and IMDS providers at every cold start.
@@ -60,18 +79,76 @@ impl Aws {
             )
             .load()
             .await;
-        Self { config }
+        Self {
+            config,
+            dynamodb: OnceLock::new(),
+            sqs: OnceLock::new(),
+            scheduler: OnceLock::new(),
+        }
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.config)
+        let build = || aws_sdk_dynamodb::Client::new(&self.config);
+        self.dynamodb.get_or_init(build).clone()
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.config)
+        let build = || aws_sdk_sqs::Client::new(&self.config);
+        self.sqs.get_or_init(build).clone()
     }
 
     pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
-        aws_sdk_scheduler::Client::new(&self.config)
+        let build = || aws_sdk_scheduler::Client::new(&self.config);
+        self.scheduler.get_or_init(build).clone()
+    }
+}
+
+/// The SDK's HTTPS client, validated once per process. Every AWS client
+/// built asks its HTTP client to validate itself, and the smithy client
+/// answers by building a whole TLS connector (the trust store parsed, a
+/// rustls configuration) and throwing it away: once per AWS client at every
+/// cold start. One is enough to know the configuration is sound; the
+/// connector that requests use is built and cached by the inner client.
+#[derive(Debug)]
+struct ValidatedOnce {
+    inner: SharedHttpClient,
+    validated: std::sync::Once,
+}
+
+impl HttpClient for ValidatedOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut result = Ok(());
+        self.validated.call_once(|| {
+            result = self
+                .inner
+                .validate_base_client_config(runtime_components, cfg);
+        });
+        result
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.inner.connector_metadata()
     }
 }
