@@ -3,6 +3,7 @@
 //! are; the tests read that here and fail loudly when it is missing.
 
 pub mod calling;
+pub mod lambda_env;
 
 use std::sync::OnceLock;
 
