@@ -5,43 +5,12 @@
 //! rows in DynamoDB, requests the provider received, answers of the API.
 
 use jiff::Timestamp;
-use leadline_core::call::CallRef;
 use leadline_core::dispatch::DialMessage;
 use leadline_core::tenant::VoiceProvider;
 use leadline_tests::calling::*;
 use leadline_tests::stack;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn retell_call(call: &CallRef, call_id: &str, event: &str) -> Value {
-    let mut body = json!({
-        "event": event,
-        "call": {
-            "call_id": call_id, "agent_id": "agent_leadline_shared", "agent_version": 1,
-            "call_status": if event == "call_started" { "ongoing" } else { "ended" },
-            "call_type": "phone_call", "direction": "outbound",
-            "from_number": "+14155550100", "to_number": "+447400000000",
-            "metadata": call.to_metadata(),
-            "retell_llm_dynamic_variables": {"first_name": "Ada"},
-            "start_timestamp": 1_763_800_000_000u64,
-        }
-    });
-    if event != "call_started" {
-        body["call"]["end_timestamp"] = json!(1_763_800_125_400u64);
-        body["call"]["duration_ms"] = json!(125_400);
-        body["call"]["disconnection_reason"] = json!("agent_hangup");
-        body["call"]["transcript"] = json!("Agent: Hello Ada...\nUser: Tuesday works.");
-        body["call"]["call_cost"] = json!({"combined_cost": 18.4, "total_duration_seconds": 126});
-    }
-    if event == "call_analyzed" {
-        body["call"]["call_analysis"] = json!({
-            "call_summary": "Booked a consultation for Tuesday.", "call_successful": true,
-            "user_sentiment": "Positive", "in_voicemail": false,
-            "custom_analysis_data": {"outcome": "appointment_set"}
-        });
-    }
-    body
-}
 
 /// POSTs a body to the watched `voice-webhook` with the given headers.
 async fn deliver(path: &str, body: &[u8], headers: &[(&str, String)]) -> u16 {

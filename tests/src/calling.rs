@@ -12,7 +12,7 @@ use leadline_core::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope}
 use leadline_core::lead::Lead;
 use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
 use leadline_core::tenant::VoiceProvider;
-use leadline_core::{LeadId, TenantId};
+use leadline_core::{AttemptId, CampaignId, LeadId, TenantId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -54,6 +54,24 @@ pub async fn setup_with(
     max_calls: u32,
     settings: Value,
 ) -> Setup {
+    setup_campaign(
+        provider,
+        phones,
+        max_calls,
+        settings,
+        json!({"name": "outbound"}),
+    )
+    .await
+}
+
+/// [`setup_with`], with the campaign created from `campaign` (its pacing, say).
+pub async fn setup_campaign(
+    provider: &str,
+    phones: &[String],
+    max_calls: u32,
+    settings: Value,
+    campaign: Value,
+) -> Setup {
     let s = stack();
     let slug = unique("calls");
     let mut tenant = json!({
@@ -75,7 +93,17 @@ pub async fn setup_with(
         .await;
     assert_eq!(created.status, 201, "{created:?}");
     let key = created.body["api_key"].as_str().unwrap().to_owned();
-    let campaign = s.new_campaign(&key, "outbound").await;
+    let campaign = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/campaigns",
+            Some(&key),
+            Some(Body::Json(campaign)),
+        )
+        .await;
+    assert_eq!(campaign.status, 201, "{campaign:?}");
+    let campaign = campaign.body["id"].as_str().unwrap().to_owned();
     let csv = format!(
         "name,phone\n{}",
         phones
@@ -192,6 +220,32 @@ impl Setup {
             .len()
     }
 
+    /// The slots this tenant's first attempts hold in every scope: the
+    /// provider account's (shared with every other tenant), the tenant's and
+    /// its campaign's.
+    pub async fn slots_held_by_scope(&self, provider: VoiceProvider) -> [usize; 3] {
+        let ours: Vec<AttemptId> = self
+            .leads
+            .iter()
+            .map(|l| AttemptId::derive(&l.id, 1))
+            .collect();
+        let campaign = CampaignId::parse(&self.campaign).unwrap();
+        let store = store().await;
+        let mut held = [0; 3];
+        for (i, scope) in [
+            SlotScope::Provider(provider),
+            SlotScope::Tenant(self.tenant()),
+            SlotScope::Campaign(self.tenant(), campaign),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let holders = store.slot_holders(scope).await.unwrap();
+            held[i] = holders.iter().filter(|h| ours.contains(h)).count();
+        }
+        held
+    }
+
     pub async fn items_with_prefix(
         &self,
         prefix: &str,
@@ -289,4 +343,36 @@ pub async fn message_jobs(lead: &LeadId) -> Vec<Value> {
         }
     }
     jobs
+}
+
+/// A Retell webhook body about `call` (one leadline placed): `call_started`,
+/// `call_ended` (126 s, the agent hung up) or `call_analyzed` (an appointment set).
+pub fn retell_call(call: &CallRef, call_id: &str, event: &str) -> Value {
+    let mut body = json!({
+        "event": event,
+        "call": {
+            "call_id": call_id, "agent_id": "agent_leadline_shared", "agent_version": 1,
+            "call_status": if event == "call_started" { "ongoing" } else { "ended" },
+            "call_type": "phone_call", "direction": "outbound",
+            "from_number": "+14155550100", "to_number": "+447400000000",
+            "metadata": call.to_metadata(),
+            "retell_llm_dynamic_variables": {"first_name": "Ada"},
+            "start_timestamp": 1_763_800_000_000u64,
+        }
+    });
+    if event != "call_started" {
+        body["call"]["end_timestamp"] = json!(1_763_800_125_400u64);
+        body["call"]["duration_ms"] = json!(125_400);
+        body["call"]["disconnection_reason"] = json!("agent_hangup");
+        body["call"]["transcript"] = json!("Agent: Hello Ada...\nUser: Tuesday works.");
+        body["call"]["call_cost"] = json!({"combined_cost": 18.4, "total_duration_seconds": 126});
+    }
+    if event == "call_analyzed" {
+        body["call"]["call_analysis"] = json!({
+            "call_summary": "Booked a consultation for Tuesday.", "call_successful": true,
+            "user_sentiment": "Positive", "in_voicemail": false,
+            "custom_analysis_data": {"outcome": "appointment_set"}
+        });
+    }
+    body
 }
