@@ -1,6 +1,7 @@
 //! Lead intake end to end: the real `api` binary under `cargo lambda watch`
 //! against the DynamoDB table the SAM template created in MiniStack.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use leadline_tests::{Answer, Body, stack};
 use reqwest::Method;
 use serde_json::json;
@@ -165,8 +166,8 @@ async fn a_file_that_cannot_be_read_is_refused_whole_and_writes_nothing() {
 #[tokio::test]
 async fn keys_are_checked_and_tenants_see_only_their_own_data() {
     let s = stack();
-    let (_, key_a) = s.new_tenant("tenant-a", "US", "America/Chicago").await;
-    let (_, key_b) = s.new_tenant("tenant-b", "IN", "Asia/Kolkata").await;
+    let (tenant_a, key_a) = s.new_tenant("tenant-a", "US", "America/Chicago").await;
+    let (tenant_b, key_b) = s.new_tenant("tenant-b", "IN", "Asia/Kolkata").await;
     let campaign = s.new_campaign(&key_a, "A's campaign").await;
     import(&key_a, &campaign, b"number\n4155552671\n").await;
     let lead_id = s
@@ -197,8 +198,180 @@ async fn keys_are_checked_and_tenants_see_only_their_own_data() {
             "tenant A reading {path}"
         );
     }
+    let a_items = partition(&tenant_a).await;
+    let b_items = partition(&tenant_b).await;
     let b_import = import(&key_b, &campaign, b"number\n+919876543210\n").await;
     assert_eq!(b_import.status, 404);
+    assert_eq!(partition(&tenant_a).await, a_items, "A's items changed");
+    assert_eq!(partition(&tenant_b).await, b_items, "B's import wrote something");
+    // A's campaign still holds exactly its one lead, and B has nothing.
+    let a_leads = s
+        .get(&key_a, &format!("/v1/campaigns/{campaign}/leads"))
+        .await;
+    let ids: Vec<&str> = a_leads.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [lead_id.as_str()], "{a_leads:?}");
+    assert_eq!(a_leads.body["items"][0]["phone"], "+14155552671");
+    let a_campaign = s.get(&key_a, &format!("/v1/campaigns/{campaign}")).await;
+    assert_eq!(a_campaign.body["lead_count"], 1, "{a_campaign:?}");
+    assert_eq!(
+        s.get(&key_b, "/v1/campaigns").await.body["items"],
+        json!([])
+    );
+}
+
+/// Every item under a tenant's partition, read straight from DynamoDB.
+async fn partition(tenant: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let out = stack()
+        .dynamodb()
+        .await
+        .query()
+        .table_name(&stack().table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("T#{tenant}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.last_evaluated_key.is_none(),
+        "one page holds a test tenant"
+    );
+    out.items.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn another_tenants_key_cannot_write_to_a_tenants_objects() {
+    let s = stack();
+    let (tenant_a, key_a) = s.new_tenant("writes-a", "US", "America/Chicago").await;
+    let (_, key_b) = s.new_tenant("writes-b", "US", "America/Chicago").await;
+    let campaign = s.new_campaign(&key_a, "A's campaign").await;
+    import(&key_a, &campaign, b"number\n4155552671\n").await;
+    let lead = s
+        .get(&key_a, &format!("/v1/campaigns/{campaign}/leads"))
+        .await
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inbound = format!("+1415555{:04}", std::process::id() % 10_000);
+    let business = json!({
+        "name": "A's practice", "timezone": "America/Chicago", "inbound_numbers": [inbound]
+    });
+    let put = s
+        .call(
+            Method::PUT,
+            "api",
+            "/v1/business",
+            Some(&key_a),
+            Some(Body::Json(business)),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{put:?}");
+    let service = json!({
+        "id": "consult", "name": "Consultation", "duration_minutes": 30, "price_cents": 5000,
+        "calcom_event_type_id": 77
+    });
+    let created = s
+        .call(
+            Method::POST,
+            "api",
+            "/v1/services",
+            Some(&key_a),
+            Some(Body::Json(service.clone())),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let before = partition(&tenant_a).await;
+
+    let writes: Vec<(Method, String, Option<Body>)> = vec![
+        (Method::DELETE, format!("/v1/leads/{lead}"), None),
+        (Method::POST, format!("/v1/leads/{lead}:call"), None),
+        (Method::POST, format!("/v1/leads/{lead}:booked"), None),
+        (
+            Method::POST,
+            format!("/v1/campaigns/{campaign}:start"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/campaigns/{campaign}:pause"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/campaigns/{campaign}:resume"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/campaigns/{campaign}/leads:import"),
+            Some(Body::Csv(b"number\n4155552672\n".to_vec())),
+        ),
+        // B has no business of its own: A's service is not B's to change.
+        (
+            Method::PUT,
+            "/v1/services/consult".into(),
+            Some(Body::Json(service.clone())),
+        ),
+        (Method::DELETE, "/v1/services/consult".into(), None),
+    ];
+    for (method, path, body) in writes {
+        let answer = s
+            .call(method.clone(), "api", &path, Some(&key_b), body)
+            .await;
+        assert_eq!(answer.status, 404, "tenant B: {method} {path}: {answer:?}");
+    }
+    // B's business is B's own: it cannot take A's inbound number.
+    let claim = json!({"name": "B's practice", "timezone": "America/Chicago", "inbound_numbers": [inbound]});
+    let taken = s
+        .call(
+            Method::PUT,
+            "api",
+            "/v1/business",
+            Some(&key_b),
+            Some(Body::Json(claim)),
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{taken:?}");
+    // With a business of its own, B still cannot delete A's service.
+    let own = json!({"name": "B's practice", "timezone": "America/Chicago"});
+    let put = s
+        .call(
+            Method::PUT,
+            "api",
+            "/v1/business",
+            Some(&key_b),
+            Some(Body::Json(own)),
+        )
+        .await;
+    assert_eq!(put.status, 201, "{put:?}");
+    let delete = s
+        .call(
+            Method::DELETE,
+            "api",
+            "/v1/services/consult",
+            Some(&key_b),
+            None,
+        )
+        .await;
+    assert_eq!(delete.status, 404, "{delete:?}");
+
+    assert_eq!(partition(&tenant_a).await, before, "A's items changed");
+    let a_business = s.get(&key_a, "/v1/business").await;
+    assert_eq!(
+        a_business.body["inbound_numbers"],
+        json!([inbound]),
+        "{a_business:?}"
+    );
+    assert_eq!(
+        s.get(&key_a, "/v1/services").await.body["items"][0]["id"],
+        "consult"
+    );
 }
 
 #[tokio::test]
