@@ -4,7 +4,9 @@
 #  - dispatch pacing, webhook server time, Scheduler requests per retry, the
 #    sweep's requests over 100,000 leads (MiniStack)
 #  - cold start: every function binary against a hello-world lambda_runtime
-#    binary, all built by `cargo lambda build --release` (as `sam build` does)
+#    binary, all built by `cargo lambda build --release` (as `sam build` does),
+#    each started with the environment infra/template.yaml gives it
+#  - the server time of a tool call (in process)
 # The request-count budgets (ceil(n/25) BatchWriteItem calls) are asserted by
 # the integration tests of `make test`.
 set -euo pipefail
@@ -17,9 +19,9 @@ export PATH="$tools/sam/bin:$PATH"
 printf '\n\033[1m### import: 100,000 rows, Rust against Python phonenumbers\033[0m\n'
 LEADLINE_BENCH_PYTHON="$tools/bench/bin/python" cargo bench --locked -p leadline-core --bench import
 
-printf '\n\033[1m### cold start: process start to first Runtime API poll\033[0m\n'
-for bin in hello-lambda api voice-webhook calcom-webhook stripe-webhook messaging-webhook call-dispatcher \
-           messenger call-retries reminders show-verification milestone-billing; do
+printf '\n\033[1m### cold start: init to the first Runtime API poll, first and warm request\033[0m\n'
+for bin in hello-lambda hello-sdk init-parts api voice-webhook calcom-webhook stripe-webhook messaging-webhook \
+           call-dispatcher messenger call-retries reminders show-verification milestone-billing; do
   cargo lambda build --release --bin "$bin" >/dev/null 2>&1 || cargo lambda build --release --bin "$bin"
 done
 cargo bench --locked -p leadline-tests --bench coldstart
@@ -27,6 +29,7 @@ cargo bench --locked -p leadline-tests --bench coldstart
 printf '\n\033[1m### dispatch pacing and the webhook server time\033[0m\n'
 cargo bench --locked -p leadline-core --bench dispatch
 cargo bench --locked -p leadline-service --bench webhook
+cargo bench --locked -p leadline-service --bench tools
 
 printf '\n\033[1m### retries: Scheduler requests per retried lead\033[0m\n'
 cargo bench --locked -p leadline-core --bench retries

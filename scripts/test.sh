@@ -16,6 +16,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit and property tests"
 cargo test --workspace --exclude leadline-tests --locked
 
+# Every benchmark runs once, small, with every check (a bench run without
+# --bench is a smoke run), so that a broken bench fails here and not in
+# `make bench`. The import bench compares with Python's phonenumbers.
+step "benchmarks, smoke run"
+scripts/local-stack.sh tools
+LEADLINE_BENCH_PYTHON="${LEADLINE_TOOLS_DIR:-$root/.tools}/bench/bin/python" \
+  cargo test --workspace --exclude leadline-tests --bench '*' --locked
+
 step "tools, MiniStack and the stack from infra/template.yaml"
 scripts/local-stack.sh deploy
 # shellcheck disable=SC1091
@@ -51,3 +59,8 @@ export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
 cargo test -p leadline-tests --locked --test intake --test store --test calls --test tools --test handler
 # The sweep acts on every due item of the table: these run one at a time, after the rest.
 cargo test -p leadline-tests --locked --test retries -- --test-threads=1
+
+step "benchmarks of the functions and the table, smoke run"
+# Every function binary started with the template's environment; the sweep's
+# read over a table of its own in MiniStack.
+cargo test -p leadline-tests --locked --bench coldstart --bench sweep

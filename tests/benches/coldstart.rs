@@ -360,14 +360,26 @@ fn main() {
     // The baseline gets a function's environment too (api's, the first), so
     // that the size of the environment weighs on both alike.
     let hello_env = functions[0].vars.clone();
-    let mut subjects = vec![Subject {
-        name: "hello-lambda".into(),
-        binary: binary("hello-lambda"),
-        vars: hello_env.into_iter().collect(),
-        event: json!({"hello": "world"}),
-        uses_aws: false,
-        check: answered,
-    }];
+    let mut subjects = vec![
+        Subject {
+            name: "hello-lambda".into(),
+            binary: binary("hello-lambda"),
+            vars: hello_env.clone().into_iter().collect(),
+            event: json!({"hello": "world"}),
+            uses_aws: false,
+            check: answered,
+        },
+        // The same, with the SDK and leadline's adapters linked in and built
+        // at the first event: what loading that code costs before main runs.
+        Subject {
+            name: "hello-sdk".into(),
+            binary: binary("hello-sdk"),
+            vars: hello_env.into_iter().collect(),
+            event: json!({"hello": "world"}),
+            uses_aws: true,
+            check: answered,
+        },
+    ];
     for FunctionEnv {
         binary: name, vars, ..
     } in &functions
@@ -450,10 +462,12 @@ fn main() {
         "binary", "init", "ratio", "1st request", "warm request", "init+1st ratio"
     );
     let mut worst: f64 = 0.0;
-    for (subject, m) in subjects.iter().zip(&medians) {
+    for (i, (subject, m)) in subjects.iter().zip(&medians).enumerate() {
         let ratio = m.init.as_secs_f64() / base.init.as_secs_f64();
         let total = (m.init + m.first).as_secs_f64() / (base.init + base.first).as_secs_f64();
-        worst = worst.max(ratio);
+        if i >= 2 {
+            worst = worst.max(ratio); // the functions, not the two baselines
+        }
         println!(
             "  {:<20}{:>6.2} ms{:>7.2}x{:>11.2} ms{:>11.2} ms{:>15.2}x",
             subject.name,
@@ -465,6 +479,10 @@ fn main() {
         );
     }
     println!("worst init ratio {worst:.2}x (goal: at most 1.5x)");
+    println!(
+        "loading the SDK's code (hello-sdk - hello-lambda) {:.2} ms",
+        ms(medians[1].init.saturating_sub(base.init))
+    );
     init_parts(&binary("init-parts"), &functions, &aws.0, runs);
 }
 
