@@ -219,7 +219,11 @@ async fn a_real_vapi_end_of_call_report_applies_and_a_wrong_secret_is_refused() 
     let lead = setup.lead(0).await;
     assert_eq!(
         (&lead["status"], &lead["outcome"], &lead["attempts"]),
-        (&json!("completed"), &json!({"kind": "completed"}), &json!(1)),
+        (
+            &json!("completed"),
+            &json!({"kind": "completed"}),
+            &json!(1)
+        ),
         "{lead}"
     );
     assert_eq!(setup.items_with_prefix("USAGE#").await.len(), 1);

@@ -73,7 +73,10 @@ async fn the_same_call_ended_delivered_twice_at_once_is_applied_once() {
         webhook.handle(delivery(&ended)),
         webhook.handle(delivery(&ended))
     );
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (204, 204));
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (204, 204)
+    );
     assert_eq!(setup.lead(0).await["status"], "completed");
     assert_eq!(
         setup.items_with_prefix("USAGE#").await.len(),

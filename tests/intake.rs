@@ -203,7 +203,11 @@ async fn keys_are_checked_and_tenants_see_only_their_own_data() {
     let b_import = import(&key_b, &campaign, b"number\n+919876543210\n").await;
     assert_eq!(b_import.status, 404);
     assert_eq!(partition(&tenant_a).await, a_items, "A's items changed");
-    assert_eq!(partition(&tenant_b).await, b_items, "B's import wrote something");
+    assert_eq!(
+        partition(&tenant_b).await,
+        b_items,
+        "B's import wrote something"
+    );
     // A's campaign still holds exactly its one lead, and B has nothing.
     let a_leads = s
         .get(&key_a, &format!("/v1/campaigns/{campaign}/leads"))

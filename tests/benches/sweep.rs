@@ -143,7 +143,11 @@ async fn main() {
     );
     println!("requests          {:?}", calls.snapshot());
     assert_eq!(read, due_n, "the sweep is handed exactly the overdue leads");
-    assert_eq!(calls.items_read(), due_n as u64, "DynamoDB returned only those");
+    assert_eq!(
+        calls.items_read(),
+        due_n as u64,
+        "DynamoDB returned only those"
+    );
     assert_eq!(calls.count("Scan"), 0);
     // A page that fills to its limit exactly comes with a LastEvaluatedKey:
     // one more Query, which comes back empty.
