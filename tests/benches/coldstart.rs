@@ -159,6 +159,9 @@ fn aws_stand_in() -> (String, Arc<AtomicUsize>) {
     (url, requests)
 }
 
+/// What an answer must be: given the Runtime API path it was posted to and its body.
+type Check = fn(&str, &Value) -> Result<(), String>;
+
 /// A function to start: its binary, environment, event and what its answer must be.
 struct Subject {
     name: String,
@@ -167,7 +170,7 @@ struct Subject {
     event: Value,
     /// Whether the first request must reach AWS (the functions built so far).
     uses_aws: bool,
-    check: fn(&str, &Value) -> Result<(), String>,
+    check: Check,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -384,35 +387,32 @@ fn main() {
         binary: name, vars, ..
     } in &functions
     {
-        let (event, uses_aws, check): (Value, bool, fn(&str, &Value) -> Result<(), String>) =
-            match name.as_str() {
-                "api" => (event("api-list-campaigns.json"), true, http_answered),
-                "voice-webhook" => (
-                    retell_call_ended(&vars["RETELL_API_KEY"]),
-                    true,
-                    http_answered,
-                ),
-                "call-dispatcher" => (event("call-dispatcher-dial-job.json"), true, batch_answered),
-                "call-retries" => (event("call-retries-sweep.json"), true, answered),
-                "calcom-webhook" => (event("calcom-webhook.json"), false, not_implemented),
-                "stripe-webhook" => (event("stripe-webhook.json"), false, not_implemented),
-                "messaging-webhook" => (
-                    event("messaging-webhook-twilio.json"),
-                    false,
-                    not_implemented,
-                ),
-                "messenger" => (event("messenger-message.json"), false, not_implemented),
-                "reminders" => (event("reminders-reminder.json"), false, not_implemented),
-                "show-verification" => (
-                    event("show-verification-check.json"),
-                    false,
-                    not_implemented,
-                ),
-                "milestone-billing" => {
-                    (event("milestone-billing-job.json"), false, not_implemented)
-                }
-                other => panic!("{other}: the bench has no example request for it yet"),
-            };
+        let (event, uses_aws, check): (Value, bool, Check) = match name.as_str() {
+            "api" => (event("api-list-campaigns.json"), true, http_answered),
+            "voice-webhook" => (
+                retell_call_ended(&vars["RETELL_API_KEY"]),
+                true,
+                http_answered,
+            ),
+            "call-dispatcher" => (event("call-dispatcher-dial-job.json"), true, batch_answered),
+            "call-retries" => (event("call-retries-sweep.json"), true, answered),
+            "calcom-webhook" => (event("calcom-webhook.json"), false, not_implemented),
+            "stripe-webhook" => (event("stripe-webhook.json"), false, not_implemented),
+            "messaging-webhook" => (
+                event("messaging-webhook-twilio.json"),
+                false,
+                not_implemented,
+            ),
+            "messenger" => (event("messenger-message.json"), false, not_implemented),
+            "reminders" => (event("reminders-reminder.json"), false, not_implemented),
+            "show-verification" => (
+                event("show-verification-check.json"),
+                false,
+                not_implemented,
+            ),
+            "milestone-billing" => (event("milestone-billing-job.json"), false, not_implemented),
+            other => panic!("{other}: the bench has no example request for it yet"),
+        };
         subjects.push(Subject {
             name: name.clone(),
             binary: binary(name),
