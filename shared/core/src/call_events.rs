@@ -9,7 +9,7 @@ use crate::billing::UsageRecord;
 use crate::call::{CallEvent, CallPhase};
 use crate::error::{Error, Result};
 use crate::follow_up::{FollowUpEffects, plan_after_call};
-use crate::lead::{CallOutcome, Lead};
+use crate::lead::{CallOutcome, Lead, LeadStatus};
 use crate::ports::{CallStore, CallWrite, WriteRefused};
 use crate::suppression::{Suppression, SuppressionSource};
 use crate::tenant::Tenant;
@@ -93,29 +93,63 @@ pub fn decide_event(
         _ => {}
     }
 
+    // An opt-out wins whichever call it was said on: a late event of an
+    // attempt the sweep gave up on still stops the lead.
+    if event.outcome == Some(CallOutcome::DoNotCall) {
+        next_lead.suppress(OPTED_OUT, now);
+    }
+
     let release_slots = !attempt.is_ended() && next_attempt.is_ended();
     let usage = usage_due(tenant, &next_attempt, event.phase);
     if usage.is_some() {
         next_attempt.usage_recorded = true;
     }
-    let suppress = (next_attempt.outcome == Some(CallOutcome::DoNotCall)
-        && lead.status != next_lead.status
-        && next_lead.status == crate::lead::LeadStatus::DoNotCall)
-        .then(|| Suppression {
-            tenant: tenant.id.clone(),
-            phone: lead.phone.clone(),
-            source: SuppressionSource::Call,
-            reason: "asked not to be called again during a call".into(),
-            at: now,
-        });
-
     EventChange {
+        suppress: opted_out(tenant, lead, &next_lead, now),
         lead: (next_lead != *lead).then_some(next_lead),
         attempt: (next_attempt != *attempt).then_some(next_attempt),
         release_slots,
         usage,
-        suppress,
     }
+}
+
+const OPTED_OUT: &str = "asked not to be called again during a call";
+
+/// The do-not-call entry of a lead that has just asked for it on a call.
+fn opted_out(tenant: &Tenant, before: &Lead, after: &Lead, now: Timestamp) -> Option<Suppression> {
+    (before.status != LeadStatus::DoNotCall && after.status == LeadStatus::DoNotCall).then(|| {
+        Suppression {
+            tenant: tenant.id.clone(),
+            phone: before.phone.clone(),
+            source: SuppressionSource::Call,
+            reason: OPTED_OUT.into(),
+            at: now,
+        }
+    })
+}
+
+/// What a "do not call me" said on a call that is no longer its attempt's
+/// (the attempt was dialled again after its create-call request timed out)
+/// still changes: the lead stops and its number goes on the list. Nothing
+/// else of that call is applied.
+fn opt_out_of_another_call(
+    tenant: &Tenant,
+    lead: &Lead,
+    event: &CallEvent,
+    now: Timestamp,
+) -> Option<EventChange> {
+    if event.outcome != Some(CallOutcome::DoNotCall) {
+        return None;
+    }
+    let mut next_lead = lead.clone();
+    next_lead.suppress(OPTED_OUT, now);
+    Some(EventChange {
+        suppress: opted_out(tenant, lead, &next_lead, now),
+        lead: (next_lead != *lead).then_some(next_lead),
+        attempt: None,
+        release_slots: false,
+        usage: None,
+    })
 }
 
 /// One usage record per ended call, as soon as its length is known: the
@@ -188,15 +222,15 @@ pub async fn apply_call_event_with_effects(
         let (Some(tenant), Some(attempt)) = (ctx.tenant, ctx.attempt) else {
             return Ok(EventResult::UnknownCall.into());
         };
-        if attempt.provider != event.provider
+        let another_call = attempt.provider != event.provider
             || attempt
                 .provider_call_id
                 .as_ref()
-                .is_some_and(|id| *id != event.provider_call_id)
-        {
-            return Ok(EventResult::UnknownCall.into());
-        }
+                .is_some_and(|id| *id != event.provider_call_id);
         let Some(lead) = ctx.lead else {
+            if another_call {
+                return Ok(EventResult::UnknownCall.into());
+            }
             // The lead was deleted while its call was in flight: the call
             // still ends, and gives its slots back.
             let ends = matches!(event.phase, CallPhase::Ended | CallPhase::Analyzed);
@@ -217,7 +251,14 @@ pub async fn apply_call_event_with_effects(
                 Err(_) => return Ok(EventResult::Unchanged.into()),
             }
         };
-        let change = decide_event(&tenant, &lead, &attempt, event, now);
+        let change = if another_call {
+            match opt_out_of_another_call(&tenant, &lead, event, now) {
+                Some(change) if !change.is_empty() => change,
+                _ => return Ok(EventResult::UnknownCall.into()),
+            }
+        } else {
+            decide_event(&tenant, &lead, &attempt, event, now)
+        };
         if change.is_empty() {
             return Ok(EventResult::Unchanged.into());
         }

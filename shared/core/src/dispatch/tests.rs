@@ -569,6 +569,60 @@ async fn a_late_webhook_of_a_create_call_that_timed_out_changes_nothing_of_its_r
     }
 }
 
+/// A "do not call me" said on the call whose create-call request timed out
+/// (call_1, placed all the same) stops the lead and lists its number, though
+/// the attempt is call_2's; nothing else of call_1 is applied, and call_2,
+/// left to end, does not bring the lead back.
+#[tokio::test]
+async fn a_late_do_not_call_of_a_create_call_that_timed_out_still_stops_the_lead() {
+    let w = World::new(1, FakeDialer::answering([Err(DialError::Timeout)])).await;
+    let job = w.queue_lead(0).await;
+    let DialResult::Retrying { until, .. } = w.dial(&job).await else {
+        panic!("a timed-out request is tried again")
+    };
+    w.clock.set(until);
+    let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
+        panic!()
+    };
+    w.dial(&again).await;
+    let redial = w.attempt(0, 1);
+    assert_eq!(redial.provider_call_id.as_deref(), Some("call_2"));
+
+    w.clock.advance(90);
+    for event in w.every_webhook_twice_out_of_order(&job, "call_1", CallOutcome::DoNotCall) {
+        apply_call_event(&w.store, &event, w.clock.now())
+            .await
+            .unwrap();
+    }
+    let lead = w.lead(0).await;
+    assert_eq!((lead.status, lead.attempts), (LeadStatus::DoNotCall, 1));
+    assert_eq!(
+        w.attempt(0, 1),
+        redial,
+        "call_1 changes nothing of call_2's attempt"
+    );
+    assert_eq!(
+        w.slot_holders(&redial).await,
+        vec![vec![redial.id.clone()]; 3]
+    );
+    let listed = w
+        .store
+        .suppressions(&w.tenant.id, &Default::default())
+        .await
+        .unwrap();
+    let phones: Vec<&str> = listed.items.iter().map(|e| e.phone.as_str()).collect();
+    assert_eq!(phones, [w.leads[0].phone.as_str()]);
+
+    for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
+        apply_call_event(&w.store, &event, w.clock.now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.lead(0).await.status, LeadStatus::DoNotCall);
+    assert_eq!(w.store.slots_held(), 0);
+    assert_eq!(w.store.usage_records().len(), 1, "call_2's");
+}
+
 /// A provider that times out on the first create-call request (placing that
 /// call, call_1, all the same) and answers the second with call_2, after
 /// call_1's first webhook (call_started) was applied.

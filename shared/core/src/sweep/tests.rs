@@ -10,7 +10,7 @@ use crate::dispatch::{DialJob, DialResult};
 use crate::lead::{LeadStatus, SWEEP_GRACE};
 use crate::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
 use crate::message::MessageStatus;
-use crate::ports::LeadStore;
+use crate::ports::{LeadStore, SuppressionStore};
 
 /// A provider that answers lookups from a script, remembering what was asked.
 #[derive(Default)]
@@ -399,10 +399,61 @@ async fn late_webhook_after_the_sweep_gave_up(
     decision: CallOutcome,
 ) {
     let case = format!("{gives_up:?}, redial {redial:?}, then {decision:?}");
+    let (s, redial_job) = given_up_and_redialled(gives_up, redial, &case).await;
+    let gave_up_on = s.w.attempt(0, 1);
+    let before = s.seen().await;
+
+    // call_1's webhooks arrive now, late, out of order and twice.
+    s.w.clock.advance(60);
+    for event in
+        s.w.every_webhook_twice_out_of_order(&s.job, "call_1", decision.clone())
+    {
+        let effects = s.webhook(&event).await;
+        assert!(effects.is_empty(), "{case}: {:?}", event.phase);
+        assert_eq!(s.seen().await, before, "{case}: {:?}", event.phase);
+    }
+
+    // Attempt 1's own record tells what its call came to. Its usage stays
+    // the one record the sweep wrote when it gave up (no time known then):
+    // one usage record per call, never a second.
+    let told = s.w.attempt(0, 1);
+    assert_eq!(told.outcome, Some(decision.clone()), "{case}");
+    assert_eq!(told.provider_call_id.as_deref(), Some("call_1"), "{case}");
+    assert_eq!(told.status, gave_up_on.status, "{case}");
+    assert_eq!(told.report.duration_ms, Some(61_500), "{case}");
+    assert_eq!(told.report.ended_reason, gave_up_on.report.ended_reason);
+    assert!(told.usage_recorded, "{case}");
+
+    // The redial is placed (again, if its request went unanswered) and ends
+    // as usual; the lead ends by what was said on it.
+    let call_id = s.place_the_redial(redial, &case).await;
+    for event in
+        s.w.every_webhook_twice_out_of_order(&redial_job, &call_id, CallOutcome::Completed)
+    {
+        s.webhook(&event).await;
+    }
+    let lead = s.lead().await;
+    assert_eq!(
+        (lead.status, lead.attempts, lead.outcome, lead.next_call),
+        (LeadStatus::Completed, 2, Some(CallOutcome::Completed), None),
+        "{case}"
+    );
+    let ended = s.w.attempt(0, 2);
+    assert_eq!(ended.provider_call_id, Some(call_id), "{case}");
+    assert_eq!(ended.outcome, Some(CallOutcome::Completed), "{case}");
+    assert!(ended.is_ended(), "{case}");
+    assert_eq!(s.w.store.slots_held(), 0, "{case}");
+    assert_eq!(s.w.store.usage_records().len(), 2, "one per call: {case}");
+    assert!(s.scheduler.schedules().is_empty(), "{case}");
+    assert!(s.messages.jobs().is_empty(), "{case}");
+}
+
+/// Attempt 1's call is stuck and the sweep gives up on it; the retry dials
+/// attempt 2 (as `redial` says). Returns the world and the redial's job.
+async fn given_up_and_redialled(gives_up: GivesUp, redial: Redial, case: &str) -> (Stuck, DialJob) {
     let (s, at) = gives_up.stuck(redial).await;
     assert_eq!(s.sweep_at(at).await.marked_failed, 1, "{case}");
     assert_eq!(s.lead().await.status, LeadStatus::RetryPending, "{case}");
-    let gave_up_on = s.w.attempt(0, 1);
 
     // The retry fires: attempt 2 is dialled.
     let due = s.scheduler.next_due().expect("the retry is scheduled");
@@ -432,63 +483,82 @@ async fn late_webhook_after_the_sweep_gave_up(
         vec![vec![before.redial.id.clone()]; 3],
         "{case}"
     );
+    (s, redial_job)
+}
 
-    // call_1's webhooks arrive now, late, out of order and twice.
-    s.w.clock.advance(60);
-    for event in
-        s.w.every_webhook_twice_out_of_order(&s.job, "call_1", decision.clone())
-    {
-        let effects = s.webhook(&event).await;
-        assert!(effects.is_empty(), "{case}: {:?}", event.phase);
-        assert_eq!(s.seen().await, before, "{case}: {:?}", event.phase);
-    }
-
-    // Attempt 1's own record tells what its call came to. Its usage stays
-    // the one record the sweep wrote when it gave up (no time known then):
-    // one usage record per call, never a second.
-    let told = s.w.attempt(0, 1);
-    assert_eq!(told.outcome, Some(decision.clone()), "{case}");
-    assert_eq!(told.provider_call_id.as_deref(), Some("call_1"), "{case}");
-    assert_eq!(told.status, gave_up_on.status, "{case}");
-    assert_eq!(told.report.duration_ms, Some(61_500), "{case}");
-    assert_eq!(told.report.ended_reason, gave_up_on.report.ended_reason);
-    assert!(told.usage_recorded, "{case}");
-
-    // The redial is placed (again, if its request went unanswered) and ends
-    // as usual; the lead ends by what was said on it.
-    let call_id = match redial {
-        Redial::InFlight => "call_2".to_owned(),
-        Redial::Unanswered => {
-            let until = s.w.attempt(0, 2).redial_after.unwrap();
-            s.w.clock.set(until);
-            let DialMessage::Dial(again) = s.w.queue.take_due(until).remove(0) else {
-                panic!("{case}: the redial's job comes back")
-            };
-            let DialResult::Placed { provider_call_id } = s.w.dial(&again).await else {
-                panic!("{case}: the redial is dialled again")
-            };
-            provider_call_id
+impl Stuck {
+    /// Places the redial: it is placed already, or its job comes back after
+    /// its create-call request went unanswered. Returns its call's id.
+    async fn place_the_redial(&self, redial: Redial, case: &str) -> String {
+        match redial {
+            Redial::InFlight => "call_2".to_owned(),
+            Redial::Unanswered => {
+                let until = self.w.attempt(0, 2).redial_after.unwrap();
+                self.w.clock.set(until);
+                let DialMessage::Dial(again) = self.w.queue.take_due(until).remove(0) else {
+                    panic!("{case}: the redial's job comes back")
+                };
+                let DialResult::Placed { provider_call_id } = self.w.dial(&again).await else {
+                    panic!("{case}: the redial is dialled again")
+                };
+                provider_call_id
+            }
         }
-    };
-    for event in
-        s.w.every_webhook_twice_out_of_order(&redial_job, &call_id, CallOutcome::Completed)
-    {
-        s.webhook(&event).await;
     }
-    let lead = s.lead().await;
-    assert_eq!(
-        (lead.status, lead.attempts, lead.outcome, lead.next_call),
-        (LeadStatus::Completed, 2, Some(CallOutcome::Completed), None),
-        "{case}"
-    );
-    let ended = s.w.attempt(0, 2);
-    assert_eq!(ended.provider_call_id, Some(call_id), "{case}");
-    assert_eq!(ended.outcome, Some(CallOutcome::Completed), "{case}");
-    assert!(ended.is_ended(), "{case}");
-    assert_eq!(s.w.store.slots_held(), 0, "{case}");
-    assert_eq!(s.w.store.usage_records().len(), 2, "one per call: {case}");
-    assert!(s.scheduler.schedules().is_empty(), "{case}");
-    assert!(s.messages.jobs().is_empty(), "{case}");
+}
+
+/// A "do not call me" said on the call the sweep gave up on stops the lead
+/// and lists its number when it arrives, however late: an opt-out wins. The
+/// redial is left as it is (a call in flight cannot be taken back) and its
+/// end does not bring the lead back.
+#[tokio::test]
+async fn a_late_do_not_call_of_a_call_the_sweep_gave_up_on_still_stops_the_lead() {
+    for gives_up in GivesUp::ALL {
+        let case = format!("{gives_up:?}");
+        let (s, redial_job) = given_up_and_redialled(gives_up, Redial::InFlight, &case).await;
+        let before = s.seen().await;
+        s.w.clock.advance(60);
+        for event in
+            s.w.every_webhook_twice_out_of_order(&s.job, "call_1", CallOutcome::DoNotCall)
+        {
+            s.webhook(&event).await;
+        }
+        let after = s.seen().await;
+        assert_eq!(
+            (
+                after.lead.status,
+                after.lead.attempts,
+                &after.lead.next_call
+            ),
+            (LeadStatus::DoNotCall, 2, &None),
+            "{case}"
+        );
+        assert_eq!(
+            (&after.redial, &after.slot_holders),
+            (&before.redial, &before.slot_holders),
+            "{case}: the redial is left to end"
+        );
+        let listed =
+            s.w.store
+                .suppressions(&s.w.tenant.id, &Default::default())
+                .await
+                .unwrap();
+        let phones: Vec<&str> = listed.items.iter().map(|e| e.phone.as_str()).collect();
+        assert_eq!(phones, [s.w.leads[0].phone.as_str()], "{case}");
+        assert!(
+            after.schedules.is_empty() && after.messages.is_empty(),
+            "{case}"
+        );
+
+        for event in
+            s.w.every_webhook_twice_out_of_order(&redial_job, "call_2", CallOutcome::Completed)
+        {
+            s.webhook(&event).await;
+        }
+        assert_eq!(s.lead().await.status, LeadStatus::DoNotCall, "{case}");
+        assert_eq!(s.w.store.slots_held(), 0, "{case}");
+        assert!(s.scheduler.schedules().is_empty(), "{case}");
+    }
 }
 
 fn decisions() -> [CallOutcome; 3] {
