@@ -170,13 +170,14 @@ impl NewTenant {
                 "must be between 1 and 1000",
             ));
         }
-        let voice = self.voice.unwrap_or_default();
+        let mut voice = self.voice.unwrap_or_default();
         // Read from JSON, the number has its E.164 form; here it must also be
         // a number of its plan.
-        if let Some(from) = &voice.from_number {
-            Phone::parse(from.as_str(), None)
-                .map_err(|e| Invalid::new("voice.from_number", e.to_string()))?;
-        }
+        voice.from_number = voice
+            .from_number
+            .map(|from| Phone::parse(from.as_str(), None))
+            .transpose()
+            .map_err(|e| Invalid::new("voice.from_number", e.to_string()))?;
         Ok(Tenant {
             id: TenantId::parse(&self.slug)?,
             name: name.to_owned(),

@@ -1,5 +1,7 @@
-//! Phone numbers. A [`Phone`] is always E.164; the only way to get one is to
-//! parse it, with the tenant's default region for numbers written nationally.
+//! Phone numbers. A [`Phone`] is always E.164. A number people write is
+//! parsed against its numbering plan ([`Phone::parse`], with the tenant's
+//! default region for numbers written nationally); one read back from
+//! storage or a queue is checked for its E.164 form only.
 
 mod fast;
 mod zones;
@@ -148,14 +150,19 @@ impl Phone {
         &self.0
     }
 
-    /// The region the number belongs to, when the numbering plan tells it.
+    /// The region the number belongs to, when the numbering plan tells it
+    /// (a number read back whose country code the plan no longer knows has none).
     pub fn region(&self) -> Option<Region> {
-        self.parsed().country().id().map(Region)
+        self.parsed()?.country().id().map(Region)
     }
 
-    /// The international display form ("+1 415-555-2671"), for people to read.
+    /// The international display form ("+1 415-555-2671"), for people to
+    /// read; the E.164 form when the plan cannot read the number.
     pub fn display(&self) -> String {
-        self.parsed().format().mode(Mode::International).to_string()
+        match self.parsed() {
+            Some(number) => number.format().mode(Mode::International).to_string(),
+            None => self.0.clone(),
+        }
     }
 
     /// The IANA zones the number may be in (from its prefix), most often one.
@@ -179,8 +186,10 @@ impl Phone {
         format!("+{}{keep}", "*".repeat(self.0.len() - 3))
     }
 
-    fn parsed(&self) -> PhoneNumber {
-        phonenumber::parse(None, &self.0).expect("a Phone always holds a parseable E.164 number")
+    /// The number as the plan reads it. A number parsed here always reads;
+    /// one read back (serde) was checked for its form only.
+    fn parsed(&self) -> Option<PhoneNumber> {
+        phonenumber::parse(None, &self.0).ok()
     }
 }
 
@@ -385,6 +394,13 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(json, "\"+14155552671\"");
         assert_eq!(serde_json::from_str::<Phone>(&json).unwrap(), p);
+        // E.164 in form, but no country uses +29: read back all the same, it
+        // has no region and displays as it is.
+        let unknown: Phone = serde_json::from_str("\"+2921234567\"").unwrap();
+        assert_eq!(
+            (unknown.region(), unknown.display()),
+            (None, "+2921234567".into())
+        );
         for not_e164 in [
             "4155552671",
             "+1 415 555 2671",
