@@ -440,8 +440,12 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                     // The provider's answer names the attempt's call. A call
                     // id a webhook recorded first can only be another call of
                     // this attempt: a timed-out request's, reporting late
-                    // while this redial was asked for.
-                    attempt.provider_call_id = Some(id.clone());
+                    // while this redial was asked for. Once that call has
+                    // ended, though, it settled the attempt and gave its
+                    // slots back: the attempt stays its.
+                    if !attempt.is_ended() {
+                        attempt.provider_call_id = Some(id.clone());
+                    }
                     attempt.advance(AttemptStatus::Placed);
                     lead.start_call(job.attempt, now).ok();
                     false

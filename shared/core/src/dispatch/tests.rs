@@ -629,6 +629,8 @@ async fn a_late_do_not_call_of_a_create_call_that_timed_out_still_stops_the_lead
 struct StartedDuringTheRedial<'a> {
     w: &'a World,
     job: DialJob,
+    /// What call_1 reports while the redial is asked for.
+    reports: (CallPhase, Option<CallOutcome>),
 }
 
 #[async_trait]
@@ -642,7 +644,8 @@ impl VoiceDialer for StartedDuringTheRedial<'_> {
         if n == 1 {
             return Err(DialError::Timeout);
         }
-        let started = self.w.event(&self.job, "call_1", CallPhase::Started, None);
+        let (phase, outcome) = self.reports.clone();
+        let started = self.w.event(&self.job, "call_1", phase, outcome);
         let applied = apply_call_event(&self.w.store, &started, self.w.clock.now()).await;
         assert_eq!(applied.unwrap(), EventResult::Applied);
         Ok(PlacedCall {
@@ -657,6 +660,41 @@ impl Dialers for StartedDuringTheRedial<'_> {
     }
 }
 
+/// The timed-out call (call_1) ends while the redial is asked for: it
+/// settled the attempt and gave its slots back, so the attempt stays its and
+/// the lead is decided by it. (call_2 then runs unaccounted; telling the two
+/// apart needs a try number in the call's metadata.)
+#[tokio::test]
+async fn an_attempt_the_timed_out_call_ended_during_the_redial_stays_that_calls() {
+    let w = World::new(1, FakeDialer::default()).await;
+    let job = w.queue_lead(0).await;
+    let provider = StartedDuringTheRedial {
+        w: &w,
+        job: job.clone(),
+        reports: (CallPhase::Ended, Some(CallOutcome::NotInterested)),
+    };
+    let dispatcher = Dispatcher {
+        store: &w.store,
+        queue: &w.queue,
+        dialers: &provider,
+        clock: &w.clock,
+        limits: w.limits,
+    };
+    let DialResult::Retrying { until, .. } = dispatcher.dial(&job).await.unwrap() else {
+        panic!("a timed-out request is tried again")
+    };
+    w.clock.set(until);
+    let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
+        panic!()
+    };
+    dispatcher.dial(&again).await.unwrap();
+    let attempt = w.attempt(0, 1);
+    assert_eq!(attempt.provider_call_id.as_deref(), Some("call_1"));
+    assert!(attempt.is_ended());
+    assert_eq!(w.lead(0).await.status, LeadStatus::NotInterested);
+    assert_eq!(w.store.slots_held(), 0);
+}
+
 #[tokio::test]
 async fn the_call_a_redial_placed_stays_the_attempts_when_the_timed_out_call_reports_meanwhile() {
     let w = World::new(1, FakeDialer::default()).await;
@@ -664,6 +702,7 @@ async fn the_call_a_redial_placed_stays_the_attempts_when_the_timed_out_call_rep
     let provider = StartedDuringTheRedial {
         w: &w,
         job: job.clone(),
+        reports: (CallPhase::Started, None),
     };
     let dispatcher = Dispatcher {
         store: &w.store,
