@@ -1,5 +1,5 @@
 //! Counts of the requests an adapter made, by operation, and of the items
-//! DynamoDB returned to them. Tests and benchmarks read them to hold request
+//! DynamoDB read for them. Tests and benchmarks read them to hold request
 //! budgets ("ceil(n/25) BatchWriteItem calls", "the sweep reads only what is
 //! due, never a Scan").
 //!
@@ -45,7 +45,8 @@ impl Calls {
             .unwrap_or(0)
     }
 
-    /// Items DynamoDB returned to reads (GetItem, BatchGetItem, Query, Scan).
+    /// Items DynamoDB read for this client: those a Query or Scan evaluated
+    /// (before any filter), those GetItem and BatchGetItem returned.
     pub fn items_read(&self) -> u64 {
         self.items_read.load(Ordering::Relaxed)
     }
@@ -66,7 +67,7 @@ impl Calls {
     }
 
     /// A client of `config` that counts every operation it executes and the
-    /// items its reads return.
+    /// items its reads read.
     pub fn counting(&self, config: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::from_conf(config.interceptor(Counter(self.clone())).build())
     }
@@ -107,10 +108,12 @@ impl Intercept for Counter {
         let Ok(output) = context.output_or_error() else {
             return Ok(());
         };
+        // A Query or Scan reads what it evaluates (ScannedCount), which a
+        // filter would hide from the items it returns.
         let items = if let Some(o) = output.downcast_ref::<QueryOutput>() {
-            o.items().len()
+            (o.scanned_count().max(0) as usize).max(o.items().len())
         } else if let Some(o) = output.downcast_ref::<ScanOutput>() {
-            o.items().len()
+            (o.scanned_count().max(0) as usize).max(o.items().len())
         } else if let Some(o) = output.downcast_ref::<GetItemOutput>() {
             usize::from(o.item().is_some())
         } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {

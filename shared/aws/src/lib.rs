@@ -25,8 +25,10 @@ use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 
-/// The SDK configuration, loaded once, and each client built at most once
-/// from it: adapters that share a service share its client.
+/// The SDK configuration, loaded once per cold start, and each client built
+/// at most once from it: adapters that share a service share its client.
+/// (The DynamoDB store builds its own, with its request counter:
+/// [`DynamoStore::from_aws`].)
 #[derive(Clone, Debug)]
 pub struct Aws {
     pub config: aws_config::SdkConfig,
@@ -67,7 +69,7 @@ impl Aws {
             .build_https();
         let http = SharedHttpClient::new(ValidatedOnce {
             inner: http,
-            validated: std::sync::Once::new(),
+            validated: OnceLock::new(),
         });
         // Lambda hands a function its credentials in the environment (so do
         // MiniStack and cargo lambda watch); the default chain would also build
@@ -112,7 +114,8 @@ impl Aws {
 #[derive(Debug)]
 struct ValidatedOnce {
     inner: SharedHttpClient,
-    validated: std::sync::Once,
+    /// The first validation's verdict, given to every later client.
+    validated: OnceLock<Result<(), String>>,
 }
 
 impl HttpClient for ValidatedOnce {
@@ -129,13 +132,14 @@ impl HttpClient for ValidatedOnce {
         runtime_components: &RuntimeComponentsBuilder,
         cfg: &ConfigBag,
     ) -> Result<(), BoxError> {
-        let mut result = Ok(());
-        self.validated.call_once(|| {
-            result = self
-                .inner
-                .validate_base_client_config(runtime_components, cfg);
-        });
-        result
+        self.validated
+            .get_or_init(|| {
+                self.inner
+                    .validate_base_client_config(runtime_components, cfg)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(BoxError::from)
     }
 
     fn validate_final_config(

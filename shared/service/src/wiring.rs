@@ -1,7 +1,7 @@
 //! Clients and adapters a function builds once per cold start.
 //!
 //! What a cold start costs is measured by `make bench` (docs/performance.md):
-//! each AWS client is built once per process ([`Aws`] hands out clones), and
+//! each AWS client is built once per cold start ([`Aws`] hands out clones), and
 //! every provider client (Retell, Vapi, Cal.com) shares one TLS
 //! configuration whose roots are compiled into the binary.
 
