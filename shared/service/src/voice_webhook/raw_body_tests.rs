@@ -171,13 +171,32 @@ fn assert_not_serdes_text(text: &str) -> Value {
     value
 }
 
-/// The JSON of `text` as serde_json writes it: the keys sorted, compact.
+/// The same JSON, its keys sorted at every level: the same document in
+/// another order of keys.
+fn keys_sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), keys_sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(keys_sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The JSON of `text`, compact, its keys sorted (whatever order serde_json
+/// keeps its maps in, which depends on its features in a build).
 fn reserialized(text: &str) -> String {
-    serde_json::from_str::<Value>(text).unwrap().to_string()
+    keys_sorted(&serde_json::from_str::<Value>(text).unwrap()).to_string()
 }
 
 fn metadata_lines(call: &CallRef, indent: &str) -> String {
-    // Attempt first, tenant last: the reverse of serde_json's sorted keys.
+    // Attempt first, tenant last: the reverse of the keys sorted.
     format!(
         "{{\n{indent}    \"{}\": \"{}\",\n{indent}    \"{}\": \"{}\",\n{indent}    \"{}\": \"{}\"\n{indent}}}",
         CallRef::ATTEMPT,
@@ -190,7 +209,7 @@ fn metadata_lines(call: &CallRef, indent: &str) -> String {
 }
 
 /// A Retell `call_ended` as Retell writes it: `event` before `call` and the
-/// call's fields in its own order (serde_json sorts them), indented by four.
+/// call's fields in its own order (not sorted), indented by four.
 fn retell_call_ended(call: &CallRef) -> String {
     let metadata = metadata_lines(call, "        ");
     format!(
@@ -231,7 +250,7 @@ fn retell_signature(body: &str) -> String {
 }
 
 /// A Vapi `end-of-call-report` as Vapi writes it: `type` first, the call
-/// before the analysis (serde_json sorts `analysis` first), indented by two
+/// before the analysis (not sorted), indented by two
 /// with a space before each colon.
 fn vapi_end_of_call_report(call: &CallRef) -> String {
     let metadata = metadata_lines(call, "        ");
@@ -321,7 +340,7 @@ async fn the_same_retell_json_re_serialized_under_the_original_signature_is_refu
         ("compact, keys sorted", reserialized(&body)),
         (
             "pretty, keys sorted",
-            serde_json::to_string_pretty(&value).unwrap(),
+            serde_json::to_string_pretty(&keys_sorted(&value)).unwrap(),
         ),
         ("one trailing newline fewer", body.trim_end().to_owned()),
     ] {
