@@ -41,11 +41,12 @@ async fn main() {
         config::deployment_limits().unwrap(),
     );
     lap("configuration");
-    // Not init: what the first request that reads a lead (a Phone) pays.
+    // Not init: what the first request that reads a lead (a Phone) pays, and
+    // the first that needs its region (calling hours read the numbering plan).
     let phone: leadline_core::Phone = serde_json::from_str("\"+14155552671\"").unwrap();
-    lap("first request: the first phone number read (numbering plan)");
+    lap("first request: the first phone number read back");
     let _ = phone.region();
-    lap("first request: the first region of a number (calling hours)");
+    lap("first request: the first region of a number (numbering plan)");
     let default_tls = reqwest::Client::builder().build().unwrap();
     lap("for comparison: reqwest's default TLS (system roots)");
     drop((
