@@ -163,20 +163,52 @@ async fn a_file_that_cannot_be_read_is_refused_whole_and_writes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn keys_are_checked_and_tenants_see_only_their_own_data() {
+/// Tenant A (in Chicago) with a campaign holding one lead, and tenant B.
+struct TwoTenants {
+    tenant_a: String,
+    key_a: String,
+    tenant_b: String,
+    key_b: String,
+    campaign: String,
+    lead: String,
+}
+
+async fn two_tenants(prefix: &str, (b_region, b_zone): (&str, &str)) -> TwoTenants {
     let s = stack();
-    let (tenant_a, key_a) = s.new_tenant("tenant-a", "US", "America/Chicago").await;
-    let (tenant_b, key_b) = s.new_tenant("tenant-b", "IN", "Asia/Kolkata").await;
+    let (tenant_a, key_a) = s
+        .new_tenant(&format!("{prefix}-a"), "US", "America/Chicago")
+        .await;
+    let (tenant_b, key_b) = s.new_tenant(&format!("{prefix}-b"), b_region, b_zone).await;
     let campaign = s.new_campaign(&key_a, "A's campaign").await;
     import(&key_a, &campaign, b"number\n4155552671\n").await;
-    let lead_id = s
+    let lead = s
         .get(&key_a, &format!("/v1/campaigns/{campaign}/leads"))
         .await
         .body["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    TwoTenants {
+        tenant_a,
+        key_a,
+        tenant_b,
+        key_b,
+        campaign,
+        lead,
+    }
+}
+
+#[tokio::test]
+async fn keys_are_checked_and_tenants_see_only_their_own_data() {
+    let s = stack();
+    let TwoTenants {
+        tenant_a,
+        key_a,
+        tenant_b,
+        key_b,
+        campaign,
+        lead: lead_id,
+    } = two_tenants("tenant", ("IN", "Asia/Kolkata")).await;
 
     let no_key = s
         .call(Method::GET, "api", "/v1/campaigns", None, None)
@@ -251,17 +283,14 @@ async fn partition(tenant: &str) -> Vec<std::collections::HashMap<String, Attrib
 #[tokio::test]
 async fn another_tenants_key_cannot_write_to_a_tenants_objects() {
     let s = stack();
-    let (tenant_a, key_a) = s.new_tenant("writes-a", "US", "America/Chicago").await;
-    let (_, key_b) = s.new_tenant("writes-b", "US", "America/Chicago").await;
-    let campaign = s.new_campaign(&key_a, "A's campaign").await;
-    import(&key_a, &campaign, b"number\n4155552671\n").await;
-    let lead = s
-        .get(&key_a, &format!("/v1/campaigns/{campaign}/leads"))
-        .await
-        .body["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let TwoTenants {
+        tenant_a,
+        key_a,
+        key_b,
+        campaign,
+        lead,
+        ..
+    } = two_tenants("writes", ("US", "America/Chicago")).await;
     // A number no other run claimed (MiniStack keeps its table between runs).
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -296,6 +296,8 @@ fn log(event: &CallEvent, result: EventResult) {
 #[cfg(test)]
 mod raw_body_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tool_tests;
 
 #[cfg(test)]

@@ -660,18 +660,18 @@ impl Dialers for StartedDuringTheRedial<'_> {
     }
 }
 
-/// The timed-out call (call_1) ends while the redial is asked for: it
-/// settled the attempt and gave its slots back, so the attempt stays its and
-/// the lead is decided by it. (call_2 then runs unaccounted; telling the two
-/// apart needs a try number in the call's metadata.)
-#[tokio::test]
-async fn an_attempt_the_timed_out_call_ended_during_the_redial_stays_that_calls() {
-    let w = World::new(1, FakeDialer::default()).await;
-    let job = w.queue_lead(0).await;
+/// Dials `job` with a create-call request that times out (call_1, placed all
+/// the same), then dials it again, and call_1 reports `reports` while that
+/// redial is asked for. Returns what the redial came to.
+async fn redial_while_the_timed_out_call_reports(
+    w: &World,
+    job: &DialJob,
+    reports: (CallPhase, Option<CallOutcome>),
+) -> DialResult {
     let provider = StartedDuringTheRedial {
-        w: &w,
+        w,
         job: job.clone(),
-        reports: (CallPhase::Ended, Some(CallOutcome::NotInterested)),
+        reports,
     };
     let dispatcher = Dispatcher {
         store: &w.store,
@@ -680,14 +680,30 @@ async fn an_attempt_the_timed_out_call_ended_during_the_redial_stays_that_calls(
         clock: &w.clock,
         limits: w.limits,
     };
-    let DialResult::Retrying { until, .. } = dispatcher.dial(&job).await.unwrap() else {
+    let DialResult::Retrying { until, .. } = dispatcher.dial(job).await.unwrap() else {
         panic!("a timed-out request is tried again")
     };
     w.clock.set(until);
     let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
-        panic!()
+        panic!("the job comes back")
     };
-    dispatcher.dial(&again).await.unwrap();
+    dispatcher.dial(&again).await.unwrap()
+}
+
+/// The timed-out call (call_1) ends while the redial is asked for: it
+/// settled the attempt and gave its slots back, so the attempt stays its and
+/// the lead is decided by it. (call_2 then runs unaccounted; telling the two
+/// apart needs a try number in the call's metadata.)
+#[tokio::test]
+async fn an_attempt_the_timed_out_call_ended_during_the_redial_stays_that_calls() {
+    let w = World::new(1, FakeDialer::default()).await;
+    let job = w.queue_lead(0).await;
+    redial_while_the_timed_out_call_reports(
+        &w,
+        &job,
+        (CallPhase::Ended, Some(CallOutcome::NotInterested)),
+    )
+    .await;
     let attempt = w.attempt(0, 1);
     assert_eq!(attempt.provider_call_id.as_deref(), Some("call_1"));
     assert!(attempt.is_ended());
@@ -699,26 +715,8 @@ async fn an_attempt_the_timed_out_call_ended_during_the_redial_stays_that_calls(
 async fn the_call_a_redial_placed_stays_the_attempts_when_the_timed_out_call_reports_meanwhile() {
     let w = World::new(1, FakeDialer::default()).await;
     let job = w.queue_lead(0).await;
-    let provider = StartedDuringTheRedial {
-        w: &w,
-        job: job.clone(),
-        reports: (CallPhase::Started, None),
-    };
-    let dispatcher = Dispatcher {
-        store: &w.store,
-        queue: &w.queue,
-        dialers: &provider,
-        clock: &w.clock,
-        limits: w.limits,
-    };
-    let DialResult::Retrying { until, .. } = dispatcher.dial(&job).await.unwrap() else {
-        panic!("a timed-out request is tried again")
-    };
-    w.clock.set(until);
-    let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
-        panic!()
-    };
-    let placed = dispatcher.dial(&again).await.unwrap();
+    let placed =
+        redial_while_the_timed_out_call_reports(&w, &job, (CallPhase::Started, None)).await;
     assert_eq!(
         placed,
         DialResult::Placed {

@@ -19,29 +19,15 @@ use leadline_core::{CampaignId, LeadId, Phone};
 use leadline_voice::HmacAlgorithm;
 use serde_json::{Value, json};
 
+use super::test_support::*;
 use super::*;
 
-const RETELL_KEY: &str = "key_test";
-const VAPI_SECRET: &str = "vapi-secret";
 const HMAC_SECRET: &str = "whsec_raw_body";
 /// The provider's id of the call leadline placed.
 const CALL_ID: &str = "call_raw_1";
 /// The Vapi HMAC timestamp header's value (its unit is unconfirmed; it is
 /// signed over, not checked for freshness).
 const SIGNED_AT: &str = "1795438800";
-
-type Webhook = VoiceWebhook<
-    MemoryStore,
-    MemoryScheduler,
-    MemoryMessages,
-    FixedClock,
-    MemoryStore,
-    MemoryCalendar,
->;
-
-fn now() -> jiff::Timestamp {
-    "2026-11-23T13:00:00Z".parse().unwrap()
-}
 
 fn hmac() -> VapiHmac {
     VapiHmac::new(HMAC_SECRET, HmacAlgorithm::Sha256)

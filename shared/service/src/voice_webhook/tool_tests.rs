@@ -13,24 +13,10 @@ use leadline_core::time::FixedClock;
 use leadline_core::{Cents, LeadId, Phone, TenantId};
 use serde_json::{Value, json};
 
+use super::test_support::*;
 use super::*;
 
-const RETELL_KEY: &str = "key_test";
-const VAPI_SECRET: &str = "vapi-secret";
 const FRONT_DESK: &str = "+18005550100";
-
-type Webhook = VoiceWebhook<
-    MemoryStore,
-    MemoryScheduler,
-    MemoryMessages,
-    FixedClock,
-    MemoryStore,
-    MemoryCalendar,
->;
-
-fn now() -> jiff::Timestamp {
-    "2026-11-23T13:00:00Z".parse().unwrap()
-}
 
 /// Bright Smile (cleanings, event type 101, free Tuesday 10:00 and 11:30
 /// New York) with lead Ada; another business "other" sells "vip-only".
