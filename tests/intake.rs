@@ -687,13 +687,19 @@ async fn two_concurrent_writers_of_one_lead_cannot_both_win() {
     let mut suppressed = queued.clone();
     queued.queue(1, now).unwrap();
     suppressed.suppress("asked not to be called", now);
-    let (a, b) = tokio::join!(store.save_lead(&queued), store.save_lead(&suppressed));
+    use leadline_core::write::{Change, Commit, Entity, Refused};
+    let save = |lead: &leadline_core::lead::Lead| [Change::Save(Entity::Lead(lead.clone()))];
+    let (queued_save, suppressed_save) = (save(&queued), save(&suppressed));
+    let (a, b) = tokio::join!(store.commit(&queued_save), store.commit(&suppressed_save));
     assert!(
         a.is_ok() != b.is_ok(),
         "exactly one writer wins: {a:?} {b:?}"
     );
     let loser = if a.is_err() { a } else { b };
-    assert!(matches!(loser, Err(leadline_core::Error::Conflict(_))));
+    assert!(matches!(
+        loser,
+        Err(leadline_core::Error::Refused(Refused::Stale))
+    ));
 
     let stored = store.lead(&tenant, &lead_id).await.unwrap().unwrap();
     assert_eq!(stored.version, 1);

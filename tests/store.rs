@@ -9,11 +9,10 @@ use leadline_core::call::CallRef;
 use leadline_core::campaign::{Campaign, CampaignStatus, Pacing};
 use leadline_core::dispatch::{DeploymentLimits, DialJob, SlotScope};
 use leadline_core::lead::Lead;
-use leadline_core::ports::{
-    CallStore, CallWrite, CampaignStore, LeadStore, SuppressionStore, TenantStore, WriteRefused,
-};
+use leadline_core::ports::{CallStore, CampaignStore, LeadStore, SuppressionStore, TenantStore};
 use leadline_core::suppression::{Suppression, SuppressionSource};
 use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
+use leadline_core::write::{Change, Commit, EffectPorts, Entity, Precondition, Refused, Unwired};
 use leadline_core::{CampaignId, LeadId, Phone};
 use leadline_tests::unique;
 
@@ -76,7 +75,7 @@ async fn fixture(leads: usize) -> Fixture {
 }
 
 impl Fixture {
-    fn begin(&self, i: usize, limits: &DeploymentLimits, second: i64) -> CallWrite {
+    fn begin(&self, i: usize, limits: &DeploymentLimits, second: i64) -> Vec<Change> {
         let call = CallRef {
             tenant: self.tenant.id.clone(),
             lead: self.leads[i].id.clone(),
@@ -95,10 +94,18 @@ impl Fixture {
             Timestamp::now(),
         );
         claim.pace.second = second;
-        CallWrite {
-            attempt: Some(attempt),
-            take_slots: Some(claim),
-            ..CallWrite::default()
+        vec![
+            Change::Create(Entity::Attempt(attempt)),
+            Change::TakeSlots(claim),
+        ]
+    }
+
+    /// A commit's outcome: done, or refused and why.
+    async fn commit(&self, changes: &[Change]) -> Result<(), Refused> {
+        match self.store.commit(changes).await {
+            Ok(()) => Ok(()),
+            Err(leadline_core::Error::Refused(refused)) => Err(refused),
+            Err(other) => panic!("the commit failed: {other}"),
         }
     }
 }
@@ -123,15 +130,14 @@ async fn a_tenant_at_its_limit_gets_no_slot_until_one_is_given_back() {
     let limits = roomy();
     let second = a_second();
     for i in 0..2 {
-        assert_eq!(
-            f.store.commit(&f.begin(i, &limits, second)).await.unwrap(),
-            Ok(())
-        );
+        assert_eq!(f.commit(&f.begin(i, &limits, second)).await, Ok(()));
     }
-    let refused = f.store.commit(&f.begin(2, &limits, second)).await.unwrap();
+    let refused = f.commit(&f.begin(2, &limits, second)).await;
     assert_eq!(
         refused,
-        Err(WriteRefused::NoSlot(SlotScope::Tenant(f.tenant.id.clone())))
+        Err(Refused::Precondition(Precondition::NoSlot(
+            SlotScope::Tenant(f.tenant.id.clone())
+        )))
     );
     let holders = f
         .store
@@ -152,16 +158,12 @@ async fn a_tenant_at_its_limit_gets_no_slot_until_one_is_given_back() {
         .unwrap();
     let mut ended = ctx.attempt.unwrap();
     ended.advance(leadline_core::attempt::AttemptStatus::Ended);
-    let release = CallWrite {
-        attempt: Some(ended),
-        release_slots: true,
-        ..CallWrite::default()
-    };
-    assert_eq!(f.store.commit(&release).await.unwrap(), Ok(()));
-    assert_eq!(
-        f.store.commit(&f.begin(2, &limits, second)).await.unwrap(),
-        Ok(())
-    );
+    let release = [
+        Change::release_slots(&ended),
+        Change::Save(Entity::Attempt(ended)),
+    ];
+    assert_eq!(f.commit(&release).await, Ok(()));
+    assert_eq!(f.commit(&f.begin(2, &limits, second)).await, Ok(()));
     let campaign_holders = f
         .store
         .slot_holders(&SlotScope::Campaign(
@@ -178,13 +180,10 @@ async fn the_same_attempt_cannot_be_recorded_twice() {
     let f = fixture(1).await;
     let limits = roomy();
     let second = a_second();
+    assert_eq!(f.commit(&f.begin(0, &limits, second)).await, Ok(()));
     assert_eq!(
-        f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
-        Ok(())
-    );
-    assert_eq!(
-        f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
-        Err(WriteRefused::AttemptExists)
+        f.commit(&f.begin(0, &limits, second)).await,
+        Err(Refused::Precondition(Precondition::Exists))
     );
 }
 
@@ -197,21 +196,12 @@ async fn call_starts_beyond_the_pace_in_one_second_are_refused() {
         ..DeploymentLimits::default()
     };
     let second = a_second();
+    assert_eq!(f.commit(&f.begin(0, &limits, second)).await, Ok(()));
     assert_eq!(
-        f.store.commit(&f.begin(0, &limits, second)).await.unwrap(),
-        Ok(())
+        f.commit(&f.begin(1, &limits, second)).await,
+        Err(Refused::Precondition(Precondition::Paced))
     );
-    assert_eq!(
-        f.store.commit(&f.begin(1, &limits, second)).await.unwrap(),
-        Err(WriteRefused::Paced)
-    );
-    assert_eq!(
-        f.store
-            .commit(&f.begin(1, &limits, second + 1))
-            .await
-            .unwrap(),
-        Ok(())
-    );
+    assert_eq!(f.commit(&f.begin(1, &limits, second + 1)).await, Ok(()));
 }
 
 #[tokio::test]
@@ -219,31 +209,22 @@ async fn an_event_key_is_applied_once_and_a_stale_lead_is_refused() {
     let f = fixture(1).await;
     let mut lead = f.leads[0].clone();
     lead.note = Some("first".into());
-    let write = CallWrite {
-        dedupe_key: Some(unique("retell#call#call_ended")),
-        lead: Some(lead.clone()),
-        ..CallWrite::default()
+    let dedupe = Change::Dedupe {
+        tenant: f.tenant.id.clone(),
+        key: unique("retell#call#call_ended"),
     };
-    assert_eq!(f.store.commit(&write).await.unwrap(), Ok(()));
-    let again = CallWrite {
-        lead: Some(Lead {
+    let write = [dedupe.clone(), Change::Save(Entity::Lead(lead.clone()))];
+    assert_eq!(f.commit(&write).await, Ok(()));
+    let again = [
+        dedupe,
+        Change::Save(Entity::Lead(Lead {
             version: 1,
             ..lead.clone()
-        }),
-        ..write.clone()
-    };
-    assert_eq!(
-        f.store.commit(&again).await.unwrap(),
-        Err(WriteRefused::Duplicate)
-    );
-    let stale = CallWrite {
-        dedupe_key: None,
-        ..write
-    };
-    assert_eq!(
-        f.store.commit(&stale).await.unwrap(),
-        Err(WriteRefused::Stale)
-    );
+        })),
+    ];
+    assert_eq!(f.commit(&again).await, Err(Refused::Duplicate));
+    let stale = [Change::Save(Entity::Lead(lead))];
+    assert_eq!(f.commit(&stale).await, Err(Refused::Stale));
 }
 
 #[tokio::test]
@@ -284,11 +265,7 @@ async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
     use leadline_core::lead::CallOutcome;
     let f = fixture(1).await;
     let limits = roomy();
-    f.store
-        .commit(&f.begin(0, &limits, a_second()))
-        .await
-        .unwrap()
-        .unwrap();
+    f.commit(&f.begin(0, &limits, a_second())).await.unwrap();
     let call = CallRef {
         tenant: f.tenant.id.clone(),
         lead: f.leads[0].id.clone(),
@@ -312,7 +289,13 @@ async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
             },
         };
         f.store.calls().reset();
-        let applied = apply_call_event(&f.store, &event, Timestamp::now())
+        // A completed call asks for no schedule or message.
+        let effects = EffectPorts {
+            scheduler: &Unwired,
+            dial_queue: &Unwired,
+            messages: &Unwired,
+        };
+        let applied = apply_call_event(&f.store, &effects, &event, Timestamp::now())
             .await
             .unwrap();
         assert_eq!(applied, EventResult::Applied, "{phase:?}");
@@ -379,7 +362,10 @@ async fn the_sweep_reads_only_what_is_due_in_one_query_and_no_scan() {
     // Gone before anything is asserted: an overdue lead left behind would be
     // read by the next run, and swept by the retries tests.
     for lead in &leads {
-        f.store.delete_lead(lead).await.unwrap();
+        f.store
+            .commit(&[Change::Delete(Entity::Lead(lead.clone()))])
+            .await
+            .unwrap();
     }
     let due = due.unwrap();
     let read: Vec<_> = due.items.iter().collect();
@@ -394,4 +380,41 @@ async fn the_sweep_reads_only_what_is_due_in_one_query_and_no_scan() {
         f.store.calls().snapshot()
     );
     assert_eq!(due.next_cursor, None);
+}
+
+#[tokio::test]
+async fn an_outbox_is_due_for_the_sweep_until_it_is_cleared() {
+    use leadline_core::ports::{DueWork, PageRequest, SweepStore};
+    use leadline_core::write::{Effect, Outbox};
+    let f = fixture(1).await;
+    let job = DialJob::for_lead(&f.leads[0], false);
+    // Long past: due at once, and first in the index.
+    let then: Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
+    let effect = Effect::Dial {
+        message: leadline_core::dispatch::DialMessage::Dial(job),
+        at: then,
+    };
+    let outbox = Outbox::new(f.tenant.id.clone(), vec![effect], then);
+    let mut lead = f.leads[0].clone();
+    lead.note = Some("with an outbox".into());
+    let set = [
+        Change::Save(Entity::Lead(lead)),
+        Change::Outbox(outbox.clone()),
+    ];
+    f.commit(&set).await.unwrap();
+    let f = &f;
+    let due = async |at| {
+        f.store
+            .due_work(at, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|w| matches!(w, DueWork::Outbox(o) if o.tenant == f.tenant.id))
+            .collect::<Vec<_>>()
+    };
+    assert!(due(then).await.is_empty(), "not before its grace");
+    assert_eq!(due(outbox.due_at).await, [DueWork::Outbox(outbox.clone())]);
+    f.store.clear_outbox(&outbox).await.unwrap();
+    assert!(due(outbox.due_at).await.is_empty());
 }

@@ -10,8 +10,9 @@ use leadline_core::attempt::CallAttempt;
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope};
 use leadline_core::lead::Lead;
-use leadline_core::ports::{CallStore, CallWrite, LeadStore, TenantStore};
+use leadline_core::ports::{CallStore, TenantStore};
 use leadline_core::tenant::VoiceProvider;
+use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{AttemptId, CampaignId, LeadId, TenantId};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -144,7 +145,11 @@ impl Setup {
     pub async fn queue(&self, i: usize) -> DialJob {
         let mut lead = self.leads[i].clone();
         lead.queue(1, Timestamp::now()).unwrap();
-        store().await.save_lead(&lead).await.unwrap();
+        store()
+            .await
+            .commit(&[Change::Save(Entity::Lead(lead.clone()))])
+            .await
+            .unwrap();
         DialJob {
             manual: true,
             ..DialJob::for_lead(&lead, true)
@@ -174,12 +179,13 @@ impl Setup {
         };
         let mut claim = limits.claim(&attempt, &tenant, None, Timestamp::now());
         claim.pace.second = 7; // a second of the distant past: no pace shared with live dials
-        let write = CallWrite {
-            attempt: Some(attempt),
-            take_slots: Some(claim),
-            ..CallWrite::default()
-        };
-        store.commit(&write).await.unwrap().unwrap();
+        store
+            .commit(&[
+                Change::Create(Entity::Attempt(attempt)),
+                Change::TakeSlots(claim),
+            ])
+            .await
+            .unwrap();
         job.call()
     }
 

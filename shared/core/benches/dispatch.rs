@@ -29,6 +29,7 @@ use leadline_core::memory::{MemoryQueue, MemoryStore};
 use leadline_core::ports::{CampaignStore, LeadStore, TenantStore};
 use leadline_core::tenant::{NewTenant, VoiceProvider};
 use leadline_core::time::{Clock, SystemClock};
+use leadline_core::write::{EffectPorts, Unwired};
 use leadline_core::{CampaignId, LeadId, Phone};
 
 const LEADS: usize = 1_000;
@@ -78,7 +79,13 @@ impl VoiceDialer for One {
                     ..CallReport::default()
                 },
             };
-            apply_call_event(provider.store.as_ref(), &ended, Timestamp::now())
+            // A completed call asks for no schedule or message.
+            let effects = EffectPorts {
+                scheduler: &Unwired,
+                dial_queue: &Unwired,
+                messages: &Unwired,
+            };
+            apply_call_event(provider.store.as_ref(), &effects, &ended, Timestamp::now())
                 .await
                 .unwrap();
         });

@@ -18,15 +18,15 @@ use jiff::{SignedDuration, Timestamp};
 use leadline_core::call::{
     CallEvent, CallPhase, CallReport, DialError, PlaceCall, PlacedCall, VoiceDialer,
 };
-use leadline_core::call_events::apply_call_event_with_effects;
+use leadline_core::call_events::apply_call_event;
 use leadline_core::campaign::{Campaign, CampaignStatus, Pacing};
 use leadline_core::dispatch::{DeploymentLimits, DialJob, DialResult, Dialers, Dispatcher};
-use leadline_core::follow_up::carry_out;
 use leadline_core::lead::{CallOutcome, Lead, LeadStatus};
 use leadline_core::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{CampaignStore, LeadStore, TenantStore};
 use leadline_core::tenant::{NewTenant, VoiceProvider};
 use leadline_core::time::Clock;
+use leadline_core::write::{EffectPorts, Unwired};
 use leadline_core::{CampaignId, LeadId, Phone};
 
 const LEADS: usize = 1_000;
@@ -176,10 +176,12 @@ async fn main() {
                     ..CallReport::default()
                 },
             };
-            let applied = apply_call_event_with_effects(&store, &ended, now)
-                .await
-                .unwrap();
-            carry_out(&store, &scheduler, &messages, &applied.effects, now)
+            let effects = EffectPorts {
+                scheduler: &scheduler,
+                dial_queue: &Unwired,
+                messages: &messages,
+            };
+            apply_call_event(&store, &effects, &ended, now)
                 .await
                 .unwrap();
         }

@@ -7,12 +7,14 @@ use jiff::Timestamp;
 use crate::attempt::{AttemptStatus, CallAttempt};
 use crate::billing::UsageRecord;
 use crate::call::{CallEvent, CallPhase};
-use crate::error::{Error, Result};
-use crate::follow_up::{FollowUpEffects, plan_after_call};
+use crate::error::Result;
+use crate::follow_up::plan_after_call;
 use crate::lead::{CallOutcome, Lead, LeadStatus};
-use crate::ports::{CallStore, CallWrite, WriteRefused};
+use crate::ports::{CallContext, CallStore};
 use crate::suppression::{Suppression, SuppressionSource};
 use crate::tenant::Tenant;
+use crate::write::{Change, Commit, Decision, Effects, Entity, Refused, UseCase, run};
+use async_trait::async_trait;
 
 /// What became of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,119 +180,119 @@ fn usage_due(tenant: &Tenant, attempt: &CallAttempt, phase: CallPhase) -> Option
     ))
 }
 
-/// What applying an event did, and what its change of the lead asks of the
-/// world outside the table (schedules, messages), to be carried out next.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Applied {
-    pub result: EventResult,
-    pub effects: FollowUpEffects,
-}
-
-impl From<EventResult> for Applied {
-    fn from(result: EventResult) -> Self {
-        Self {
-            result,
-            effects: FollowUpEffects::default(),
-        }
-    }
-}
-
 /// Applies one event: one read of tenant, lead and attempt, one atomic write
 /// of everything it changes together with its dedupe key.
-pub async fn apply_call_event(
-    store: &impl CallStore,
-    event: &CallEvent,
-    now: Timestamp,
-) -> Result<EventResult> {
-    Ok(apply_call_event_with_effects(store, event, now)
-        .await?
-        .result)
+pub struct ApplyCallEvent<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub event: &'a CallEvent,
 }
 
-/// [`apply_call_event`], returning the effects the change asks for.
-pub async fn apply_call_event_with_effects(
-    store: &impl CallStore,
-    event: &CallEvent,
-    now: Timestamp,
-) -> Result<Applied> {
-    let Some(call) = &event.call else {
-        return Ok(EventResult::NotOurs.into());
-    };
-    // A race with the dispatcher or another event is retried on fresh state.
-    for _ in 0..5 {
-        let ctx = store.call_context(call).await?;
-        let (Some(tenant), Some(attempt)) = (ctx.tenant, ctx.attempt) else {
-            return Ok(EventResult::UnknownCall.into());
-        };
-        let another_call = attempt.provider != event.provider
-            || attempt
-                .provider_call_id
-                .as_ref()
-                .is_some_and(|id| *id != event.provider_call_id);
-        let Some(lead) = ctx.lead else {
-            if another_call {
-                return Ok(EventResult::UnknownCall.into());
-            }
-            // The lead was deleted while its call was in flight: the call
-            // still ends, and gives its slots back.
-            let ends = matches!(event.phase, CallPhase::Ended | CallPhase::Analyzed);
-            if !ends || attempt.is_ended() {
-                return Ok(EventResult::UnknownCall.into());
-            }
-            let mut ended = attempt.clone();
-            ended.advance(AttemptStatus::Ended);
-            let write = CallWrite {
-                dedupe_key: Some(event.dedupe_key.clone()),
-                attempt: Some(ended),
-                release_slots: true,
-                ..CallWrite::default()
-            };
-            match store.commit(&write).await? {
-                Ok(()) => return Ok(EventResult::Applied.into()),
-                Err(WriteRefused::Stale) => continue,
-                Err(_) => return Ok(EventResult::Unchanged.into()),
-            }
-        };
-        let change = if another_call {
-            match opt_out_of_another_call(&tenant, &lead, event, now) {
-                Some(change) if !change.is_empty() => change,
-                _ => return Ok(EventResult::UnknownCall.into()),
-            }
-        } else {
-            decide_event(&tenant, &lead, &attempt, event, now)
-        };
-        if change.is_empty() {
-            return Ok(EventResult::Unchanged.into());
-        }
-        let effects = FollowUpEffects::between(Some(&lead), change.lead.as_ref().or(Some(&lead)));
-        let write = CallWrite {
-            dedupe_key: Some(event.dedupe_key.clone()),
-            lead: change.lead,
-            attempt: change.attempt,
-            release_slots: change.release_slots,
-            usage: change.usage,
-            suppress: change.suppress,
-            ..CallWrite::default()
-        };
-        match store.commit(&write).await? {
-            Ok(()) => {
-                return Ok(Applied {
-                    result: EventResult::Applied,
-                    effects,
-                });
-            }
-            Err(WriteRefused::Duplicate) => return Ok(EventResult::Unchanged.into()),
-            Err(WriteRefused::Stale) => continue,
-            Err(other) => {
-                return Err(Error::Internal(format!(
-                    "a call event's write was refused: {other:?}"
-                )));
-            }
+#[async_trait]
+impl<S: CallStore + ?Sized> UseCase for ApplyCallEvent<'_, S> {
+    type State = Option<CallContext>;
+    type Answer = EventResult;
+    const WHAT: &'static str = "the call";
+
+    async fn load(&self) -> Result<Option<CallContext>> {
+        match &self.event.call {
+            Some(call) => Ok(Some(self.store.call_context(call).await?)),
+            None => Ok(None),
         }
     }
-    Err(Error::Conflict(
-        "the call kept changing while the event was applied".into(),
-    ))
+
+    fn decide(&self, ctx: Option<CallContext>, now: Timestamp) -> Result<Decision<EventResult>> {
+        Ok(apply(ctx, self.event, now))
+    }
+
+    fn refused(&self, refused: &Refused, _: Timestamp) -> Option<Decision<EventResult>> {
+        (*refused == Refused::Duplicate).then(|| Decision::answer(EventResult::Unchanged))
+    }
+}
+
+/// The whole rule of an event, from what was read: whose call it is, and
+/// what it changes ([`decide_event`]).
+pub fn apply(ctx: Option<CallContext>, event: &CallEvent, now: Timestamp) -> Decision<EventResult> {
+    let Some(ctx) = ctx else {
+        return Decision::answer(EventResult::NotOurs);
+    };
+    let (Some(tenant), Some(attempt)) = (ctx.tenant, ctx.attempt) else {
+        return Decision::answer(EventResult::UnknownCall);
+    };
+    let another_call = attempt.provider != event.provider
+        || attempt
+            .provider_call_id
+            .as_ref()
+            .is_some_and(|id| *id != event.provider_call_id);
+    let dedupe = Change::Dedupe {
+        tenant: tenant.id.clone(),
+        key: event.dedupe_key.clone(),
+    };
+    let Some(lead) = ctx.lead else {
+        if another_call {
+            return Decision::answer(EventResult::UnknownCall);
+        }
+        // The lead was deleted while its call was in flight: the call
+        // still ends, and gives its slots back.
+        let ends = matches!(event.phase, CallPhase::Ended | CallPhase::Analyzed);
+        if !ends || attempt.is_ended() {
+            return Decision::answer(EventResult::UnknownCall);
+        }
+        let mut ended = attempt.clone();
+        ended.advance(AttemptStatus::Ended);
+        return Decision::new(
+            vec![
+                dedupe,
+                Change::Save(Entity::Attempt(ended)),
+                Change::release_slots(&attempt),
+            ],
+            Vec::new(),
+            EventResult::Applied,
+        );
+    };
+    let change = if another_call {
+        match opt_out_of_another_call(&tenant, &lead, event, now) {
+            Some(change) if !change.is_empty() => change,
+            _ => return Decision::answer(EventResult::UnknownCall),
+        }
+    } else {
+        decide_event(&tenant, &lead, &attempt, event, now)
+    };
+    if change.is_empty() {
+        return Decision::answer(EventResult::Unchanged);
+    }
+    let mut changes = vec![dedupe];
+    let mut effects = Vec::new();
+    if let Some(mut lead) = change.lead {
+        effects = lead.take_effects();
+        changes.push(Change::Save(Entity::Lead(lead)));
+    }
+    if let Some(next) = change.attempt {
+        changes.push(Change::Save(Entity::Attempt(next)));
+    }
+    if change.release_slots {
+        changes.push(Change::release_slots(&attempt));
+    }
+    if let Some(usage) = change.usage {
+        changes.push(Change::Create(Entity::Usage(usage)));
+    }
+    if let Some(entry) = change.suppress {
+        changes.push(Change::Suppress(entry));
+    }
+    Decision::new(changes, effects, EventResult::Applied)
+}
+
+/// Applies one event through the runner: commit, then the effects.
+pub async fn apply_call_event<S, E>(
+    store: &S,
+    effects: &E,
+    event: &CallEvent,
+    now: Timestamp,
+) -> Result<EventResult>
+where
+    S: CallStore + Commit + ?Sized,
+    E: Effects + ?Sized,
+{
+    run(store, effects, &ApplyCallEvent { store, event }, now).await
 }
 
 #[cfg(test)]
@@ -371,7 +373,9 @@ mod tests {
     ) {
         let (w, _) = placed().await;
         for e in events {
-            apply_call_event(&w.store, e, w.clock_now()).await.unwrap();
+            apply_call_event(&w.store, &w.effects(), e, w.clock_now())
+                .await
+                .unwrap();
         }
         let mut lead = w.lead(0).await;
         lead.version = 0;
@@ -439,14 +443,14 @@ mod tests {
             Some(CallOutcome::NoAnswer),
         );
         assert_eq!(
-            apply_call_event(&w.store, &ended, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &ended, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::Applied
         );
         let before = (w.lead(0).await, w.store.attempts(), w.store.usage_records());
         assert_eq!(
-            apply_call_event(&w.store, &ended, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &ended, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::Unchanged
@@ -466,7 +470,7 @@ mod tests {
             CallPhase::Analyzed,
             Some(CallOutcome::DoNotCall),
         );
-        apply_call_event(&w.store, &dnc, w.clock_now())
+        apply_call_event(&w.store, &w.effects(), &dnc, w.clock_now())
             .await
             .unwrap();
         assert_eq!(w.lead(0).await.status, LeadStatus::DoNotCall);
@@ -482,12 +486,14 @@ mod tests {
     async fn the_call_of_a_lead_deleted_meanwhile_still_ends_and_gives_its_slots_back() {
         let (w, job) = placed().await;
         let lead = w.lead(0).await;
-        crate::ports::LeadStore::delete_lead(&w.store, &lead)
+        use crate::write::{Change, Commit, Entity};
+        w.store
+            .commit(&[Change::Delete(Entity::Lead(lead))])
             .await
             .unwrap();
         let started = w.event(&job, "call_1", CallPhase::Started, None);
         assert_eq!(
-            apply_call_event(&w.store, &started, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &started, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::UnknownCall
@@ -500,7 +506,7 @@ mod tests {
             Some(CallOutcome::NoAnswer),
         );
         assert_eq!(
-            apply_call_event(&w.store, &ended, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &ended, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::Applied
@@ -520,7 +526,7 @@ mod tests {
         );
         foreign.call = None;
         assert_eq!(
-            apply_call_event(&w.store, &foreign, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &foreign, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::NotOurs
@@ -531,7 +537,7 @@ mod tests {
             ..job.call()
         });
         assert_eq!(
-            apply_call_event(&w.store, &unknown, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &unknown, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::UnknownCall
@@ -544,7 +550,7 @@ mod tests {
         );
         other_call.call = Some(job.call());
         assert_eq!(
-            apply_call_event(&w.store, &other_call, w.clock_now())
+            apply_call_event(&w.store, &w.effects(), &other_call, w.clock_now())
                 .await
                 .unwrap(),
             EventResult::UnknownCall,

@@ -16,16 +16,19 @@ use crate::call::{CallRef, DialError, PlaceCall, VoiceDialer};
 use crate::calling_hours::next_call_time;
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::error::{Error, Result};
-use crate::follow_up::{Fired, FollowUp, fire_follow_up};
+use crate::follow_up::{FireFollowUp, Fired, FollowUp};
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
 use crate::lead::{CallOutcome, Lead, LeadStatus};
 use crate::phone::Phone;
-use crate::ports::{
-    CallStore, CallWrite, CampaignStore, DialContext, DialQueue, LeadStore, PageRequest,
-    WriteRefused,
-};
+use crate::ports::{CallStore, CampaignStore, DialContext, DialQueue, LeadStore, PageRequest};
 use crate::tenant::{Tenant, VoiceProvider};
 use crate::time::Clock;
+use crate::write::{
+    Change, Commit, Decision as Decided, Effect, Effects, Entity, Precondition, Refused, UseCase,
+    run,
+};
+use async_trait::async_trait;
+use std::sync::Mutex;
 
 /// How often a job is put back for a free slot or a failing provider before
 /// it is left to the dead-letter queue.
@@ -44,6 +47,22 @@ pub enum DialMessage {
     Sweep(CampaignSweep),
     /// A call owed to a lead is due (its schedule fired): queue and dial it.
     FollowUp(FollowUp),
+}
+
+impl DialMessage {
+    /// What the message is about: one lead's attempt, a campaign's page, an owed call.
+    pub fn subject(&self) -> String {
+        match self {
+            DialMessage::Dial(job) => format!("{}#{}", job.lead, job.attempt),
+            DialMessage::Sweep(sweep) => format!(
+                "{}#{:?}#{}",
+                sweep.campaign,
+                sweep.statuses,
+                sweep.cursor.as_deref().unwrap_or("")
+            ),
+            DialMessage::FollowUp(f) => f.schedule_name(),
+        }
+    }
 }
 
 /// Call attempt `attempt` of one lead.
@@ -297,41 +316,85 @@ pub struct Dispatcher<'a, S, Q, D, C> {
     pub limits: DeploymentLimits,
 }
 
-impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_, S, Q, D, C> {
-    pub async fn dial(&self, job: &DialJob) -> Result<DialResult> {
+/// What the first step of a dial job came to.
+enum Begin {
+    Done(DialResult),
+    /// The attempt is claimed and holds its slots: place the call.
+    Place {
+        tenant: Box<Tenant>,
+        lead: Box<Lead>,
+        attempt: Box<CallAttempt>,
+    },
+}
+
+/// The first step of a dial job: the rules, then the attempt recorded with
+/// its slots (or the redial of a timed-out one claimed), in one write.
+struct BeginDial<'a, S, C> {
+    store: &'a S,
+    clock: &'a C,
+    limits: DeploymentLimits,
+    job: &'a DialJob,
+}
+
+impl<S, C: Clock> BeginDial<'_, S, C> {
+    fn later(&self, now: Timestamp, wait: Duration) -> Timestamp {
+        later(self.clock, now, wait)
+    }
+
+    fn requeue(job: DialJob, at: Timestamp) -> Effect {
+        Effect::Dial {
+            message: DialMessage::Dial(job),
+            at,
+        }
+    }
+}
+
+#[async_trait]
+impl<S: CallStore, C: Clock> UseCase for BeginDial<'_, S, C> {
+    type State = DialContext;
+    type Answer = Begin;
+    const WHAT: &'static str = "the dial job's lead";
+
+    async fn load(&self) -> Result<DialContext> {
+        self.store.dial_context(self.job).await
+    }
+
+    fn decide(&self, ctx: DialContext, now: Timestamp) -> Result<Decided<Begin>> {
+        let job = self.job;
         let DialContext {
             tenant,
             campaign,
             lead,
             suppressed,
             attempt,
-        } = self.store.dial_context(job).await?;
+        } = ctx;
         let (Some(tenant), Some(mut lead)) = (tenant, lead) else {
-            return Ok(DialResult::Dropped(
+            return Ok(Decided::answer(Begin::Done(DialResult::Dropped(
                 "the tenant or the lead no longer exists",
-            ));
+            ))));
         };
-        let now = self.clock.now();
         match decide(job, &tenant, campaign.as_ref(), &lead, suppressed, now) {
-            Decision::Drop(why) => return Ok(DialResult::Dropped(why)),
+            Decision::Drop(why) => {
+                return Ok(Decided::answer(Begin::Done(DialResult::Dropped(why))));
+            }
             Decision::Wait(until) => {
-                self.requeue(job.clone(), until).await?;
-                return Ok(DialResult::Waiting(until));
+                return Ok(Decided::effects(
+                    vec![Self::requeue(job.clone(), until)],
+                    Begin::Done(DialResult::Waiting(until)),
+                ));
             }
             Decision::Suppress => {
                 lead.suppress("the number is on the do-not-call list", now);
-                let write = CallWrite {
-                    lead: Some(lead),
-                    ..CallWrite::default()
-                };
-                return Ok(match self.write(write).await? {
-                    Ok(()) => DialResult::Suppressed,
-                    Err(_) => DialResult::Dropped("the lead changed while it was suppressed"),
-                });
+                let effects = lead.take_effects();
+                return Ok(Decided::new(
+                    vec![Change::Save(Entity::Lead(lead))],
+                    effects,
+                    Begin::Done(DialResult::Suppressed),
+                ));
             }
             Decision::Dial => {}
         }
-        let attempt = match attempt {
+        let (change, attempt) = match attempt {
             None => {
                 let attempt = CallAttempt {
                     stuck_after: Some(self.limits.stuck_after(now)),
@@ -345,43 +408,16 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                 let claim =
                     self.limits
                         .claim(&attempt, &tenant, campaign.as_ref(), self.clock.wall(now));
-                let write = CallWrite {
-                    attempt: Some(attempt.clone()),
-                    take_slots: Some(claim),
-                    ..CallWrite::default()
-                };
-                match self.store.commit(&write).await? {
-                    Ok(()) => CallAttempt {
+                (
+                    vec![
+                        Change::Create(Entity::Attempt(attempt.clone())),
+                        Change::TakeSlots(claim),
+                    ],
+                    CallAttempt {
                         version: 1,
                         ..attempt
                     },
-                    Err(WriteRefused::AttemptExists) => {
-                        return Ok(DialResult::Dropped(
-                            "another delivery of the job is dialing",
-                        ));
-                    }
-                    Err(WriteRefused::Paced) => {
-                        let next_second = self.later(now, Duration::from_secs(1));
-                        self.requeue(job.clone(), next_second).await?;
-                        return Ok(DialResult::Deferred {
-                            scope: "call starts per second".into(),
-                            until: next_second,
-                        });
-                    }
-                    Err(WriteRefused::NoSlot(scope)) => {
-                        let until = self.later(now, backoff(job.tries));
-                        self.requeue(job.tried_again(), until).await?;
-                        return Ok(DialResult::Deferred {
-                            scope: format!("{scope:?}"),
-                            until,
-                        });
-                    }
-                    Err(other) => {
-                        return Err(Error::Internal(format!(
-                            "recording a new attempt was refused: {other:?}"
-                        )));
-                    }
-                }
+                )
             }
             // The create-call request timed out earlier and no event about the
             // call came since: it was never placed. Claim the redial, so that
@@ -391,32 +427,139 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                     && attempt.redial_after.is_some_and(|t| t <= now) =>
             {
                 attempt.redial_after = None;
-                if self
-                    .write(CallWrite {
-                        attempt: Some(attempt.clone()),
-                        ..CallWrite::default()
-                    })
-                    .await?
-                    .is_err()
-                {
-                    return Ok(DialResult::Dropped(
-                        "another delivery of the job is dialing",
-                    ));
-                }
+                let change = vec![Change::Save(Entity::Attempt(attempt.clone()))];
                 attempt.version += 1;
-                attempt
+                (change, attempt)
             }
-            Some(_) => return Ok(DialResult::Dropped("the attempt was dialed already")),
+            Some(_) => {
+                return Ok(Decided::answer(Begin::Done(DialResult::Dropped(
+                    "the attempt was dialed already",
+                ))));
+            }
         };
-        self.place(job, &tenant, lead, attempt).await
+        Ok(Decided::new(
+            change,
+            Vec::new(),
+            Begin::Place {
+                tenant: Box::new(tenant),
+                lead: Box::new(lead),
+                attempt: Box::new(attempt),
+            },
+        ))
+    }
+
+    fn refused(&self, refused: &Refused, now: Timestamp) -> Option<Decided<Begin>> {
+        let job = self.job;
+        let (effect, result) = match refused {
+            Refused::Precondition(Precondition::Exists) | Refused::Duplicate => {
+                return Some(Decided::answer(Begin::Done(DialResult::Dropped(
+                    "another delivery of the job is dialing",
+                ))));
+            }
+            Refused::Precondition(Precondition::Paced) => {
+                let next_second = self.later(now, Duration::from_secs(1));
+                (
+                    Self::requeue(job.clone(), next_second),
+                    DialResult::Deferred {
+                        scope: "call starts per second".into(),
+                        until: next_second,
+                    },
+                )
+            }
+            Refused::Precondition(Precondition::NoSlot(scope)) => {
+                let until = self.later(now, backoff(job.tries));
+                (
+                    Self::requeue(job.tried_again(), until),
+                    DialResult::Deferred {
+                        scope: format!("{scope:?}"),
+                        until,
+                    },
+                )
+            }
+            Refused::Stale => return None,
+        };
+        Some(Decided::effects(vec![effect], Begin::Done(result)))
+    }
+}
+
+/// A change of the lead and attempt a job is dialing, decided first on the
+/// state the job holds and, after a lost race with a webhook, on fresh state.
+struct Settle<'a, S, F> {
+    store: &'a S,
+    job: &'a DialJob,
+    held: Mutex<Option<(Lead, CallAttempt)>>,
+    change: F,
+}
+
+#[async_trait]
+impl<S, F> UseCase for Settle<'_, S, F>
+where
+    S: CallStore,
+    F: Fn(Lead, CallAttempt) -> Decided<()> + Send + Sync,
+{
+    type State = (Lead, CallAttempt);
+    type Answer = ();
+    const WHAT: &'static str = "the call";
+
+    async fn load(&self) -> Result<(Lead, CallAttempt)> {
+        let held = self.held.lock().ok().and_then(|mut held| held.take());
+        if let Some(held) = held {
+            return Ok(held);
+        }
+        let ctx = self.store.call_context(&self.job.call()).await?;
+        match (ctx.lead, ctx.attempt) {
+            (Some(lead), Some(attempt)) => Ok((lead, attempt)),
+            _ => Err(Error::Internal("the attempt vanished while dialing".into())),
+        }
+    }
+
+    fn decide(&self, (lead, attempt): (Lead, CallAttempt), _: Timestamp) -> Result<Decided<()>> {
+        Ok((self.change)(lead, attempt))
+    }
+}
+
+fn later(clock: &impl Clock, now: Timestamp, wait: Duration) -> Timestamp {
+    now + clock.stretch(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
+}
+
+impl<S, Q, D, C> Dispatcher<'_, S, Q, D, C>
+where
+    S: CallStore + LeadStore + Commit,
+    Q: DialQueue,
+    D: Dialers,
+    C: Clock,
+{
+    pub async fn dial(&self, job: &DialJob) -> Result<DialResult> {
+        let begin = BeginDial {
+            store: self.store,
+            clock: self.clock,
+            limits: self.limits,
+            job,
+        };
+        match run(self.store, &self.effects(), &begin, self.clock.now()).await? {
+            Begin::Done(result) => Ok(result),
+            Begin::Place {
+                tenant,
+                lead,
+                attempt,
+            } => self.place(job, &tenant, *lead, *attempt).await,
+        }
     }
 
     /// An owed call's schedule fired: queue the lead for the attempt and dial it.
     pub async fn follow_up(&self, follow_up: &FollowUp) -> Result<DialResult> {
-        match fire_follow_up(self.store, follow_up, self.clock.now()).await? {
+        let fire = FireFollowUp {
+            store: self.store,
+            follow_up,
+        };
+        match run(self.store, &self.effects(), &fire, self.clock.now()).await? {
             Fired::Queued(job) => self.dial(&job).await,
             Fired::Skipped(why) => Ok(DialResult::NotOwed(why)),
         }
+    }
+
+    fn effects(&self) -> DialEffects<'_, Q> {
+        DialEffects(self.queue)
     }
 
     async fn place(
@@ -424,7 +567,7 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
         job: &DialJob,
         tenant: &Tenant,
         lead: Lead,
-        mut attempt: CallAttempt,
+        attempt: CallAttempt,
     ) -> Result<DialResult> {
         let request = place_call(tenant, &lead, job.call());
         let placed = self
@@ -433,10 +576,11 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
             .place_call(&request)
             .await;
         let now = self.clock.now();
+        let held = (lead, attempt);
         match placed {
             Ok(placed) => {
                 let id = placed.provider_call_id.clone();
-                self.settle(job, (lead, attempt), move |lead, attempt| {
+                self.settle(job, held, move |mut lead, mut attempt| {
                     // The provider's answer names the attempt's call. A call
                     // id a webhook recorded first can only be another call of
                     // this attempt: a timed-out request's, reporting late
@@ -448,7 +592,7 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                     }
                     attempt.advance(AttemptStatus::Placed);
                     lead.start_call(job.attempt, now).ok();
-                    false
+                    saved(lead, attempt, false)
                 })
                 .await?;
                 Ok(DialResult::Placed {
@@ -457,13 +601,13 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
             }
             Err(DialError::InvalidNumber(reason)) => {
                 let note = format!("the provider refused the number: {reason}");
-                self.settle(job, (lead, attempt), |lead, attempt| {
+                self.settle(job, held, |mut lead, mut attempt| {
                     attempt.outcome = Some(CallOutcome::InvalidNumber);
                     let released = attempt.advance(AttemptStatus::Ended);
                     lead.finish_call(job.attempt, CallOutcome::InvalidNumber, false, now)
                         .ok();
                     lead.note = Some(note.clone());
-                    released
+                    saved(lead, attempt, released)
                 })
                 .await?;
                 Ok(DialResult::InvalidNumber(reason))
@@ -472,10 +616,12 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                 reason,
                 retry_after,
             }) => {
-                self.abandon(&attempt).await?;
-                let until =
-                    self.later(now, retry_after.unwrap_or_default().max(backoff(job.tries)));
-                self.requeue(job.tried_again(), until).await?;
+                let until = later(
+                    self.clock,
+                    now,
+                    retry_after.unwrap_or_default().max(backoff(job.tries)),
+                );
+                self.abandon(job, held, Some(until)).await?;
                 Ok(DialResult::Retrying { reason, until })
             }
             Err(DialError::Timeout) => {
@@ -485,99 +631,124 @@ impl<S: CallStore + LeadStore, Q: DialQueue, D: Dialers, C: Clock> Dispatcher<'_
                     + self.clock.stretch(CONFIRM_WINDOW.max(
                         SignedDuration::try_from(backoff(job.tries)).unwrap_or(CONFIRM_WINDOW),
                     ));
-                attempt.redial_after = Some(until);
-                self.write(CallWrite {
-                    attempt: Some(attempt),
-                    ..CallWrite::default()
+                let again = Effect::Dial {
+                    message: DialMessage::Dial(job.tried_again()),
+                    at: until,
+                };
+                self.settle(job, held, |_, mut attempt| {
+                    // A webhook that came meanwhile says the call was placed.
+                    if attempt.status != AttemptStatus::Dialing {
+                        return Decided::effects(vec![again.clone()], ());
+                    }
+                    attempt.redial_after = Some(until);
+                    Decided::new(
+                        vec![Change::Save(Entity::Attempt(attempt))],
+                        vec![again.clone()],
+                        (),
+                    )
                 })
-                .await?
-                .ok();
-                self.requeue(job.tried_again(), until).await?;
+                .await?;
                 Ok(DialResult::Retrying {
                     reason: DialError::Timeout.to_string(),
                     until,
                 })
             }
             Err(error @ (DialError::Unavailable(_) | DialError::Rejected { .. })) => {
-                self.abandon(&attempt).await?;
                 let retryable = matches!(error, DialError::Unavailable(_));
                 if retryable && job.tries < MAX_TRIES {
-                    let until = self.later(now, backoff(job.tries));
-                    self.requeue(job.tried_again(), until).await?;
+                    let until = later(self.clock, now, backoff(job.tries));
+                    self.abandon(job, held, Some(until)).await?;
                     return Ok(DialResult::Retrying {
                         reason: error.to_string(),
                         until,
                     });
                 }
+                self.abandon(job, held, None).await?;
                 // Left to SQS: redelivered, then the dead-letter queue.
                 Err(Error::Unavailable(error.to_string()))
             }
         }
     }
 
-    /// Applies `change` to the lead and attempt as this job left them and
-    /// saves both; only when a webhook saved either in between are they read
-    /// again. `change` returns whether the attempt just ended (its slots are
-    /// then given back).
+    /// Applies `change` to the lead and attempt as this job left them, or,
+    /// when a webhook saved either in between, as they are now.
     async fn settle(
         &self,
         job: &DialJob,
-        (mut lead, mut attempt): (Lead, CallAttempt),
-        change: impl Fn(&mut Lead, &mut CallAttempt) -> bool,
+        held: (Lead, CallAttempt),
+        change: impl Fn(Lead, CallAttempt) -> Decided<()> + Send + Sync,
     ) -> Result<()> {
-        for _ in 0..5 {
-            let ended = change(&mut lead, &mut attempt);
-            let write = CallWrite {
-                lead: Some(lead),
-                attempt: Some(attempt),
-                release_slots: ended,
-                ..CallWrite::default()
-            };
-            if self.write(write).await?.is_ok() {
-                return Ok(());
-            }
-            let ctx = self.store.call_context(&job.call()).await?;
-            let (Some(fresh_lead), Some(fresh_attempt)) = (ctx.lead, ctx.attempt) else {
-                return Err(Error::Internal("the attempt vanished while dialing".into()));
-            };
-            (lead, attempt) = (fresh_lead, fresh_attempt);
-        }
-        Err(Error::Conflict(
-            "the call kept changing while it was recorded".into(),
-        ))
-    }
-
-    /// The provider never took the call: remove the attempt and give its slots back.
-    async fn abandon(&self, attempt: &CallAttempt) -> Result<()> {
-        let write = CallWrite {
-            attempt: Some(attempt.clone()),
-            delete_attempt: true,
-            release_slots: true,
-            ..CallWrite::default()
+        let settle = Settle {
+            store: self.store,
+            job,
+            held: Mutex::new(Some(held)),
+            change,
         };
-        match self.store.commit(&write).await? {
-            Ok(()) => Ok(()),
-            Err(refused) => Err(Error::Conflict(format!(
-                "abandoning the attempt was refused: {refused:?}"
-            ))),
+        run(self.store, &self.effects(), &settle, self.clock.now()).await
+    }
+
+    /// The provider never took the call: remove the attempt, give its slots
+    /// back, and put the job back for `again` if there is one.
+    async fn abandon(
+        &self,
+        job: &DialJob,
+        held: (Lead, CallAttempt),
+        again: Option<Timestamp>,
+    ) -> Result<()> {
+        let effects: Vec<Effect> = again
+            .map(|at| Effect::Dial {
+                message: DialMessage::Dial(job.tried_again()),
+                at,
+            })
+            .into_iter()
+            .collect();
+        self.settle(job, held, |_, attempt| {
+            Decided::new(
+                vec![
+                    Change::release_slots(&attempt),
+                    Change::Delete(Entity::Attempt(attempt)),
+                ],
+                effects.clone(),
+                (),
+            )
+        })
+        .await
+    }
+}
+
+/// The lead and attempt saved together, with the lead's effects; an attempt
+/// that just ended gives its slots back.
+fn saved(mut lead: Lead, attempt: CallAttempt, released: bool) -> Decided<()> {
+    let effects = lead.take_effects();
+    let mut changes = Vec::new();
+    if released {
+        changes.push(Change::release_slots(&attempt));
+    }
+    changes.push(Change::Save(Entity::Lead(lead)));
+    changes.push(Change::Save(Entity::Attempt(attempt)));
+    Decided::new(changes, effects, ())
+}
+
+/// The dispatcher's effects: jobs put back on the dial queue. It schedules
+/// and sends nothing; a decision that asks it to is a bug, and fails.
+struct DialEffects<'a, Q>(&'a Q);
+
+#[async_trait]
+impl<Q: DialQueue> Effects for DialEffects<'_, Q> {
+    async fn carry_out(&self, effects: &[Effect], now: Timestamp) -> Result<()> {
+        let mut dials = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Dial { message, at } => dials.push((message.clone(), *at)),
+                other => {
+                    return Err(Error::Internal(format!(
+                        "the dispatcher cannot carry out {}",
+                        other.id()
+                    )));
+                }
+            }
         }
-    }
-
-    /// `now` plus a wall-clock wait, on the dispatcher's clock.
-    fn later(&self, now: Timestamp, wait: Duration) -> Timestamp {
-        now + self
-            .clock
-            .stretch(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
-    }
-
-    async fn write(&self, write: CallWrite) -> Result<Result<(), WriteRefused>> {
-        self.store.commit(&write).await
-    }
-
-    async fn requeue(&self, job: DialJob, at: Timestamp) -> Result<()> {
-        self.queue
-            .enqueue(&[(DialMessage::Dial(job), at)], self.clock.now())
-            .await
+        self.0.enqueue(&dials, now).await
     }
 }
 
@@ -628,7 +799,7 @@ pub async fn sweep_campaign<S, Q>(
     clock: &impl Clock,
 ) -> Result<SweepResult>
 where
-    S: CampaignStore + LeadStore,
+    S: CampaignStore + LeadStore + Commit,
     Q: DialQueue,
 {
     let now = clock.now();
@@ -655,9 +826,13 @@ where
     let start = campaign.start_at.map_or(now, |s| s.max(now));
     let jobs: Vec<DialJob> = stream::iter(page.items)
         .map(|mut lead| async move {
+            // Each lead on its own: one that moved on meanwhile is skipped.
             if lead.status == LeadStatus::New {
                 lead.queue(lead.attempts + 1, now).ok()?;
-                store.save_lead(&lead).await.ok()?;
+                store
+                    .commit(&[Change::Save(Entity::Lead(lead.clone()))])
+                    .await
+                    .ok()?;
             }
             (lead.status == LeadStatus::Queued).then(|| DialJob::for_lead(&lead, false))
         })

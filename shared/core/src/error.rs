@@ -40,6 +40,9 @@ pub enum Error {
     /// A conflicting write won (409): the slug is taken, the state moved on.
     #[error("{0}")]
     Conflict(String),
+    /// The store refused a change set, and why (409 where it reaches a caller).
+    #[error("the write was refused: {0}")]
+    Refused(#[from] crate::write::Refused),
     /// A state machine refused a transition (409).
     #[error(transparent)]
     Transition(#[from] crate::lead::IllegalTransition),

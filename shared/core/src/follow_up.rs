@@ -3,10 +3,10 @@
 //! unanswered, fallback messages.
 //!
 //! The owed call is state on the lead ([`Lead::next_call`]), written with the
-//! event that caused it; the EventBridge schedule that places it is an effect
-//! derived from the change ([`FollowUpEffects::between`]) and carried out after
-//! the write. If carrying it out fails, the lead still says what it is owed,
-//! and the sweep ([`crate::sweep`]) does it a grace period after it was due.
+//! event that caused it; the EventBridge schedule that places it is the
+//! effect [`Lead::owe`] records, carried out after the write. If carrying it
+//! out fails, its outbox and the lead still say what it is owed, and the
+//! sweep ([`crate::sweep`]) does it.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -15,12 +15,14 @@ use crate::call::CallReport;
 use crate::callback_time::{RequestedTime, requested_callback};
 use crate::calling_hours::{lead_zone, next_call_time, next_window_opening};
 use crate::dispatch::DialJob;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::{LeadId, MessageId, TenantId};
 use crate::lead::{CallOutcome, Change, Lead, LeadMessage, LeadStatus, NextCall, NextCallKind};
-use crate::message::{Channel, MessageJob, MessagePurpose, MessageStatus};
-use crate::ports::{FollowUpScheduler, LeadStore, MessageQueue};
+use crate::message::{Channel, MessagePurpose, MessageStatus};
+use crate::ports::LeadStore;
 use crate::tenant::Tenant;
+use crate::write::{Change as WriteChange, Decision, Entity, UseCase};
+use async_trait::async_trait;
 
 /// The template of the message sent when no call got through.
 pub const FALLBACK_TEMPLATE: &str = "call_fallback";
@@ -44,11 +46,11 @@ pub fn plan_after_call(tenant: &Tenant, lead: &mut Lead, report: &CallReport, no
                 .unwrap_or_default();
             match next_call_time(lead, tenant, now + wait) {
                 Some(at) => {
-                    lead.next_call = Some(NextCall {
+                    lead.owe(Some(NextCall {
                         kind: NextCallKind::Retry,
                         attempt,
                         at,
-                    });
+                    }));
                 }
                 None => never_callable(lead, now),
             }
@@ -63,11 +65,11 @@ pub fn plan_after_call(tenant: &Tenant, lead: &mut Lead, report: &CallReport, no
             let (at, note) = callback_slot(tenant, lead, &requested, now);
             match at {
                 Some(at) => {
-                    lead.next_call = Some(NextCall {
+                    lead.owe(Some(NextCall {
                         kind: NextCallKind::Callback,
                         attempt,
                         at,
-                    });
+                    }));
                     lead.note = note;
                 }
                 None => never_callable(lead, now),
@@ -79,9 +81,7 @@ pub fn plan_after_call(tenant: &Tenant, lead: &mut Lead, report: &CallReport, no
                 lead.attempts
             ));
             for message in fallback_messages(lead, now) {
-                if lead.messages.iter().all(|m| m.id != message.id) {
-                    lead.messages.push(message);
-                }
+                lead.send(message);
             }
         }
         _ => {}
@@ -91,7 +91,7 @@ pub fn plan_after_call(tenant: &Tenant, lead: &mut Lead, report: &CallReport, no
 /// The windows never meet: the lead is recorded as why it is not called.
 fn never_callable(lead: &mut Lead, now: Timestamp) {
     lead.status = LeadStatus::Failed;
-    lead.next_call = None;
+    lead.owe(None);
     lead.updated_at = now;
     lead.note = Some("the tenant's calling hours never meet the legal ones".into());
 }
@@ -171,7 +171,7 @@ fn fallback_messages(lead: &Lead, now: Timestamp) -> Vec<LeadMessage> {
             purpose: MessagePurpose::Fallback,
             template: FALLBACK_TEMPLATE.into(),
             to,
-            status: MessageStatus::Pending,
+            status: MessageStatus::Queued,
             at: now,
         })
         .collect()
@@ -211,97 +211,6 @@ impl FollowUp {
     }
 }
 
-/// What a change of a lead asks of the world outside the table.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FollowUpEffects {
-    /// Create (or move) the schedule of this owed call.
-    pub schedule: Option<FollowUp>,
-    /// Delete the schedule of a call no longer owed.
-    pub cancel: Option<FollowUp>,
-    /// Hand these to the messenger.
-    pub messages: Vec<MessageJob>,
-}
-
-impl FollowUpEffects {
-    /// The effects of a lead going from `before` to `after` (`None`: absent or deleted).
-    pub fn between(before: Option<&Lead>, after: Option<&Lead>) -> Self {
-        let was = before.and_then(FollowUp::of);
-        let owed = after.and_then(FollowUp::of);
-        let schedule = owed.clone().filter(|owed| was.as_ref() != Some(owed));
-        let cancel = was.filter(|was| {
-            owed.as_ref()
-                .is_none_or(|owed| owed.schedule_name() != was.schedule_name())
-        });
-        let messages = after
-            .map(|lead| {
-                lead.messages
-                    .iter()
-                    .filter(|m| m.status == MessageStatus::Pending)
-                    .map(|m| MessageJob::for_lead(lead, m))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            schedule,
-            cancel,
-            messages,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.schedule.is_none() && self.cancel.is_none() && self.messages.is_empty()
-    }
-}
-
-/// Carries out a lead's effects: schedules, then messages, which are marked
-/// queued on the lead once the messenger queue has them.
-pub async fn carry_out<S, F, M>(
-    store: &S,
-    scheduler: &F,
-    messages: &M,
-    effects: &FollowUpEffects,
-    now: Timestamp,
-) -> Result<()>
-where
-    S: LeadStore + ?Sized,
-    F: FollowUpScheduler + ?Sized,
-    M: MessageQueue + ?Sized,
-{
-    if let Some(cancel) = &effects.cancel {
-        scheduler.cancel(cancel).await?;
-    }
-    if let Some(schedule) = &effects.schedule {
-        scheduler.schedule(schedule).await?;
-    }
-    let Some(first) = effects.messages.first() else {
-        return Ok(());
-    };
-    messages.enqueue(&effects.messages).await?;
-    for _ in 0..5 {
-        let Some(mut lead) = store.lead(&first.tenant, &first.lead).await? else {
-            return Ok(());
-        };
-        let mut changed = false;
-        for m in lead.messages.iter_mut() {
-            if m.status == MessageStatus::Pending && effects.messages.iter().any(|j| j.id == m.id) {
-                m.status = MessageStatus::Queued;
-                changed = true;
-            }
-        }
-        if !changed {
-            return Ok(());
-        }
-        lead.updated_at = now;
-        match store.save_lead(&lead).await {
-            Err(Error::Conflict(_)) => continue,
-            other => return other,
-        }
-    }
-    Err(Error::Conflict(
-        "the lead kept changing while its messages were marked queued".into(),
-    ))
-}
-
 /// What became of an owed call when its time came.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fired {
@@ -316,47 +225,65 @@ pub enum Fired {
 /// this call. Firing twice queues once; a lead queued for this attempt
 /// already gets its job again (the earlier delivery may have died before
 /// sending it), and the dispatcher places at most one call per attempt.
-pub async fn fire_follow_up<S: LeadStore + ?Sized>(
-    store: &S,
-    follow_up: &FollowUp,
-    now: Timestamp,
-) -> Result<Fired> {
-    for _ in 0..5 {
-        let Some(mut lead) = store.lead(&follow_up.tenant, &follow_up.lead).await? else {
-            return Ok(Fired::Skipped("the lead was deleted".into()));
-        };
-        if lead.status == LeadStatus::Queued && lead.attempts == follow_up.attempt {
-            return Ok(Fired::Queued(DialJob::for_lead(&lead, false)));
-        }
-        match &lead.next_call {
-            None => {
-                return Ok(Fired::Skipped(format!(
-                    "the lead is {} and owed no call",
-                    lead.status.as_str()
-                )));
-            }
-            Some(next) if next.attempt != follow_up.attempt || next.at != follow_up.due_at => {
-                return Ok(Fired::Skipped(format!(
-                    "replaced by a {:?} at {} for attempt {}",
-                    next.kind, next.at, next.attempt
-                )));
-            }
-            Some(_) => {}
-        }
-        match lead.queue(follow_up.attempt, now) {
-            Ok(Change::Applied) => {}
-            Ok(Change::Unchanged(why)) => return Ok(Fired::Skipped(why.into())),
-            Err(illegal) => return Ok(Fired::Skipped(illegal.to_string())),
-        }
-        match store.save_lead(&lead).await {
-            Ok(()) => return Ok(Fired::Queued(DialJob::for_lead(&lead, false))),
-            Err(Error::Conflict(_)) => continue,
-            Err(other) => return Err(other),
-        }
+pub fn fire(lead: Option<Lead>, follow_up: &FollowUp, now: Timestamp) -> Decision<Fired> {
+    let Some(mut lead) = lead else {
+        return Decision::answer(Fired::Skipped("the lead was deleted".into()));
+    };
+    if lead.status == LeadStatus::Queued && lead.attempts == follow_up.attempt {
+        return Decision::answer(Fired::Queued(DialJob::for_lead(&lead, false)));
     }
-    Err(Error::Conflict(
-        "the lead kept changing while its follow-up was queued".into(),
-    ))
+    match &lead.next_call {
+        None => {
+            return Decision::answer(Fired::Skipped(format!(
+                "the lead is {} and owed no call",
+                lead.status.as_str()
+            )));
+        }
+        Some(next) if next.attempt != follow_up.attempt || next.at != follow_up.due_at => {
+            return Decision::answer(Fired::Skipped(format!(
+                "replaced by a {:?} at {} for attempt {}",
+                next.kind, next.at, next.attempt
+            )));
+        }
+        Some(_) => {}
+    }
+    match lead.queue(follow_up.attempt, now) {
+        Ok(Change::Applied) => {}
+        Ok(Change::Unchanged(why)) => return Decision::answer(Fired::Skipped(why.into())),
+        Err(illegal) => return Decision::answer(Fired::Skipped(illegal.to_string())),
+    }
+    // Queuing the lead ends the owed call, whose schedule is the one that
+    // fired (or that the sweep cancels): nothing else to do.
+    lead.take_effects();
+    let job = DialJob::for_lead(&lead, false);
+    Decision::new(
+        vec![WriteChange::Save(Entity::Lead(lead))],
+        Vec::new(),
+        Fired::Queued(job),
+    )
+}
+
+/// [`fire`] as a use case: the lead read, and read again after a lost race.
+pub struct FireFollowUp<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub follow_up: &'a FollowUp,
+}
+
+#[async_trait]
+impl<S: LeadStore + ?Sized> UseCase for FireFollowUp<'_, S> {
+    type State = Option<Lead>;
+    type Answer = Fired;
+    const WHAT: &'static str = "the lead";
+
+    async fn load(&self) -> Result<Option<Lead>> {
+        self.store
+            .lead(&self.follow_up.tenant, &self.follow_up.lead)
+            .await
+    }
+
+    fn decide(&self, lead: Option<Lead>, now: Timestamp) -> Result<Decision<Fired>> {
+        Ok(fire(lead, self.follow_up, now))
+    }
 }
 
 #[cfg(test)]

@@ -110,6 +110,7 @@ impl LeadRow {
             created_at: now,
             updated_at: now,
             version: 0,
+            effects: Default::default(),
         }
     }
 }

@@ -24,8 +24,12 @@ use crate::ids::{AppointmentId, LeadId, MessageId, TenantId};
 use crate::lead::{Change, Lead};
 use crate::message::{Channel, MessageJob, MessagePurpose};
 use crate::phone::Phone;
-use crate::ports::{BusinessStore, InCallStore, InCallWrite, LeadStore, MessageQueue, ToolRecord};
+use crate::ports::{BusinessStore, InCallStore, LeadStore, MessageQueue, ToolRecord};
 use crate::time::Zone;
+use crate::write::{
+    Change as WriteChange, Commit, Decision, Effect, Effects, Entity, Refused, UseCase, run,
+};
+use async_trait::async_trait;
 
 #[cfg(test)]
 mod tests;
@@ -144,6 +148,78 @@ pub struct InCall<'a, B, S, K, M> {
     pub messages: &'a M,
 }
 
+/// A tool call that changed something, recorded with its answer, the
+/// appointment it made or moved, and the lead it booked, in one write.
+struct RecordTool<'a, S> {
+    store: &'a S,
+    tenant: &'a TenantId,
+    lead: Option<&'a LeadId>,
+    /// The lead as the tool call read it; read again after a lost race.
+    held: std::sync::Mutex<Option<Option<Lead>>>,
+    record: &'a ToolRecord,
+    appointment: Option<&'a Appointment>,
+    booked: bool,
+}
+
+#[async_trait]
+impl<S: LeadStore> UseCase for RecordTool<'_, S> {
+    type State = Option<Lead>;
+    type Answer = ();
+    const WHAT: &'static str = "the lead";
+
+    async fn load(&self) -> Result<Option<Lead>> {
+        let held = self.held.lock().ok().and_then(|mut held| held.take());
+        if let Some(held) = held {
+            return Ok(held);
+        }
+        match self.lead {
+            Some(id) => self.store.lead(self.tenant, id).await,
+            None => Ok(None),
+        }
+    }
+
+    fn decide(&self, lead: Option<Lead>, now: Timestamp) -> Result<Decision<()>> {
+        let mut changes = vec![WriteChange::Create(Entity::Tool(self.record.clone()))];
+        if let Some(appointment) = self.appointment {
+            changes.push(match appointment.version {
+                0 => WriteChange::Create(Entity::Appointment(appointment.clone())),
+                _ => WriteChange::Save(Entity::Appointment(appointment.clone())),
+            });
+        }
+        let mut effects = Vec::new();
+        if let Some(mut lead) = lead.filter(|_| self.booked)
+            && lead.book(now) == Change::Applied
+        {
+            effects = lead.take_effects();
+            changes.push(WriteChange::Save(Entity::Lead(lead)));
+        }
+        Ok(Decision::new(changes, effects, ()))
+    }
+}
+
+/// In-call effects: messages to the caller. A decision that asks for
+/// anything else here is a bug, and fails.
+struct MessageEffects<'a, M: ?Sized>(&'a M);
+
+#[async_trait]
+impl<M: MessageQueue + ?Sized> Effects for MessageEffects<'_, M> {
+    async fn carry_out(&self, effects: &[Effect], _: Timestamp) -> Result<()> {
+        let mut jobs = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send(job) => jobs.push(job.clone()),
+                other => {
+                    return Err(crate::Error::Internal(format!(
+                        "a tool call cannot carry out {}",
+                        other.id()
+                    )));
+                }
+            }
+        }
+        self.0.enqueue(&jobs).await
+    }
+}
+
 /// What a booking-like function needs from the calendar, resolved.
 struct Ready<'a> {
     business: &'a Business,
@@ -155,7 +231,7 @@ struct Ready<'a> {
 impl<B, S, K, M> InCall<'_, B, S, K, M>
 where
     B: BusinessStore,
-    S: InCallStore + LeadStore,
+    S: InCallStore + LeadStore + Commit,
     K: Calendar,
     M: MessageQueue,
 {
@@ -351,7 +427,7 @@ where
             Outcome::Rejected(reply) => return Ok(reply),
             Outcome::Done(planned) => planned,
         };
-        let mut lead = ready.lead.clone();
+        let lead = ready.lead.clone();
         let record = ToolRecord {
             key,
             tenant: line.tenant.clone(),
@@ -359,46 +435,32 @@ where
             reply: reply.clone(),
             at: now,
         };
-        // The lead may change under us (a call event): read it again and retry.
-        for _ in 0..3 {
-            let lead_change = match (&mut lead, booked) {
-                (Some(lead), true) => match lead.book(now) {
-                    Change::Applied => Some(lead.clone()),
-                    Change::Unchanged(_) => None,
-                },
-                _ => None,
-            };
-            let write = InCallWrite {
-                record: record.clone(),
-                appointment: appointment.clone(),
-                lead: lead_change,
-            };
-            match self.store.commit_in_call(&write).await? {
-                Ok(()) => return Ok(reply),
-                Err(crate::ports::WriteRefused::Duplicate) => {
-                    // Another delivery of this tool call got there first: its answer stands.
-                    if let Some(booking) = appointment.as_ref().filter(|a| a.version == 0)
-                        && let Err(e) = self
-                            .calendar
-                            .cancel(ready.account, &booking.booking_uid, "duplicate request")
-                            .await
-                    {
-                        tracing::warn!(error = %e, "a duplicate booking could not be cancelled");
-                    }
-                    let record = self.store.tool_record(&line.tenant, &record.key).await?;
-                    return Ok(record.map_or(reply, |r| r.reply));
+        let recorded = RecordTool {
+            store: self.store,
+            tenant: &line.tenant,
+            lead: line.lead.as_ref(),
+            held: std::sync::Mutex::new(Some(lead)),
+            record: &record,
+            appointment: appointment.as_ref(),
+            booked,
+        };
+        match run(self.store, &MessageEffects(self.messages), &recorded, now).await {
+            Ok(()) => Ok(reply),
+            Err(crate::Error::Refused(Refused::Duplicate)) => {
+                // Another delivery of this tool call got there first: its answer stands.
+                if let Some(booking) = appointment.as_ref().filter(|a| a.version == 0)
+                    && let Err(e) = self
+                        .calendar
+                        .cancel(ready.account, &booking.booking_uid, "duplicate request")
+                        .await
+                {
+                    tracing::warn!(error = %e, "a duplicate booking could not be cancelled");
                 }
-                Err(_) => {
-                    lead = match &line.lead {
-                        Some(id) => self.store.lead(&line.tenant, id).await?,
-                        None => None,
-                    };
-                }
+                let record = self.store.tool_record(&line.tenant, &record.key).await?;
+                Ok(record.map_or(reply, |r| r.reply))
             }
+            Err(other) => Err(other),
         }
-        Err(crate::Error::Conflict(
-            "the lead kept changing while the booking was recorded".into(),
-        ))
     }
 
     async fn book(

@@ -10,10 +10,12 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::follow_up::FollowUp;
 use crate::ids::{CampaignId, LeadId, MessageId, TenantId};
-use crate::message::{Channel, MessagePurpose, MessageStatus};
+use crate::message::{Channel, MessageJob, MessagePurpose, MessageStatus};
 use crate::phone::Phone;
 use crate::time::Zone;
+use crate::write::Effect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -267,9 +269,62 @@ pub struct Lead {
     pub updated_at: Timestamp,
     /// Bumped by every saved change; a save expects the version it read.
     pub version: u64,
+    /// What the transitions since it was read ask of the world outside the
+    /// table, for the decision to take ([`Lead::take_effects`]). Not stored.
+    #[serde(skip)]
+    pub effects: PendingEffects,
+}
+
+/// Effects a lead's transitions recorded. Two leads equal in every stored
+/// field are equal, whatever effects they carry.
+#[derive(Clone, Debug, Default, Eq)]
+pub struct PendingEffects(Vec<Effect>);
+
+impl PartialEq for PendingEffects {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Lead {
+    /// The effects its transitions asked for, in order; the journal is emptied.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects.0)
+    }
+
+    /// Makes `next` the call the lead is owed: its schedule is created (or
+    /// moved), and the schedule of a call it replaces under another name goes.
+    pub fn owe(&mut self, next: Option<NextCall>) {
+        let was = FollowUp::of(self);
+        self.next_call = next;
+        let owed = FollowUp::of(self);
+        if was == owed {
+            return;
+        }
+        if let Some(was) = was
+            && owed
+                .as_ref()
+                .is_none_or(|owed| owed.schedule_name() != was.schedule_name())
+        {
+            self.effects.0.push(Effect::CancelCall(was));
+        }
+        if let Some(owed) = owed {
+            self.effects.0.push(Effect::ScheduleCall(owed));
+        }
+    }
+
+    /// Records a message for the lead and hands it to the messenger (once,
+    /// by its id: a message recorded before is not sent again).
+    pub fn send(&mut self, mut message: LeadMessage) {
+        if self.messages.iter().any(|m| m.id == message.id) {
+            return;
+        }
+        message.status = MessageStatus::Queued;
+        let job = MessageJob::for_lead(self, &message);
+        self.messages.push(message);
+        self.effects.0.push(Effect::Send(job));
+    }
+
     /// Queues attempt `attempt` (the next one). Queuing the current attempt again is a duplicate.
     pub fn queue(&mut self, attempt: u32, now: Timestamp) -> Result<Change, IllegalTransition> {
         if attempt == self.attempts && self.status == LeadStatus::Queued {
@@ -396,15 +451,9 @@ impl Lead {
 
     /// When the stuck-work sweep should look at the lead: a call owed and not
     /// placed a grace period after its time (its schedule was never created or
-    /// never fired), or a message recorded but not yet handed to the messenger.
+    /// never fired).
     pub fn sweep_at(&self) -> Option<Timestamp> {
-        let call = self.next_call.as_ref().map(|next| next.at + SWEEP_GRACE);
-        let message = self
-            .messages
-            .iter()
-            .any(|m| m.status == MessageStatus::Pending)
-            .then_some(self.updated_at + SWEEP_GRACE);
-        call.into_iter().chain(message).min()
+        self.next_call.as_ref().map(|next| next.at + SWEEP_GRACE)
     }
 
     fn set(&mut self, status: LeadStatus, now: Timestamp) {
@@ -414,7 +463,7 @@ impl Lead {
             status,
             LeadStatus::RetryPending | LeadStatus::CallbackPending
         ) {
-            self.next_call = None;
+            self.owe(None);
         }
     }
 }
@@ -447,10 +496,59 @@ pub(crate) mod tests {
             created_at: Timestamp::UNIX_EPOCH,
             updated_at: Timestamp::UNIX_EPOCH,
             version: 0,
+            effects: PendingEffects::default(),
         }
     }
 
     const NOW: Timestamp = Timestamp::UNIX_EPOCH;
+
+    #[test]
+    fn owing_a_call_schedules_it_and_a_replaced_or_ended_one_is_cancelled() {
+        let mut l = lead();
+        let retry = NextCall {
+            kind: NextCallKind::Retry,
+            attempt: 2,
+            at: NOW,
+        };
+        l.owe(Some(retry.clone()));
+        let first = FollowUp::of(&l).unwrap();
+        assert_eq!(l.take_effects(), [Effect::ScheduleCall(first.clone())]);
+        // The same call again asks for nothing.
+        l.owe(Some(retry.clone()));
+        assert!(l.take_effects().is_empty());
+        // A callback for the same attempt moves the same schedule.
+        l.owe(Some(NextCall {
+            kind: NextCallKind::Callback,
+            at: NOW + SignedDuration::from_hours(1),
+            ..retry
+        }));
+        let moved = FollowUp::of(&l).unwrap();
+        assert_eq!(l.take_effects(), [Effect::ScheduleCall(moved.clone())]);
+        // Leaving the pending statuses ends the owed call and its schedule.
+        l.status = LeadStatus::RetryPending;
+        l.book(NOW);
+        assert_eq!(l.take_effects(), [Effect::CancelCall(moved)]);
+        assert_eq!(l.next_call, None);
+    }
+
+    #[test]
+    fn a_message_is_sent_once_by_its_id() {
+        let mut l = lead();
+        let message = LeadMessage {
+            id: MessageId::derive(&l.id, "fallback", "sms", "1"),
+            channel: Channel::Sms,
+            purpose: MessagePurpose::Fallback,
+            template: "call_fallback".into(),
+            to: l.phone.as_str().to_owned(),
+            status: MessageStatus::Pending,
+            at: NOW,
+        };
+        l.send(message.clone());
+        l.send(message);
+        assert_eq!(l.messages.len(), 1);
+        assert_eq!(l.messages[0].status, MessageStatus::Queued);
+        assert!(matches!(l.take_effects()[..], [Effect::Send(_)]));
+    }
 
     #[test]
     fn a_new_lead_is_queued_then_called_then_given_an_outcome() {

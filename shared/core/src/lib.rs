@@ -31,6 +31,7 @@ pub mod sweep;
 pub mod tenant;
 pub mod text;
 pub mod time;
+pub mod write;
 
 pub use error::{Error, Invalid, Result};
 pub use ids::{AppointmentId, AttemptId, CampaignId, InvoiceId, LeadId, MessageId, TenantId};

@@ -13,7 +13,7 @@ use crate::billing::UsageRecord;
 use crate::business::Business;
 use crate::calendar::{Booking, Calendar, CalendarAccount, CalendarError, NewBooking, SlotQuery};
 use crate::call::CallRef;
-use crate::campaign::{Campaign, CampaignStatus};
+use crate::campaign::Campaign;
 use crate::dispatch::{DialJob, DialMessage, SlotScope};
 use crate::error::{Error, Result};
 use crate::follow_up::FollowUp;
@@ -22,12 +22,13 @@ use crate::lead::{Lead, LeadStatus};
 use crate::message::MessageJob;
 use crate::phone::Phone;
 use crate::ports::{
-    BusinessStore, CallContext, CallStore, CallWrite, CampaignStore, DialContext, DialQueue,
-    DueWork, FollowUpScheduler, InCallStore, InCallWrite, LeadStore, MessageQueue, Page,
-    PageRequest, SuppressionStore, SweepStore, TenantStore, ToolRecord, UsageStore, WriteRefused,
+    BusinessStore, CallContext, CallStore, CampaignStore, DialContext, DialQueue, DueWork,
+    FollowUpScheduler, InCallStore, LeadStore, MessageQueue, Page, PageRequest, SuppressionStore,
+    SweepStore, TenantStore, ToolRecord, UsageStore,
 };
 use crate::suppression::Suppression;
 use crate::tenant::{Tenant, VoiceProvider};
+use crate::write::{Change, Commit, Entity, Outbox, Precondition, Refused};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -145,23 +146,6 @@ impl CampaignStore for MemoryStore {
         page(mine, request)
     }
 
-    async fn change_campaign(&self, campaign: &Campaign, expected: CampaignStatus) -> Result<()> {
-        let mut inner = self.inner.lock().unwrap();
-        let stored = inner
-            .campaigns
-            .get_mut(&(campaign.tenant.clone(), campaign.id.clone()))
-            .ok_or(Error::NotFound("campaign"))?;
-        if stored.status != expected {
-            return Err(Error::Conflict(format!(
-                "the campaign is {:?}, not {expected:?}",
-                stored.status
-            )));
-        }
-        stored.status = campaign.status;
-        stored.start_at = campaign.start_at;
-        Ok(())
-    }
-
     async fn add_leads_to_count(
         &self,
         tenant: &TenantId,
@@ -247,37 +231,6 @@ impl LeadStore for MemoryStore {
             items,
         })
     }
-
-    async fn save_lead(&self, lead: &Lead) -> Result<()> {
-        let mut inner = self.inner.lock().unwrap();
-        let stored = inner
-            .leads
-            .get_mut(&(lead.tenant.clone(), lead.id.clone()))
-            .ok_or(Error::NotFound("lead"))?;
-        if stored.version != lead.version {
-            return Err(Error::Conflict("the lead changed since it was read".into()));
-        }
-        *stored = Lead {
-            version: lead.version + 1,
-            ..lead.clone()
-        };
-        Ok(())
-    }
-
-    async fn delete_lead(&self, lead: &Lead) -> Result<()> {
-        let mut inner = self.inner.lock().unwrap();
-        let key = (lead.tenant.clone(), lead.id.clone());
-        match inner.leads.get(&key) {
-            None => Err(Error::NotFound("lead")),
-            Some(stored) if stored.version != lead.version => {
-                Err(Error::Conflict("the lead changed since it was read".into()))
-            }
-            Some(_) => {
-                inner.leads.remove(&key);
-                Ok(())
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -307,6 +260,15 @@ impl SweepStore for MemoryStore {
                         .map(|t| (t, DueWork::Attempt(a.clone())))
                 }),
         );
+        due.extend(
+            self.calls
+                .lock()
+                .unwrap()
+                .outboxes
+                .values()
+                .filter(|o| o.due_at <= at)
+                .map(|o| (o.due_at, DueWork::Outbox(o.clone()))),
+        );
         due.sort_by_key(|(t, _)| *t);
         page(due.into_iter().map(|(_, w)| w).collect(), request)
     }
@@ -323,6 +285,7 @@ struct Calls {
     dedupe_keys: HashSet<(TenantId, String)>,
     usage: BTreeMap<(TenantId, AttemptId), UsageRecord>,
     suppressions: BTreeMap<(TenantId, Phone), Suppression>,
+    outboxes: BTreeMap<(TenantId, String), Outbox>,
 }
 
 impl MemoryStore {
@@ -397,77 +360,6 @@ impl CallStore for MemoryStore {
         })
     }
 
-    async fn commit(&self, write: &CallWrite) -> Result<Result<(), WriteRefused>> {
-        let mut inner = self.inner.lock().unwrap();
-        let mut calls = self.calls.lock().unwrap();
-        if let Some(refused) = refusal(&inner, &calls, write) {
-            return Ok(Err(refused));
-        }
-        let tenant = write
-            .attempt
-            .as_ref()
-            .map(|a| a.tenant.clone())
-            .or_else(|| write.lead.as_ref().map(|l| l.tenant.clone()));
-        if let (Some(key), Some(tenant)) = (&write.dedupe_key, &tenant) {
-            calls.dedupe_keys.insert((tenant.clone(), key.clone()));
-        }
-        if let Some(lead) = &write.lead {
-            inner.leads.insert(
-                (lead.tenant.clone(), lead.id.clone()),
-                Lead {
-                    version: lead.version + 1,
-                    ..lead.clone()
-                },
-            );
-        }
-        if let Some(attempt) = &write.attempt {
-            let key = (attempt.tenant.clone(), attempt.id.clone());
-            if write.delete_attempt {
-                calls.attempts.remove(&key);
-            } else {
-                calls.attempts.insert(
-                    key,
-                    CallAttempt {
-                        version: attempt.version + 1,
-                        ..attempt.clone()
-                    },
-                );
-            }
-            if write.release_slots {
-                for scope in SlotScope::of_attempt(attempt) {
-                    if let Some(holders) = calls.slots.get_mut(&scope) {
-                        holders.remove(&attempt.id);
-                    }
-                }
-            }
-        }
-        if let Some(claim) = &write.take_slots {
-            for (scope, _) in &claim.scopes {
-                calls
-                    .slots
-                    .entry(scope.clone())
-                    .or_default()
-                    .insert(claim.holder.clone());
-            }
-            *calls
-                .call_starts
-                .entry((claim.pace.provider, claim.pace.second))
-                .or_default() += 1;
-        }
-        if let Some(usage) = &write.usage {
-            calls
-                .usage
-                .insert((usage.tenant.clone(), usage.attempt.clone()), usage.clone());
-        }
-        if let Some(entry) = &write.suppress {
-            calls
-                .suppressions
-                .entry((entry.tenant.clone(), entry.phone.clone()))
-                .or_insert_with(|| entry.clone());
-        }
-        Ok(Ok(()))
-    }
-
     async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>> {
         let calls = self.calls.lock().unwrap();
         Ok(calls
@@ -476,61 +368,6 @@ impl CallStore for MemoryStore {
             .map(|h| h.iter().cloned().collect())
             .unwrap_or_default())
     }
-}
-
-/// Why DynamoDB would cancel the transaction `write` stands for, checked in
-/// the order the DynamoDB store reports its cancellation reasons.
-fn refusal(inner: &Inner, calls: &Calls, write: &CallWrite) -> Option<WriteRefused> {
-    let tenant = write
-        .attempt
-        .as_ref()
-        .map(|a| &a.tenant)
-        .or_else(|| write.lead.as_ref().map(|l| &l.tenant))?;
-    if let Some(key) = &write.dedupe_key
-        && calls.dedupe_keys.contains(&(tenant.clone(), key.clone()))
-    {
-        return Some(WriteRefused::Duplicate);
-    }
-    if let Some(attempt) = &write.attempt {
-        let stored = calls.attempts.get(&(tenant.clone(), attempt.id.clone()));
-        match (attempt.version, stored) {
-            (0, Some(_)) => return Some(WriteRefused::AttemptExists),
-            (0, None) => {}
-            (v, Some(s)) if s.version == v => {}
-            _ => return Some(WriteRefused::Stale),
-        }
-    }
-    if let Some(lead) = &write.lead {
-        let stored = inner.leads.get(&(lead.tenant.clone(), lead.id.clone()));
-        if stored.is_none_or(|s| s.version != lead.version) {
-            return Some(WriteRefused::Stale);
-        }
-    }
-    if let Some(usage) = &write.usage
-        && calls
-            .usage
-            .contains_key(&(usage.tenant.clone(), usage.attempt.clone()))
-    {
-        return Some(WriteRefused::Stale);
-    }
-    if let Some(claim) = &write.take_slots {
-        for (scope, limit) in &claim.scopes {
-            let holders = calls.slots.get(scope);
-            let held = holders.is_some_and(|h| h.contains(&claim.holder));
-            if !held && holders.map_or(0, BTreeSet::len) >= *limit as usize {
-                return Some(WriteRefused::NoSlot(scope.clone()));
-            }
-        }
-        let starts = calls
-            .call_starts
-            .get(&(claim.pace.provider, claim.pace.second))
-            .copied()
-            .unwrap_or(0);
-        if starts >= claim.pace.limit {
-            return Some(WriteRefused::Paced);
-        }
-    }
-    None
 }
 
 #[async_trait]
@@ -812,47 +649,6 @@ impl InCallStore for MemoryStore {
             .cloned()
             .collect())
     }
-
-    async fn commit_in_call(&self, write: &InCallWrite) -> Result<Result<(), WriteRefused>> {
-        let mut inner = self.inner.lock().unwrap();
-        let mut state = self.in_call.lock().unwrap();
-        let record_key = (write.record.tenant.clone(), write.record.key.clone());
-        if state.records.contains_key(&record_key) {
-            return Ok(Err(WriteRefused::Duplicate));
-        }
-        if let Some(a) = &write.appointment {
-            let stored = state.appointments.get(&(a.tenant.clone(), a.id.clone()));
-            let fresh = match stored {
-                None => a.version == 0,
-                Some(stored) => stored.version == a.version && a.version > 0,
-            };
-            if !fresh {
-                return Ok(Err(WriteRefused::Stale));
-            }
-        }
-        if let Some(lead) = &write.lead {
-            let stored = inner.leads.get(&(lead.tenant.clone(), lead.id.clone()));
-            if stored.map(|l| l.version) != Some(lead.version) {
-                return Ok(Err(WriteRefused::Stale));
-            }
-        }
-        state.records.insert(record_key, write.record.clone());
-        if let Some(a) = &write.appointment {
-            let mut saved = a.clone();
-            saved.version += 1;
-            state
-                .appointments
-                .insert((a.tenant.clone(), a.id.clone()), saved);
-        }
-        if let Some(lead) = &write.lead {
-            let mut saved = lead.clone();
-            saved.version += 1;
-            inner
-                .leads
-                .insert((lead.tenant.clone(), lead.id.clone()), saved);
-        }
-        Ok(Ok(()))
-    }
 }
 
 /// A calendar in memory: free starts per event type, bookings, and failures
@@ -1045,5 +841,227 @@ impl Calendar for MemoryCalendar {
         let (event_type, start) = (held.event_type, held.booking.start);
         state.free.entry(event_type).or_default().insert(start);
         Ok(())
+    }
+}
+
+/// The one write, all or nothing: every condition is checked before anything
+/// changes, in the order the DynamoDB store ranks its cancellation reasons.
+#[async_trait]
+impl Commit for MemoryStore {
+    async fn commit(&self, changes: &[Change]) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut calls = self.calls.lock().unwrap();
+        let mut state = self.in_call.lock().unwrap();
+        let refusals = changes
+            .iter()
+            .filter_map(|change| refusal(&inner, &calls, &state, change));
+        if let Some(refused) = refusals.min_by_key(Refused::rank) {
+            return Err(Error::Refused(refused));
+        }
+        for change in changes {
+            apply(&mut inner, &mut calls, &mut state, change);
+        }
+        Ok(())
+    }
+
+    async fn clear_outbox(&self, outbox: &Outbox) -> Result<()> {
+        let mut calls = self.calls.lock().unwrap();
+        calls
+            .outboxes
+            .remove(&(outbox.tenant.clone(), outbox.id.clone()));
+        Ok(())
+    }
+}
+
+/// The version stored for an entity (`None`: not there).
+fn stored_version(
+    inner: &Inner,
+    calls: &Calls,
+    state: &InCallState,
+    entity: &Entity,
+) -> Option<u64> {
+    match entity {
+        Entity::Lead(l) => inner
+            .leads
+            .get(&(l.tenant.clone(), l.id.clone()))
+            .map(|l| l.version),
+        Entity::Attempt(a) => calls
+            .attempts
+            .get(&(a.tenant.clone(), a.id.clone()))
+            .map(|a| a.version),
+        Entity::Appointment(a) => state
+            .appointments
+            .get(&(a.tenant.clone(), a.id.clone()))
+            .map(|a| a.version),
+        Entity::Usage(u) => calls
+            .usage
+            .contains_key(&(u.tenant.clone(), u.attempt.clone()))
+            .then_some(0),
+        Entity::Tool(r) => state
+            .records
+            .contains_key(&(r.tenant.clone(), r.key.clone()))
+            .then_some(0),
+    }
+}
+
+fn refusal(inner: &Inner, calls: &Calls, state: &InCallState, change: &Change) -> Option<Refused> {
+    match change {
+        Change::Create(entity) => {
+            stored_version(inner, calls, state, entity).map(|_| entity.refused_when_exists())
+        }
+        Change::Save(entity) | Change::Delete(entity) => {
+            (stored_version(inner, calls, state, entity) != Some(entity.version()))
+                .then_some(Refused::Stale)
+        }
+        Change::MoveCampaign { campaign, expected } => {
+            let stored = inner
+                .campaigns
+                .get(&(campaign.tenant.clone(), campaign.id.clone()));
+            stored
+                .is_none_or(|c| c.status != *expected)
+                .then_some(Refused::Stale)
+        }
+        Change::Dedupe { tenant, key } => calls
+            .dedupe_keys
+            .contains(&(tenant.clone(), key.clone()))
+            .then_some(Refused::Duplicate),
+        Change::TakeSlots(claim) => {
+            for (scope, limit) in &claim.scopes {
+                let holders = calls.slots.get(scope);
+                let held = holders.is_some_and(|h| h.contains(&claim.holder));
+                if !held && holders.map_or(0, BTreeSet::len) >= *limit as usize {
+                    return Some(Refused::Precondition(Precondition::NoSlot(scope.clone())));
+                }
+            }
+            let starts = calls
+                .call_starts
+                .get(&(claim.pace.provider, claim.pace.second))
+                .copied()
+                .unwrap_or(0);
+            (starts >= claim.pace.limit).then_some(Refused::Precondition(Precondition::Paced))
+        }
+        Change::Suppress(_) | Change::ReleaseSlots { .. } | Change::Outbox(_) => None,
+    }
+}
+
+fn apply(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, change: &Change) {
+    match change {
+        Change::Create(entity) | Change::Save(entity) => put(inner, calls, state, entity),
+        Change::Delete(Entity::Lead(l)) => {
+            inner.leads.remove(&(l.tenant.clone(), l.id.clone()));
+        }
+        Change::Delete(Entity::Attempt(a)) => {
+            calls.attempts.remove(&(a.tenant.clone(), a.id.clone()));
+        }
+        Change::Delete(Entity::Appointment(a)) => {
+            state.appointments.remove(&(a.tenant.clone(), a.id.clone()));
+        }
+        Change::Delete(Entity::Usage(u)) => {
+            calls.usage.remove(&(u.tenant.clone(), u.attempt.clone()));
+        }
+        Change::Delete(Entity::Tool(r)) => {
+            state.records.remove(&(r.tenant.clone(), r.key.clone()));
+        }
+        Change::MoveCampaign { campaign, .. } => {
+            if let Some(stored) = inner
+                .campaigns
+                .get_mut(&(campaign.tenant.clone(), campaign.id.clone()))
+            {
+                stored.status = campaign.status;
+                stored.start_at = campaign.start_at;
+            }
+        }
+        Change::Dedupe { tenant, key } => {
+            calls.dedupe_keys.insert((tenant.clone(), key.clone()));
+        }
+        Change::Suppress(entry) => {
+            calls
+                .suppressions
+                .entry((entry.tenant.clone(), entry.phone.clone()))
+                .or_insert_with(|| entry.clone());
+        }
+        Change::TakeSlots(claim) => {
+            for (scope, _) in &claim.scopes {
+                calls
+                    .slots
+                    .entry(scope.clone())
+                    .or_default()
+                    .insert(claim.holder.clone());
+            }
+            *calls
+                .call_starts
+                .entry((claim.pace.provider, claim.pace.second))
+                .or_default() += 1;
+        }
+        Change::ReleaseSlots { holder, scopes } => {
+            for scope in scopes {
+                if let Some(holders) = calls.slots.get_mut(scope) {
+                    holders.remove(holder);
+                }
+            }
+        }
+        Change::Outbox(outbox) => {
+            calls
+                .outboxes
+                .insert((outbox.tenant.clone(), outbox.id.clone()), outbox.clone());
+        }
+    }
+}
+
+/// Stores an entity one version on from the one it was read at.
+fn put(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, entity: &Entity) {
+    match entity {
+        Entity::Lead(l) => {
+            let stored = Lead {
+                version: l.version + 1,
+                ..l.clone()
+            };
+            inner.leads.insert((l.tenant.clone(), l.id.clone()), stored);
+        }
+        Entity::Attempt(a) => {
+            let stored = CallAttempt {
+                version: a.version + 1,
+                ..a.clone()
+            };
+            calls
+                .attempts
+                .insert((a.tenant.clone(), a.id.clone()), stored);
+        }
+        Entity::Appointment(a) => {
+            let mut stored = a.clone();
+            stored.version += 1;
+            state
+                .appointments
+                .insert((a.tenant.clone(), a.id.clone()), stored);
+        }
+        Entity::Usage(u) => {
+            calls
+                .usage
+                .insert((u.tenant.clone(), u.attempt.clone()), u.clone());
+        }
+        Entity::Tool(r) => {
+            state
+                .records
+                .insert((r.tenant.clone(), r.key.clone()), r.clone());
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Saves a lead as a use case would (tests set their scene with it).
+    pub async fn save_lead(&self, lead: &Lead) -> Result<()> {
+        self.commit(&[Change::Save(Entity::Lead(lead.clone()))])
+            .await
+    }
+
+    /// Outboxes not yet cleared (tests: effects a runner did not carry out).
+    pub fn outboxes(&self) -> Vec<Outbox> {
+        self.calls
+            .lock()
+            .unwrap()
+            .outboxes
+            .values()
+            .cloned()
+            .collect()
     }
 }

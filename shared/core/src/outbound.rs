@@ -1,238 +1,281 @@
 //! What a tenant does to start calling: start, pause and resume a campaign,
-//! call one lead now, put a number on the do-not-call list.
+//! call one lead now, mark it booked, delete it, put a number on the
+//! do-not-call list. Each is a use case of the one runner ([`run`]).
 
+use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::dispatch::{CampaignSweep, DialJob, DialMessage};
 use crate::error::{Error, Result};
-use crate::follow_up::FollowUpEffects;
-use crate::ids::{CampaignId, LeadId, TenantId};
-use crate::lead::{Change, Lead, LeadStatus};
+use crate::follow_up::FollowUp;
+use crate::ids::{CampaignId, LeadId};
+use crate::lead::{Change as LeadChange, Lead, LeadStatus};
 use crate::phone::Phone;
-use crate::ports::{
-    CampaignStore, DialQueue, FollowUpScheduler, LeadStore, PageRequest, SuppressionStore,
-};
+use crate::ports::{CampaignStore, LeadStore, PageRequest};
 use crate::suppression::{Suppression, SuppressionSource};
 use crate::tenant::Tenant;
+use crate::write::{Change, Commit, Decision, Effect, Effects, Entity, UseCase, run};
 
-async fn campaign(
-    store: &impl CampaignStore,
-    tenant: &Tenant,
-    id: &CampaignId,
-) -> Result<Campaign> {
-    store
-        .campaign(&tenant.id, id)
-        .await?
-        .ok_or(Error::NotFound("campaign"))
+fn sweep(campaign: &Campaign, statuses: Vec<LeadStatus>, at: Timestamp) -> Effect {
+    Effect::Dial {
+        message: DialMessage::Sweep(CampaignSweep {
+            tenant: campaign.tenant.clone(),
+            campaign: campaign.id.clone(),
+            statuses,
+            cursor: None,
+        }),
+        at,
+    }
 }
 
-fn sweep(campaign: &Campaign, statuses: Vec<LeadStatus>) -> DialMessage {
-    DialMessage::Sweep(CampaignSweep {
-        tenant: campaign.tenant.clone(),
-        campaign: campaign.id.clone(),
-        statuses,
-        cursor: None,
-    })
+/// A campaign's status moved by a tenant: start, pause or resume.
+pub enum CampaignMove {
+    /// Now, or at `start_at`: its new leads are queued page by page at the
+    /// campaign's pace from then on.
+    Start { start_at: Option<Timestamp> },
+    /// No new calls; calls in flight finish. Queued leads wait.
+    Pause,
+    /// Calling again: the leads queued before the pause first, then the new ones.
+    Resume,
 }
 
-/// Starts a draft campaign, now or at `start_at`: its new leads are queued
-/// page by page at the campaign's pace from then on.
-pub async fn start_campaign<S: CampaignStore, Q: DialQueue>(
-    store: &S,
-    queue: &Q,
-    tenant: &Tenant,
-    id: &CampaignId,
-    start_at: Option<Timestamp>,
+/// The rule of a campaign move: which status it needs, the campaign after
+/// it, and the sweep it starts.
+pub fn move_campaign(
+    campaign: Option<Campaign>,
+    action: &CampaignMove,
     now: Timestamp,
-) -> Result<Campaign> {
-    let mut campaign = campaign(store, tenant, id).await?;
-    if campaign.status != CampaignStatus::Draft {
+) -> Result<Decision<Campaign>> {
+    let mut campaign = campaign.ok_or(Error::NotFound("campaign"))?;
+    let expected = campaign.status;
+    let (needs, what) = match action {
+        CampaignMove::Start { .. } => (
+            CampaignStatus::Draft,
+            "only a draft campaign can be started (a paused one is resumed)",
+        ),
+        CampaignMove::Pause => (
+            CampaignStatus::Running,
+            "only a running campaign can be paused",
+        ),
+        CampaignMove::Resume => (
+            CampaignStatus::Paused,
+            "only a paused campaign can be resumed",
+        ),
+    };
+    if campaign.status != needs {
         return Err(Error::Conflict(format!(
-            "the campaign is {}; only a draft campaign can be started (a paused one is resumed)",
+            "the campaign is {}; {what}",
             campaign.status.as_str()
         )));
     }
-    if let Some(at) = start_at {
-        if at < now - jiff::SignedDuration::from_secs(60) {
-            return Err(Error::Invalid(crate::Invalid::new(
-                "start_at",
-                "is in the past",
-            )));
+    let effects = match action {
+        CampaignMove::Start { start_at } => {
+            if let Some(at) = *start_at {
+                if at < now - jiff::SignedDuration::from_secs(60) {
+                    return Err(Error::Invalid(crate::Invalid::new(
+                        "start_at",
+                        "is in the past",
+                    )));
+                }
+                campaign.start_at = Some(at);
+            }
+            campaign.status = CampaignStatus::Running;
+            let at = campaign.start_at.map_or(now, |s| s.max(now));
+            vec![sweep(&campaign, vec![LeadStatus::New], at)]
         }
-        campaign.start_at = Some(at);
-    }
-    campaign.status = CampaignStatus::Running;
-    store
-        .change_campaign(&campaign, CampaignStatus::Draft)
-        .await?;
-    let at = campaign.start_at.map_or(now, |s| s.max(now));
-    queue
-        .enqueue(&[(sweep(&campaign, vec![LeadStatus::New]), at)], now)
-        .await?;
-    Ok(campaign)
+        CampaignMove::Pause => {
+            campaign.status = CampaignStatus::Paused;
+            Vec::new()
+        }
+        CampaignMove::Resume => {
+            campaign.status = CampaignStatus::Running;
+            vec![sweep(
+                &campaign,
+                vec![LeadStatus::Queued, LeadStatus::New],
+                now,
+            )]
+        }
+    };
+    Ok(Decision::new(
+        vec![Change::MoveCampaign {
+            campaign: campaign.clone(),
+            expected,
+        }],
+        effects,
+        campaign,
+    ))
 }
 
-/// Stops placing new calls; calls in flight finish. Queued leads wait.
-pub async fn pause_campaign<S: CampaignStore>(
+/// [`move_campaign`] of one of the tenant's campaigns.
+pub struct MoveCampaign<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub tenant: &'a Tenant,
+    pub id: &'a CampaignId,
+    pub action: CampaignMove,
+}
+
+#[async_trait]
+impl<S: CampaignStore + ?Sized> UseCase for MoveCampaign<'_, S> {
+    type State = Option<Campaign>;
+    type Answer = Campaign;
+    const WHAT: &'static str = "the campaign";
+
+    async fn load(&self) -> Result<Option<Campaign>> {
+        self.store.campaign(&self.tenant.id, self.id).await
+    }
+
+    fn decide(&self, campaign: Option<Campaign>, now: Timestamp) -> Result<Decision<Campaign>> {
+        move_campaign(campaign, &self.action, now)
+    }
+}
+
+/// Runs a campaign move.
+pub async fn move_campaign_of<S, E>(
     store: &S,
+    effects: &E,
     tenant: &Tenant,
     id: &CampaignId,
-) -> Result<Campaign> {
-    let mut campaign = campaign(store, tenant, id).await?;
-    if campaign.status != CampaignStatus::Running {
-        return Err(Error::Conflict(format!(
-            "the campaign is {}; only a running campaign can be paused",
-            campaign.status.as_str()
-        )));
-    }
-    campaign.status = CampaignStatus::Paused;
-    store
-        .change_campaign(&campaign, CampaignStatus::Running)
-        .await?;
-    Ok(campaign)
-}
-
-/// Calls again: the leads queued before the pause first, then the new ones.
-pub async fn resume_campaign<S: CampaignStore, Q: DialQueue>(
-    store: &S,
-    queue: &Q,
-    tenant: &Tenant,
-    id: &CampaignId,
+    action: CampaignMove,
     now: Timestamp,
-) -> Result<Campaign> {
-    let mut campaign = campaign(store, tenant, id).await?;
-    if campaign.status != CampaignStatus::Paused {
-        return Err(Error::Conflict(format!(
-            "the campaign is {}; only a paused campaign can be resumed",
-            campaign.status.as_str()
-        )));
-    }
-    campaign.status = CampaignStatus::Running;
-    store
-        .change_campaign(&campaign, CampaignStatus::Paused)
-        .await?;
-    let statuses = vec![LeadStatus::Queued, LeadStatus::New];
-    queue
-        .enqueue(&[(sweep(&campaign, statuses), now)], now)
-        .await?;
-    Ok(campaign)
+) -> Result<Campaign>
+where
+    S: CampaignStore + Commit + ?Sized,
+    E: Effects + ?Sized,
+{
+    let moved = MoveCampaign {
+        store,
+        tenant,
+        id,
+        action,
+    };
+    run(store, effects, &moved, now).await
 }
 
-/// Calls one lead now (within its calling hours), whatever its campaign is
-/// doing. A retry or callback it was owed is placed now instead: its schedule goes.
-pub async fn call_lead<S: LeadStore, Q: DialQueue, F: FollowUpScheduler>(
+/// What a tenant asks of one lead.
+pub enum LeadAction {
+    /// Call it now (within its calling hours), whatever its campaign is
+    /// doing. A retry or callback it was owed is placed now instead: its schedule goes.
+    Call,
+    /// The business booked it outside leadline: no more calls; a pending
+    /// retry or callback is cancelled.
+    MarkBooked,
+    /// Delete it, and the schedule of any call it was owed.
+    Delete,
+    /// Its number is on the do-not-call list now: it stops.
+    Suppress(String),
+}
+
+/// The rule of a lead action. `None` when there is no such lead.
+pub fn act_on_lead(
+    lead: Option<Lead>,
+    action: &LeadAction,
+    now: Timestamp,
+) -> Result<Decision<Option<Lead>>> {
+    let Some(mut lead) = lead else {
+        return Ok(Decision::answer(None));
+    };
+    let applied = match action {
+        LeadAction::Delete => {
+            let effects = FollowUp::of(&lead)
+                .map(Effect::CancelCall)
+                .into_iter()
+                .collect();
+            return Ok(Decision::new(
+                vec![Change::Delete(Entity::Lead(lead.clone()))],
+                effects,
+                Some(lead),
+            ));
+        }
+        LeadAction::Call => {
+            lead.queue(lead.attempts + 1, now)?;
+            LeadChange::Applied
+        }
+        LeadAction::MarkBooked => lead.book(now),
+        LeadAction::Suppress(reason) => lead.suppress(reason, now),
+    };
+    if applied != LeadChange::Applied {
+        return Ok(Decision::answer(Some(lead)));
+    }
+    let mut effects = lead.take_effects();
+    if let LeadAction::Call = action {
+        effects.push(Effect::Dial {
+            message: DialMessage::Dial(DialJob::for_lead(&lead, true)),
+            at: now,
+        });
+    }
+    let saved = Lead {
+        version: lead.version + 1,
+        ..lead.clone()
+    };
+    Ok(Decision::new(
+        vec![Change::Save(Entity::Lead(lead))],
+        effects,
+        Some(saved),
+    ))
+}
+
+/// [`act_on_lead`] on one of the tenant's leads.
+pub struct ActOnLead<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub tenant: &'a Tenant,
+    pub id: &'a LeadId,
+    pub action: LeadAction,
+}
+
+#[async_trait]
+impl<S: LeadStore + ?Sized> UseCase for ActOnLead<'_, S> {
+    type State = Option<Lead>;
+    type Answer = Option<Lead>;
+    const WHAT: &'static str = "the lead";
+
+    async fn load(&self) -> Result<Option<Lead>> {
+        self.store.lead(&self.tenant.id, self.id).await
+    }
+
+    fn decide(&self, lead: Option<Lead>, now: Timestamp) -> Result<Decision<Option<Lead>>> {
+        act_on_lead(lead, &self.action, now)
+    }
+}
+
+/// Runs a lead action; no such lead is `NotFound`.
+pub async fn lead_action<S, E>(
     store: &S,
-    queue: &Q,
-    scheduler: &F,
+    effects: &E,
     tenant: &Tenant,
     id: &LeadId,
+    action: LeadAction,
     now: Timestamp,
-) -> Result<Lead> {
-    let lead = store
-        .lead(&tenant.id, id)
-        .await?
-        .ok_or(Error::NotFound("lead"))?;
-    let mut queued = lead.clone();
-    queued.queue(lead.attempts + 1, now)?;
-    store.save_lead(&queued).await?;
-    let job = DialJob::for_lead(&queued, true);
-    queue.enqueue(&[(DialMessage::Dial(job), now)], now).await?;
-    if let Some(owed) = FollowUpEffects::between(Some(&lead), Some(&queued)).cancel {
-        scheduler.cancel(&owed).await?;
-    }
-    Ok(Lead {
-        version: queued.version + 1,
-        ..queued
-    })
-}
-
-/// Changes one lead with `change` (read again after a lost race) and deletes
-/// the schedule of a call it is no longer owed. `None` when there is no such lead.
-async fn change_lead<S: LeadStore, F: FollowUpScheduler>(
-    store: &S,
-    scheduler: &F,
-    tenant: &TenantId,
-    id: &LeadId,
-    change: impl Fn(&mut Lead) -> Change,
-) -> Result<Option<Lead>> {
-    for _ in 0..5 {
-        let Some(lead) = store.lead(tenant, id).await? else {
-            return Ok(None);
-        };
-        let mut changed = lead.clone();
-        if change(&mut changed) != Change::Applied {
-            return Ok(Some(lead));
-        }
-        match store.save_lead(&changed).await {
-            Ok(()) => {}
-            Err(Error::Conflict(_)) => continue,
-            Err(other) => return Err(other),
-        }
-        if let Some(owed) = FollowUpEffects::between(Some(&lead), Some(&changed)).cancel {
-            scheduler.cancel(&owed).await?;
-        }
-        return Ok(Some(Lead {
-            version: changed.version + 1,
-            ..changed
-        }));
-    }
-    Err(Error::Conflict("the lead kept changing".into()))
-}
-
-/// The business booked the lead outside leadline: no more calls; a pending
-/// retry or callback is cancelled.
-pub async fn mark_booked<S: LeadStore, F: FollowUpScheduler>(
-    store: &S,
-    scheduler: &F,
-    tenant: &Tenant,
-    id: &LeadId,
-    now: Timestamp,
-) -> Result<Lead> {
-    change_lead(store, scheduler, &tenant.id, id, |lead| lead.book(now))
+) -> Result<Lead>
+where
+    S: LeadStore + Commit + ?Sized,
+    E: Effects + ?Sized,
+{
+    let act = ActOnLead {
+        store,
+        tenant,
+        id,
+        action,
+    };
+    run(store, effects, &act, now)
         .await?
         .ok_or(Error::NotFound("lead"))
-}
-
-/// Deletes a lead and the schedule of any call it was owed.
-pub async fn delete_lead<S: LeadStore, F: FollowUpScheduler>(
-    store: &S,
-    scheduler: &F,
-    tenant: &Tenant,
-    id: &LeadId,
-) -> Result<Lead> {
-    for _ in 0..5 {
-        let lead = store
-            .lead(&tenant.id, id)
-            .await?
-            .ok_or(Error::NotFound("lead"))?;
-        match store.delete_lead(&lead).await {
-            Ok(()) => {}
-            Err(Error::Conflict(_)) => continue,
-            Err(other) => return Err(other),
-        }
-        if let Some(owed) = FollowUpEffects::between(Some(&lead), None).cancel {
-            scheduler.cancel(&owed).await?;
-        }
-        return Ok(lead);
-    }
-    Err(Error::Conflict("the lead kept changing".into()))
 }
 
 /// Puts a number on the tenant's do-not-call list by hand. Every lead of the
 /// tenant with that number (one per campaign: lead ids derive from the
 /// number) stops: it is marked do-not-call and its pending schedules go.
-pub async fn add_to_do_not_call<S, F>(
+pub async fn add_to_do_not_call<S, E>(
     store: &S,
-    scheduler: &F,
+    effects: &E,
     tenant: &Tenant,
     raw_phone: &str,
     reason: Option<String>,
     now: Timestamp,
 ) -> Result<Suppression>
 where
-    S: SuppressionStore + CampaignStore + LeadStore,
-    F: FollowUpScheduler,
+    S: CampaignStore + LeadStore + Commit + ?Sized,
+    E: Effects + ?Sized,
 {
     let phone = Phone::parse(raw_phone, Some(tenant.default_region))
         .map_err(|e| Error::Invalid(crate::Invalid::new("phone", e.to_string())))?;
@@ -243,7 +286,7 @@ where
         reason: reason.unwrap_or_else(|| "added by the business".into()),
         at: now,
     };
-    store.suppress(&entry).await?;
+    store.commit(&[Change::Suppress(entry.clone())]).await?;
     let mut page = PageRequest {
         limit: PageRequest::MAX_LIMIT,
         cursor: None,
@@ -252,10 +295,13 @@ where
         let campaigns = store.campaigns(&tenant.id, &page).await?;
         for campaign in &campaigns.items {
             let id = LeadId::derive(&tenant.id, &campaign.id, &entry.phone);
-            change_lead(store, scheduler, &tenant.id, &id, |lead| {
-                lead.suppress(&entry.reason, now)
-            })
-            .await?;
+            let act = ActOnLead {
+                store,
+                tenant,
+                id: &id,
+                action: LeadAction::Suppress(entry.reason.clone()),
+            };
+            run(store, effects, &act, now).await?;
         }
         match campaigns.next_cursor {
             Some(cursor) => page.cursor = Some(cursor),
@@ -268,13 +314,29 @@ where
 mod tests {
     use super::*;
     use crate::dispatch::tests::{FakeDialer, World};
-    use crate::memory::{MemoryQueue, MemoryScheduler};
+    use crate::memory::{MemoryMessages, MemoryQueue, MemoryScheduler};
+    use crate::write::EffectPorts;
+
+    fn ports<'a>(
+        queue: &'a MemoryQueue,
+        scheduler: &'a MemoryScheduler,
+        messages: &'a MemoryMessages,
+    ) -> EffectPorts<'a, MemoryScheduler, MemoryQueue, MemoryMessages> {
+        EffectPorts {
+            scheduler,
+            dial_queue: queue,
+            messages,
+        }
+    }
 
     async fn draft(w: &World) -> Campaign {
         let mut c = w.campaign.clone();
         c.status = CampaignStatus::Draft;
         w.store
-            .change_campaign(&c, CampaignStatus::Running)
+            .commit(&[Change::MoveCampaign {
+                campaign: c.clone(),
+                expected: CampaignStatus::Running,
+            }])
             .await
             .unwrap();
         c
@@ -286,9 +348,19 @@ mod tests {
         let c = draft(&w).await;
         let now = w.clock_now();
         let later = now + jiff::SignedDuration::from_hours(2);
-        let started = start_campaign(&w.store, &w.queue, &w.tenant, &c.id, Some(later), now)
-            .await
-            .unwrap();
+        let (scheduler, messages) = (MemoryScheduler::default(), MemoryMessages::default());
+        let effects = ports(&w.queue, &scheduler, &messages);
+        let start = |at| CampaignMove::Start { start_at: at };
+        let started = move_campaign_of(
+            &w.store,
+            &effects,
+            &w.tenant,
+            &c.id,
+            start(Some(later)),
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (started.status, started.start_at),
             (CampaignStatus::Running, Some(later))
@@ -296,7 +368,7 @@ mod tests {
         assert!(w.queue.take_due(now).is_empty());
         let due = w.queue.take_due(later);
         assert!(matches!(&due[..], [DialMessage::Sweep(s)] if s.statuses == [LeadStatus::New]));
-        let again = start_campaign(&w.store, &w.queue, &w.tenant, &c.id, None, now).await;
+        let again = move_campaign_of(&w.store, &effects, &w.tenant, &c.id, start(None), now).await;
         assert!(matches!(again, Err(Error::Conflict(_))));
     }
 
@@ -304,15 +376,18 @@ mod tests {
     async fn a_paused_campaign_resumes_with_its_queued_leads_first() {
         let w = World::new(1, FakeDialer::default()).await;
         let id = w.campaign.id.clone();
-        pause_campaign(&w.store, &w.tenant, &id).await.unwrap();
+        let (scheduler, messages) = (MemoryScheduler::default(), MemoryMessages::default());
+        let queue = MemoryQueue::default();
+        let effects = ports(&queue, &scheduler, &messages);
+        let now = w.clock_now();
+        let moved =
+            async |action| move_campaign_of(&w.store, &effects, &w.tenant, &id, action, now).await;
+        moved(CampaignMove::Pause).await.unwrap();
         assert!(matches!(
-            pause_campaign(&w.store, &w.tenant, &id).await,
+            moved(CampaignMove::Pause).await,
             Err(Error::Conflict(_))
         ));
-        let queue = MemoryQueue::default();
-        resume_campaign(&w.store, &queue, &w.tenant, &id, w.clock_now())
-            .await
-            .unwrap();
+        moved(CampaignMove::Resume).await.unwrap();
         let due = queue.take_due(w.clock_now());
         assert!(
             matches!(&due[..], [DialMessage::Sweep(s)] if s.statuses == [LeadStatus::Queued, LeadStatus::New])
@@ -322,39 +397,35 @@ mod tests {
     #[tokio::test]
     async fn one_lead_can_be_called_by_hand_but_not_while_it_is_queued() {
         let w = World::new(1, FakeDialer::default()).await;
-        let scheduler = MemoryScheduler::default();
-        let lead = call_lead(
-            &w.store,
-            &w.queue,
-            &scheduler,
-            &w.tenant,
-            &w.leads[0].id,
-            w.clock_now(),
-        )
-        .await
-        .unwrap();
+        let (scheduler, messages) = (MemoryScheduler::default(), MemoryMessages::default());
+        let effects = ports(&w.queue, &scheduler, &messages);
+        let call = async || {
+            lead_action(
+                &w.store,
+                &effects,
+                &w.tenant,
+                &w.leads[0].id,
+                LeadAction::Call,
+                w.clock_now(),
+            )
+            .await
+        };
+        let lead = call().await.unwrap();
         assert_eq!((lead.status, lead.attempts), (LeadStatus::Queued, 1));
         let due = w.queue.take_due(w.clock_now());
         assert!(matches!(&due[..], [DialMessage::Dial(j)] if j.manual && j.attempt == 1));
-        let twice = call_lead(
-            &w.store,
-            &w.queue,
-            &scheduler,
-            &w.tenant,
-            &w.leads[0].id,
-            w.clock_now(),
-        )
-        .await;
+        let twice = call().await;
         assert!(matches!(twice, Err(Error::Transition(_))));
     }
 
     #[tokio::test]
     async fn a_number_added_by_hand_is_read_in_the_tenants_region_and_refused_when_invalid() {
         let w = World::new(1, FakeDialer::default()).await;
-        let scheduler = MemoryScheduler::default();
+        let (scheduler, messages) = (MemoryScheduler::default(), MemoryMessages::default());
+        let effects = ports(&w.queue, &scheduler, &messages);
         let added = add_to_do_not_call(
             &w.store,
-            &scheduler,
+            &effects,
             &w.tenant,
             "(415) 555-1000",
             None,
@@ -364,7 +435,7 @@ mod tests {
         .unwrap();
         assert_eq!(added.phone, w.leads[0].phone);
         let bad =
-            add_to_do_not_call(&w.store, &scheduler, &w.tenant, "12", None, w.clock_now()).await;
+            add_to_do_not_call(&w.store, &effects, &w.tenant, "12", None, w.clock_now()).await;
         assert!(matches!(bad, Err(Error::Invalid(_))));
     }
 }

@@ -1,6 +1,7 @@
 //! Ports: what the use cases need from the outside world, as small traits.
 //! Adapters (DynamoDB, SQS, Scheduler, providers) implement them; tests use
-//! [`crate::memory::MemoryStore`].
+//! [`crate::memory::MemoryStore`]. Every change of state goes through the one
+//! write, [`crate::write::Commit`].
 
 use std::collections::HashSet;
 
@@ -13,8 +14,8 @@ use crate::attempt::CallAttempt;
 use crate::billing::UsageRecord;
 use crate::business::Business;
 use crate::call::CallRef;
-use crate::campaign::{Campaign, CampaignStatus};
-use crate::dispatch::{DialJob, DialMessage, SlotClaim, SlotScope};
+use crate::campaign::Campaign;
+use crate::dispatch::{DialJob, DialMessage, SlotScope};
 use crate::error::Result;
 use crate::follow_up::FollowUp;
 use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
@@ -24,6 +25,7 @@ use crate::message::MessageJob;
 use crate::phone::Phone;
 use crate::suppression::Suppression;
 use crate::tenant::Tenant;
+use crate::write::Outbox;
 
 /// A page of a listing. The cursor is opaque to callers and bound to the
 /// listing it came from: a cursor of another tenant or campaign is refused.
@@ -75,10 +77,6 @@ pub trait CampaignStore: Send + Sync {
     /// The tenant's campaigns, newest first.
     async fn campaigns(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Campaign>>;
 
-    /// Saves a campaign's new status and start time if its status is still
-    /// `expected`; a campaign that moved on meanwhile is a `Conflict`.
-    async fn change_campaign(&self, campaign: &Campaign, expected: CampaignStatus) -> Result<()>;
-
     async fn add_leads_to_count(
         &self,
         tenant: &TenantId,
@@ -106,21 +104,16 @@ pub trait LeadStore: Send + Sync {
         status: Option<LeadStatus>,
         page: &PageRequest,
     ) -> Result<Page<Lead>>;
-
-    /// Saves a changed lead if nobody else saved it since it was read
-    /// (`lead.version` is the version read); a lost race is a `Conflict`.
-    async fn save_lead(&self, lead: &Lead) -> Result<()>;
-
-    /// Deletes a lead if nobody saved it since it was read; a lost race is a `Conflict`.
-    async fn delete_lead(&self, lead: &Lead) -> Result<()>;
 }
 
-/// Work the sweep should look at: a lead whose owed call or messages are
-/// overdue, or a call attempt in flight for longer than a call can last.
+/// Work the sweep should look at: a lead whose owed call is overdue, a call
+/// attempt in flight for longer than a call can last, or the effects of a
+/// change its runner did not get to carry out.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DueWork {
     Lead(Lead),
     Attempt(CallAttempt),
+    Outbox(Outbox),
 }
 
 #[async_trait]
@@ -167,49 +160,12 @@ pub struct CallContext {
     pub attempt: Option<CallAttempt>,
 }
 
-/// One atomic write of a call's state and the records its change produced.
-/// Either all of it happens or none of it.
-#[derive(Clone, Debug, Default)]
-pub struct CallWrite {
-    /// Recorded once: a write carrying a key already recorded is refused as a duplicate.
-    pub dedupe_key: Option<String>,
-    /// Saved if nobody saved the lead since `lead.version` was read.
-    pub lead: Option<Lead>,
-    /// Created when its version is 0 (refused if it exists), else saved like the lead.
-    pub attempt: Option<CallAttempt>,
-    /// Slots to take for `attempt` before it dials.
-    pub take_slots: Option<SlotClaim>,
-    /// Give back every slot `attempt` holds.
-    pub release_slots: bool,
-    /// Remove `attempt` (the provider never took the call, so the job may try it again).
-    pub delete_attempt: bool,
-    pub usage: Option<UsageRecord>,
-    pub suppress: Option<Suppression>,
-}
-
-/// Why a [`CallWrite`] did not happen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WriteRefused {
-    /// The dedupe key was recorded before: this event was applied already.
-    Duplicate,
-    /// The attempt exists already: another delivery of the job got there first.
-    AttemptExists,
-    /// No free slot in this scope.
-    NoSlot(SlotScope),
-    /// This second's call starts are used up.
-    Paced,
-    /// The lead or the attempt changed since it was read.
-    Stale,
-}
-
 #[async_trait]
 pub trait CallStore: Send + Sync {
     /// The job's tenant, campaign, lead, attempt and whether its number is suppressed.
     async fn dial_context(&self, job: &DialJob) -> Result<DialContext>;
 
     async fn call_context(&self, call: &CallRef) -> Result<CallContext>;
-
-    async fn commit(&self, write: &CallWrite) -> Result<Result<(), WriteRefused>>;
 
     /// Who holds a slot in `scope` now (tests, operations and the stuck-call sweep).
     async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>>;
@@ -267,23 +223,10 @@ pub struct ToolRecord {
     pub at: Timestamp,
 }
 
-/// One atomic write of an in-call change.
-#[derive(Clone, Debug)]
-pub struct InCallWrite {
-    /// Created; a record already there is refused as `Duplicate`.
-    pub record: ToolRecord,
-    /// Created when its version is 0, else saved if unchanged since read.
-    pub appointment: Option<Appointment>,
-    /// Saved if unchanged since read (`Stale` otherwise).
-    pub lead: Option<Lead>,
-}
-
 #[async_trait]
 pub trait InCallStore: Send + Sync {
     async fn tool_record(&self, tenant: &TenantId, key: &str) -> Result<Option<ToolRecord>>;
 
     /// The appointments of a lead (or of an inbound caller's derived owner id).
     async fn appointments_of(&self, tenant: &TenantId, owner: &LeadId) -> Result<Vec<Appointment>>;
-
-    async fn commit_in_call(&self, write: &InCallWrite) -> Result<Result<(), WriteRefused>>;
 }

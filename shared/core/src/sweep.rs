@@ -8,22 +8,24 @@
 //!   Either way the call's slots are given back and the lead moves on.
 //! - An owed call whose schedule never fired (its creation failed): the
 //!   lead is queued and dialed now.
-//! - Messages recorded on a lead but never handed to the messenger: sent now.
+//! - Effects of a committed change that its runner did not carry out (an
+//!   outbox older than its grace): carried out now, whatever their kind.
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::attempt::CallAttempt;
 use crate::call::{CallEvent, CallLookup, CallPhase, CallRef, CallReport};
-use crate::call_events::{EventResult, apply_call_event_with_effects};
+use crate::call_events::{EventResult, apply_call_event};
 use crate::dispatch::DialMessage;
 use crate::error::Result;
-use crate::follow_up::{Fired, FollowUp, FollowUpEffects, carry_out, fire_follow_up};
+use crate::follow_up::{FireFollowUp, Fired, FollowUp};
 use crate::lead::{CallOutcome, Lead};
 use crate::ports::{
     CallStore, DialQueue, DueWork, FollowUpScheduler, LeadStore, MessageQueue, PageRequest,
     SweepStore,
 };
 use crate::tenant::VoiceProvider;
+use crate::write::{Commit, Effect, EffectPorts, Effects, Outbox, run};
 
 /// How long a provider that cannot be asked (it fails) is given before its
 /// stuck call is marked failed anyway, so that its slots are not held forever.
@@ -45,8 +47,10 @@ pub struct SweepReport {
     pub lookups_failed: usize,
     /// Owed calls whose schedule never fired, queued now.
     pub follow_ups_queued: usize,
-    /// Messages handed to the messenger now.
+    /// Messages handed to the messenger now (from outboxes left behind).
     pub messages_queued: usize,
+    /// Outboxes left behind by a runner, carried out now.
+    pub outboxes_finished: usize,
     /// Due work that needed nothing (an event or the schedule got there first).
     pub nothing_to_do: usize,
     /// Requests made to the index of due work.
@@ -66,7 +70,7 @@ pub struct Sweeper<'a, S, Q, L, F, M> {
 
 impl<S, Q, L, F, M> Sweeper<'_, S, Q, L, F, M>
 where
-    S: SweepStore + CallStore + LeadStore,
+    S: SweepStore + CallStore + LeadStore + Commit,
     Q: DialQueue,
     L: Lookups,
     F: FollowUpScheduler,
@@ -88,6 +92,7 @@ where
                         self.settle_stuck(&attempt, now, &mut report).await
                     }
                     DueWork::Lead(lead) => self.catch_up(&lead, now, &mut report).await,
+                    DueWork::Outbox(outbox) => self.finish(&outbox, now, &mut report).await,
                 };
                 // One item's failure must not stop the rest; it stays due.
                 if let Err(error) = done {
@@ -150,8 +155,8 @@ where
                 false,
             ),
         };
-        let applied = apply_call_event_with_effects(self.store, &event, now).await?;
-        match (applied.result, settled_by_provider) {
+        let applied = apply_call_event(self.store, &self.effects(), &event, now).await?;
+        match (applied, settled_by_provider) {
             (EventResult::Applied, true) => report.settled_by_provider += 1,
             (EventResult::Applied, false) => report.marked_failed += 1,
             _ => report.nothing_to_do += 1,
@@ -165,53 +170,73 @@ where
             } else {
                 "marked failed"
             },
-            applied.result
+            applied
         ));
-        self.carry_out(&applied.effects, now, report).await
+        Ok(())
     }
 
     async fn catch_up(&self, lead: &Lead, now: Timestamp, report: &mut SweepReport) -> Result<()> {
-        let mut acted = false;
         let owed = FollowUp::of(lead).filter(|f| f.due_at <= now);
-        if let Some(owed) = owed
-            && let Fired::Queued(job) = fire_follow_up(self.store, &owed, now).await?
-        {
-            report.log.push(format!(
-                "lead {} of tenant {}: the schedule of attempt {} never fired; queued now",
-                lead.id, lead.tenant, owed.attempt
-            ));
-            self.queue
-                .enqueue(&[(DialMessage::Dial(job), now)], now)
-                .await?;
-            // A schedule that exists after all would fire for nothing.
-            self.scheduler.cancel(&owed).await?;
-            report.follow_ups_queued += 1;
-            acted = true;
-        }
-        let effects = FollowUpEffects::between(None, Some(lead));
-        if !effects.messages.is_empty() {
-            let messages = FollowUpEffects {
-                messages: effects.messages,
-                ..FollowUpEffects::default()
-            };
-            self.carry_out(&messages, now, report).await?;
-            acted = true;
-        }
-        if !acted {
+        let Some(owed) = owed else {
             report.nothing_to_do += 1;
-        }
+            return Ok(());
+        };
+        let fire = FireFollowUp {
+            store: self.store,
+            follow_up: &owed,
+        };
+        let Fired::Queued(job) = run(self.store, &self.effects(), &fire, now).await? else {
+            report.nothing_to_do += 1;
+            return Ok(());
+        };
+        report.log.push(format!(
+            "lead {} of tenant {}: the schedule of attempt {} never fired; queued now",
+            lead.id, lead.tenant, owed.attempt
+        ));
+        // A schedule that exists after all would fire for nothing.
+        let effects = [
+            Effect::Dial {
+                message: DialMessage::Dial(job),
+                at: now,
+            },
+            Effect::CancelCall(owed),
+        ];
+        self.effects().carry_out(&effects, now).await?;
+        report.follow_ups_queued += 1;
         Ok(())
     }
 
-    async fn carry_out(
+    /// An outbox a runner left: its effects are carried out (each is
+    /// idempotent by its id), then it goes.
+    async fn finish(
         &self,
-        effects: &FollowUpEffects,
+        outbox: &Outbox,
         now: Timestamp,
         report: &mut SweepReport,
     ) -> Result<()> {
-        carry_out(self.store, self.scheduler, self.messages, effects, now).await?;
-        report.messages_queued += effects.messages.len();
+        self.effects().carry_out(&outbox.effects, now).await?;
+        self.store.clear_outbox(outbox).await?;
+        report.outboxes_finished += 1;
+        report.messages_queued += outbox
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Send(_)))
+            .count();
+        report.log.push(format!(
+            "outbox {} of tenant {}: {} effect(s) carried out",
+            outbox.id,
+            outbox.tenant,
+            outbox.effects.len()
+        ));
         Ok(())
+    }
+
+    fn effects(&self) -> EffectPorts<'_, F, Q, M> {
+        EffectPorts {
+            scheduler: self.scheduler,
+            dial_queue: self.queue,
+            messages: self.messages,
+        }
     }
 }
 

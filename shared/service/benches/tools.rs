@@ -99,6 +99,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
                 created_at: now(),
                 updated_at: now(),
                 version: 0,
+                effects: Default::default(),
             });
         }
         store.insert_leads(&leads).await.unwrap();

@@ -21,9 +21,10 @@ use leadline_core::call::CallRef;
 use leadline_core::dispatch::DeploymentLimits;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
-use leadline_core::ports::{CallStore, CallWrite, LeadStore, PageRequest, TenantStore, UsageStore};
+use leadline_core::ports::{LeadStore, PageRequest, TenantStore, UsageStore};
 use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::time::SystemClock;
+use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{CampaignId, LeadId, Phone, TenantId};
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
 
@@ -111,12 +112,13 @@ impl World {
         let mut t = tenant.clone();
         t.max_concurrent_calls = u32::MAX;
         let claim = limits.claim(&attempt, &t, None, now);
-        let write = CallWrite {
-            attempt: Some(attempt),
-            take_slots: Some(claim),
-            ..CallWrite::default()
-        };
-        store.commit(&write).await.unwrap().unwrap();
+        store
+            .commit(&[
+                Change::Create(Entity::Attempt(attempt)),
+                Change::TakeSlots(claim),
+            ])
+            .await
+            .unwrap();
         call
     }
 }

@@ -8,11 +8,13 @@ use lambda_http::{Request, RequestExt};
 use leadline_core::business::{Business, BusinessSettings, Service, ServiceId, ServiceSettings};
 use leadline_core::campaign::NewCampaign;
 use leadline_core::lead::LeadStatus;
+use leadline_core::outbound::{CampaignMove, LeadAction};
 use leadline_core::ports::{
     BusinessStore, CampaignStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore, Page,
     PageRequest, SuppressionStore, TenantStore, UsageStore,
 };
 use leadline_core::tenant::{NewTenant, Tenant};
+use leadline_core::write::{Commit, EffectPorts, Unwired};
 use leadline_core::{CampaignId, Clock, Error, LeadId, TenantId, intake, outbound};
 use serde::Deserialize;
 use serde_json::json;
@@ -163,11 +165,21 @@ where
         + SuppressionStore
         + UsageStore
         + BusinessStore
-        + InCallStore,
+        + InCallStore
+        + Commit,
     Q: DialQueue,
     F: FollowUpScheduler,
     C: Clock,
 {
+    /// The API's effects: schedules and the dial queue. It sends no messages.
+    fn effects(&self) -> EffectPorts<'_, F, Q, Unwired> {
+        EffectPorts {
+            scheduler: &self.follow_ups,
+            dial_queue: &self.queue,
+            messages: &Unwired,
+        }
+    }
+
     pub fn new(store: S, queue: Q, follow_ups: F, clock: C, admin_key: &str) -> Self {
         Self {
             store,
@@ -267,12 +279,15 @@ where
                 } else {
                     parse_json(req)?
                 };
-                let campaign = outbound::start_campaign(
+                let start = CampaignMove::Start {
+                    start_at: request.start_at,
+                };
+                let campaign = outbound::move_campaign_of(
                     &self.store,
-                    &self.queue,
+                    &self.effects(),
                     tenant,
                     &campaign_id(&id)?,
-                    request.start_at,
+                    start,
                     now,
                 )
                 .await?;
@@ -280,16 +295,24 @@ where
                 Ok(json(StatusCode::ACCEPTED, &campaign))
             }
             Route::PauseCampaign(id) => {
-                let campaign =
-                    outbound::pause_campaign(&self.store, tenant, &campaign_id(&id)?).await?;
+                let campaign = outbound::move_campaign_of(
+                    &self.store,
+                    &self.effects(),
+                    tenant,
+                    &campaign_id(&id)?,
+                    CampaignMove::Pause,
+                    now,
+                )
+                .await?;
                 Ok(json(StatusCode::OK, &campaign))
             }
             Route::ResumeCampaign(id) => {
-                let campaign = outbound::resume_campaign(
+                let campaign = outbound::move_campaign_of(
                     &self.store,
-                    &self.queue,
+                    &self.effects(),
                     tenant,
                     &campaign_id(&id)?,
+                    CampaignMove::Resume,
                     now,
                 )
                 .await?;
@@ -297,12 +320,12 @@ where
             }
             Route::CallLead(id) => {
                 let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
-                let lead = outbound::call_lead(
+                let lead = outbound::lead_action(
                     &self.store,
-                    &self.queue,
-                    &self.follow_ups,
+                    &self.effects(),
                     tenant,
                     &id,
+                    LeadAction::Call,
                     now,
                 )
                 .await?;
@@ -310,14 +333,28 @@ where
             }
             Route::MarkBooked(id) => {
                 let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
-                let lead =
-                    outbound::mark_booked(&self.store, &self.follow_ups, tenant, &id, now).await?;
+                let lead = outbound::lead_action(
+                    &self.store,
+                    &self.effects(),
+                    tenant,
+                    &id,
+                    LeadAction::MarkBooked,
+                    now,
+                )
+                .await?;
                 Ok(json(StatusCode::OK, &lead))
             }
             Route::DeleteLead(id) => {
                 let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
-                let lead =
-                    outbound::delete_lead(&self.store, &self.follow_ups, tenant, &id).await?;
+                let lead = outbound::lead_action(
+                    &self.store,
+                    &self.effects(),
+                    tenant,
+                    &id,
+                    LeadAction::Delete,
+                    now,
+                )
+                .await?;
                 tracing::info!(tenant = %tenant.id, lead = %lead.id, "lead deleted");
                 Ok(json(StatusCode::OK, &lead))
             }
@@ -325,7 +362,7 @@ where
                 let request: DoNotCallRequest = parse_json(req)?;
                 let entry = outbound::add_to_do_not_call(
                     &self.store,
-                    &self.follow_ups,
+                    &self.effects(),
                     tenant,
                     &request.phone,
                     request.reason,

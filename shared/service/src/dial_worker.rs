@@ -11,6 +11,7 @@ use leadline_core::dispatch::{
 };
 use leadline_core::ports::{CallStore, CampaignStore, DialQueue, LeadStore};
 use leadline_core::tenant::VoiceProvider;
+use leadline_core::write::Commit;
 use leadline_core::{Clock, Error};
 
 /// The deployment's two provider accounts.
@@ -38,7 +39,7 @@ pub struct DialWorker<S, Q, D, C> {
 
 impl<S, Q, D, C> DialWorker<S, Q, D, C>
 where
-    S: CallStore + CampaignStore + LeadStore,
+    S: CallStore + CampaignStore + LeadStore + Commit,
     Q: DialQueue,
     D: Dialers,
     C: Clock,

@@ -44,6 +44,7 @@ pub fn from_error(e: &Error) -> HttpResponse {
         ),
         Error::Conflict(m) => error(StatusCode::CONFLICT, "conflict", m),
         Error::Transition(t) => error(StatusCode::CONFLICT, "conflict", &t.to_string()),
+        Error::Refused(_) => error(StatusCode::CONFLICT, "conflict", &e.to_string()),
         Error::Unavailable(m) => {
             tracing::warn!(error = %m, "dependency unavailable");
             error(

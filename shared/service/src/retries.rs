@@ -10,6 +10,7 @@ use leadline_core::ports::{
 };
 use leadline_core::sweep::{Lookups, SweepReport, Sweeper};
 use leadline_core::tenant::VoiceProvider;
+use leadline_core::write::Commit;
 use leadline_core::{Error, ScaledClock};
 use serde::Deserialize;
 
@@ -47,7 +48,7 @@ pub struct Retries<S, Q, L, F, M> {
 
 impl<S, Q, L, F, M> Retries<S, Q, L, F, M>
 where
-    S: SweepStore + CallStore + LeadStore,
+    S: SweepStore + CallStore + LeadStore + Commit,
     Q: DialQueue,
     L: Lookups,
     F: FollowUpScheduler,
@@ -82,6 +83,7 @@ where
             lookups_failed = report.lookups_failed,
             follow_ups_queued = report.follow_ups_queued,
             messages_queued = report.messages_queued,
+            outboxes_finished = report.outboxes_finished,
             nothing_to_do = report.nothing_to_do,
             index_pages = report.index_pages,
             "sweep done"

@@ -14,12 +14,12 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use leadline_core::calendar::Calendar;
 use leadline_core::call::CallEvent;
-use leadline_core::call_events::{EventResult, apply_call_event_with_effects};
-use leadline_core::follow_up::carry_out;
+use leadline_core::call_events::{EventResult, apply_call_event};
 use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS, resolve_tenant};
 use leadline_core::ports::{
     BusinessStore, CallStore, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
 };
+use leadline_core::write::{Commit, EffectPorts, Unwired};
 use leadline_core::{Clock, Error};
 use leadline_voice::tools::ToolRequest;
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
@@ -77,7 +77,7 @@ const OUR_FAULT: &str =
 
 impl<S, F, M, C, B, K> VoiceWebhook<S, F, M, C, B, K>
 where
-    S: CallStore + LeadStore + InCallStore,
+    S: CallStore + LeadStore + InCallStore + Commit,
     F: FollowUpScheduler,
     M: MessageQueue,
     C: Clock,
@@ -121,23 +121,17 @@ where
             Err(e) => return from_error(&Error::Malformed(e.to_string())),
         };
         let now = self.clock.now();
-        match apply_call_event_with_effects(&self.store, &event, now).await {
-            Ok(applied) => {
-                log(&event, applied.result);
-                // The lead already says what it is owed: if its schedule or
-                // messages fail here, the sweep does them once they are overdue,
-                // so the provider is not asked to deliver the event again.
-                if let Err(e) = carry_out(
-                    &self.store,
-                    &self.follow_ups,
-                    &self.messages,
-                    &applied.effects,
-                    now,
-                )
-                .await
-                {
-                    tracing::warn!(dedupe_key = %event.dedupe_key, error = %e, effects = ?applied.effects, "follow-up not carried out; the sweep will");
-                }
+        // The runner commits the event and carries out its effects; effects
+        // that fail are left to the sweep (their outbox), so the provider is
+        // not asked to deliver the event again.
+        let effects = EffectPorts {
+            scheduler: &self.follow_ups,
+            dial_queue: &Unwired,
+            messages: &self.messages,
+        };
+        match apply_call_event(&self.store, &effects, &event, now).await {
+            Ok(result) => {
+                log(&event, result);
                 acknowledged(provider)
             }
             Err(e) => {

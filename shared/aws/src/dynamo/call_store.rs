@@ -1,56 +1,29 @@
 //! Calls in DynamoDB: attempts, concurrency slots, call starts per second,
-//! event dedupe keys, usage and the do-not-call list. A [`CallWrite`] is one
-//! `TransactWriteItems`; when it is cancelled, the items whose condition
-//! failed say why ([`WriteRefused`]).
+//! event dedupe keys, usage and the do-not-call list, and the pieces of the
+//! one write (`super::commit`) that touch them.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use leadline_core::attempt::CallAttempt;
 use leadline_core::billing::UsageRecord;
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::{DialJob, SlotScope};
 use leadline_core::ports::{
-    CallContext, CallStore, CallWrite, DialContext, Page, PageRequest, SuppressionStore,
-    UsageStore, WriteRefused,
+    CallContext, CallStore, DialContext, Page, PageRequest, SuppressionStore, UsageStore,
 };
 use leadline_core::suppression::Suppression;
+use leadline_core::write::Refused;
 use leadline_core::{AttemptId, Error, Result, TenantId};
 
 use super::item::{Item, from_item, to_item};
 use super::keys::*;
-use super::{DynamoStore, due_keys, items, lead_item, sdk};
+use super::{DynamoStore, due_keys, items, sdk};
 
 /// Dedupe keys are kept long enough to outlast every provider's retries.
 pub(super) const DEDUPE_DAYS: i64 = 30;
 /// A second's call-start counter is kept a little past its second.
 const PACE_TTL_SECONDS: i64 = 120;
-
-/// What a transaction item's condition guards, to explain a cancellation.
-#[derive(Clone, Debug)]
-pub(super) enum Guard {
-    Dedupe,
-    NewAttempt,
-    Version,
-    Slot(SlotScope),
-    Pace,
-    Nothing,
-}
-
-impl Guard {
-    /// When several conditions fail, the most telling one is reported.
-    fn refusal(&self) -> (u8, WriteRefused) {
-        match self {
-            Guard::Dedupe => (0, WriteRefused::Duplicate),
-            Guard::NewAttempt => (1, WriteRefused::AttemptExists),
-            Guard::Version | Guard::Nothing => (2, WriteRefused::Stale),
-            Guard::Slot(scope) => (3, WriteRefused::NoSlot(scope.clone())),
-            Guard::Pace => (4, WriteRefused::Paced),
-        }
-    }
-}
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -60,11 +33,11 @@ pub(super) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn internal(e: impl std::fmt::Display) -> Error {
+pub(super) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
-fn attempt_item(attempt: &CallAttempt, version: u64) -> Result<Item> {
+pub(super) fn attempt_item(attempt: &CallAttempt, version: u64) -> Result<Item> {
     let stored = CallAttempt {
         version,
         ..attempt.clone()
@@ -81,13 +54,14 @@ pub(super) fn epoch_seconds_after(days: i64) -> i64 {
 
 impl DynamoStore {
     /// One `TransactWriteItems`. When it is cancelled, the items whose
-    /// condition failed say why (`guards[i]` guards `items[i]`).
+    /// condition failed say why (`guards[i]` is what a failed condition of
+    /// `items[i]` means).
     pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
-        guards: &[Guard],
+        guards: &[Refused],
         what: &str,
-    ) -> Result<Result<(), WriteRefused>> {
+    ) -> Result<()> {
         let result = self
             .client
             .transact_write_items()
@@ -95,11 +69,11 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Ok(())),
+            Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                     match refusal(guards, cancelled.cancellation_reasons()) {
-                        Some(refused) => Ok(Err(refused)),
+                        Some(refused) => Err(Error::Refused(refused)),
                         // Cancelled for a conflict with another transaction: try again.
                         None => Err(Error::Unavailable(format!(
                             "DynamoDB cancelled {what}: {cancelled}"
@@ -133,7 +107,7 @@ impl DynamoStore {
     }
 
     /// `ADD holders :me`, if the holder is in already or a slot is free.
-    fn take_slot(
+    pub(super) fn take_slot(
         &self,
         scope: &SlotScope,
         holder: &AttemptId,
@@ -158,7 +132,11 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn release_slot(&self, scope: &SlotScope, holder: &AttemptId) -> Result<TransactWriteItem> {
+    pub(super) fn release_slot(
+        &self,
+        scope: &SlotScope,
+        holder: &AttemptId,
+    ) -> Result<TransactWriteItem> {
         let (pk, sk) = slot_key(scope);
         let update = Update::builder()
             .table_name(&self.table)
@@ -174,7 +152,7 @@ impl DynamoStore {
     }
 
     /// One more call start in the provider account's second, if any are left.
-    fn count_call_start(
+    pub(super) fn count_call_start(
         &self,
         claim: &leadline_core::dispatch::PaceClaim,
     ) -> Result<TransactWriteItem> {
@@ -195,7 +173,7 @@ impl DynamoStore {
     }
 
     /// Adds a number to the list unless it is there: the first entry stays.
-    fn suppression_update(&self, entry: &Suppression) -> Result<Update> {
+    pub(super) fn suppression_update(&self, entry: &Suppression) -> Result<Update> {
         let item = to_item(entry, &[])?;
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -230,110 +208,19 @@ impl DynamoStore {
             })
             .collect())
     }
-
-    fn transaction(&self, write: &CallWrite) -> Result<Vec<(TransactWriteItem, Guard)>> {
-        let mut items = Vec::new();
-        let tenant = write
-            .attempt
-            .as_ref()
-            .map(|a| &a.tenant)
-            .or_else(|| write.lead.as_ref().map(|l| &l.tenant))
-            .ok_or_else(|| Error::Internal("a call write names no attempt or lead".into()))?;
-        if let Some(key) = &write.dedupe_key {
-            let mut item = Self::key(tenant_pk(tenant), event_sk(key));
-            item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
-            items.push((
-                self.put(item, Some(("attribute_not_exists(PK)", None)))?,
-                Guard::Dedupe,
-            ));
-        }
-        if let Some(attempt) = &write.attempt {
-            let read = attempt.version;
-            let key = Self::key(tenant_pk(&attempt.tenant), attempt_sk(&attempt.id));
-            if write.delete_attempt {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .condition_expression("version = :read")
-                    .expression_attribute_values(":read", n(read))
-                    .build()
-                    .map_err(internal)?;
-                items.push((
-                    TransactWriteItem::builder().delete(delete).build(),
-                    Guard::Version,
-                ));
-            } else if read == 0 {
-                items.push((
-                    self.put(
-                        attempt_item(attempt, 1)?,
-                        Some(("attribute_not_exists(PK)", None)),
-                    )?,
-                    Guard::NewAttempt,
-                ));
-            } else {
-                items.push((
-                    self.versioned_put(attempt_item(attempt, read + 1)?, read)?,
-                    Guard::Version,
-                ));
-            }
-            if write.release_slots {
-                for scope in SlotScope::of_attempt(attempt) {
-                    items.push((self.release_slot(&scope, &attempt.id)?, Guard::Nothing));
-                }
-            }
-        }
-        if let Some(lead) = &write.lead {
-            items.push((
-                self.versioned_put(lead_item(lead, lead.version + 1)?, lead.version)?,
-                Guard::Version,
-            ));
-        }
-        if let Some(usage) = &write.usage {
-            let item = to_item(
-                usage,
-                &[
-                    (PK, tenant_pk(&usage.tenant)),
-                    (SK, usage_sk(&usage.attempt)),
-                ],
-            )?;
-            items.push((
-                self.put(item, Some(("attribute_not_exists(PK)", None)))?,
-                Guard::Version,
-            ));
-        }
-        if let Some(claim) = &write.take_slots {
-            for (scope, limit) in &claim.scopes {
-                items.push((
-                    self.take_slot(scope, &claim.holder, *limit)?,
-                    Guard::Slot(scope.clone()),
-                ));
-            }
-            items.push((self.count_call_start(&claim.pace)?, Guard::Pace));
-        }
-        if let Some(entry) = &write.suppress {
-            items.push((
-                TransactWriteItem::builder()
-                    .update(self.suppression_update(entry)?)
-                    .build(),
-                Guard::Nothing,
-            ));
-        }
-        Ok(items)
-    }
 }
 
 /// Why a cancelled transaction was cancelled, from its items' reasons.
-pub(super) fn refusal(guards: &[Guard], reasons: &[CancellationReason]) -> Option<WriteRefused> {
+pub(super) fn refusal(guards: &[Refused], reasons: &[CancellationReason]) -> Option<Refused> {
     guards
         .iter()
         .zip(reasons)
         .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-        .map(|(g, _)| g.refusal())
-        .min_by_key(|(rank, _)| *rank)
-        .map(|(_, refused)| refused)
+        .map(|(g, _)| g.clone())
+        .min_by_key(Refused::rank)
 }
 
-fn slot_key(scope: &SlotScope) -> (String, String) {
+pub(super) fn slot_key(scope: &SlotScope) -> (String, String) {
     match scope {
         SlotScope::Provider(provider) => (DEPLOYMENT_PK.to_owned(), provider_slots_sk(*provider)),
         SlotScope::Tenant(tenant) => (tenant_pk(tenant), TENANT_SLOTS_SK.to_owned()),
@@ -383,14 +270,6 @@ impl CallStore for DynamoStore {
             }
         }
         Ok(ctx)
-    }
-
-    async fn commit(&self, write: &CallWrite) -> Result<Result<(), WriteRefused>> {
-        let (items, guards): (Vec<_>, Vec<_>) = self.transaction(write)?.into_iter().unzip();
-        if items.is_empty() {
-            return Ok(Ok(()));
-        }
-        self.transact(items, &guards, "a call write").await
     }
 
     async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>> {

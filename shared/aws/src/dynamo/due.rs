@@ -48,6 +48,8 @@ impl SweepStore for DynamoStore {
                     Ok(DueWork::Lead(from_item(item)?))
                 } else if sk.starts_with("ATTEMPT#") {
                     Ok(DueWork::Attempt(from_item(item)?))
+                } else if sk.starts_with("OUTBOX#") {
+                    Ok(DueWork::Outbox(from_item(item)?))
                 } else {
                     Err(Error::Internal(format!(
                         "{sk:?} has no business in the due index"

@@ -2,22 +2,20 @@
 //!
 //! A business (services included) is one item, read with one GetItem per
 //! call. Saving it claims and releases its inbound numbers in the same
-//! transaction, so a number always leads to exactly one tenant. An in-call
-//! change (tool record, appointment, lead) is one `TransactWriteItems`.
+//! transaction, so a number always leads to exactly one tenant.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use leadline_core::appointment::Appointment;
 use leadline_core::business::Business;
-use leadline_core::ports::{
-    BusinessStore, InCallStore, InCallWrite, PageRequest, ToolRecord, WriteRefused,
-};
+use leadline_core::ports::{BusinessStore, InCallStore, PageRequest, ToolRecord};
+use leadline_core::write::Refused;
 use leadline_core::{Error, LeadId, Phone, Result, TenantId};
 
-use super::call_store::{DEDUPE_DAYS, Guard, epoch_seconds_after, n, s};
+use super::DynamoStore;
+use super::call_store::s;
 use super::item::{Item, from_item, to_item};
 use super::keys::*;
-use super::{DynamoStore, lead_item};
 
 impl DynamoStore {
     fn business_item(business: &Business, version: u64) -> Result<Item> {
@@ -31,7 +29,7 @@ impl DynamoStore {
         )
     }
 
-    fn appointment_item(appointment: &Appointment, version: u64) -> Result<Item> {
+    pub(super) fn appointment_item(appointment: &Appointment, version: u64) -> Result<Item> {
         let stored = Appointment {
             version,
             ..appointment.clone()
@@ -63,7 +61,7 @@ impl BusinessStore for DynamoStore {
         } else {
             self.versioned_put(item, read)?
         }];
-        let mut guards = vec![Guard::Version];
+        let mut guards = vec![Refused::Stale];
         let tenant = s(business.tenant.as_str());
         for number in &business.inbound_numbers {
             let mut item = Self::key(DEPLOYMENT_PK.into(), number_sk(number.as_str()));
@@ -75,7 +73,7 @@ impl BusinessStore for DynamoStore {
                     Some((":tenant", tenant.clone())),
                 )),
             )?);
-            guards.push(Guard::Dedupe);
+            guards.push(Refused::Duplicate);
         }
         let released = previous
             .iter()
@@ -93,17 +91,18 @@ impl BusinessStore for DynamoStore {
                 .build()
                 .map_err(|e| Error::Internal(e.to_string()))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
-            guards.push(Guard::Nothing);
+            guards.push(Refused::Stale);
         }
-        match self.transact(items, &guards, "a business write").await? {
+        match self.transact(items, &guards, "a business write").await {
             Ok(()) => Ok(()),
-            // The Dedupe guard of a number ranks first: it is the more telling refusal.
-            Err(WriteRefused::Duplicate) => Err(Error::Conflict(
+            // A number's refusal ranks first: it is the more telling one.
+            Err(Error::Refused(Refused::Duplicate)) => Err(Error::Conflict(
                 "an inbound number belongs to another business".into(),
             )),
-            Err(_) => Err(Error::Conflict(
+            Err(Error::Refused(_)) => Err(Error::Conflict(
                 "the business changed since it was read; read it again".into(),
             )),
+            Err(other) => Err(other),
         }
     }
 
@@ -156,31 +155,5 @@ impl InCallStore for DynamoStore {
                 None => return Ok(found),
             }
         }
-    }
-
-    async fn commit_in_call(&self, write: &InCallWrite) -> Result<Result<(), WriteRefused>> {
-        let record = &write.record;
-        let mut item = to_item(
-            record,
-            &[(PK, tenant_pk(&record.tenant)), (SK, tool_sk(&record.key))],
-        )?;
-        item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
-        let mut items = vec![self.put(item, Some(("attribute_not_exists(PK)", None)))?];
-        let mut guards = vec![Guard::Dedupe];
-        if let Some(appointment) = &write.appointment {
-            let read = appointment.version;
-            let item = Self::appointment_item(appointment, read + 1)?;
-            items.push(if read == 0 {
-                self.put(item, Some(("attribute_not_exists(PK)", None)))?
-            } else {
-                self.versioned_put(item, read)?
-            });
-            guards.push(Guard::Version);
-        }
-        if let Some(lead) = &write.lead {
-            items.push(self.versioned_put(lead_item(lead, lead.version + 1)?, lead.version)?);
-            guards.push(Guard::Version);
-        }
-        self.transact(items, &guards, "an in-call write").await
     }
 }

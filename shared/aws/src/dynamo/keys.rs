@@ -119,6 +119,11 @@ pub fn number_sk(e164: &str) -> String {
     format!("NUMBER#{e164}")
 }
 
+/// The effects of a committed change, until they are carried out.
+pub fn outbox_sk(id: &str) -> String {
+    format!("OUTBOX#{id}")
+}
+
 /// A tool call that changed something, with the answer it got.
 pub fn tool_sk(key: &str) -> String {
     format!("TOOL#{key}")

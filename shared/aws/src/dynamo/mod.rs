@@ -2,6 +2,7 @@
 //! change a conditional write.
 
 mod call_store;
+mod commit;
 mod cursor;
 mod due;
 mod in_call;
@@ -19,7 +20,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt, stream};
-use leadline_core::campaign::{Campaign, CampaignStatus};
+use leadline_core::campaign::Campaign;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::ports::{CampaignStore, LeadStore, Page, PageRequest, TenantStore};
 use leadline_core::tenant::Tenant;
@@ -405,36 +406,6 @@ impl CampaignStore for DynamoStore {
         )
     }
 
-    async fn change_campaign(&self, campaign: &Campaign, expected: CampaignStatus) -> Result<()> {
-        let status = |s: CampaignStatus| match serde_json::to_value(s) {
-            Ok(serde_json::Value::String(name)) => Ok(AttributeValue::S(name)),
-            _ => Err(Error::Internal("a campaign status is a string".into())),
-        };
-        let start_at = match campaign.start_at {
-            Some(at) => AttributeValue::S(at.to_string()),
-            None => AttributeValue::Null(true),
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(
-                tenant_pk(&campaign.tenant),
-                campaign_sk(&campaign.id),
-            )))
-            .update_expression("SET #status = :to, start_at = :start")
-            .condition_expression("#status = :expected")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", status(campaign.status)?)
-            .expression_attribute_values(":expected", status(expected)?)
-            .expression_attribute_values(":start", start_at)
-            .send()
-            .await;
-        conditional(result, || {
-            Error::Conflict(format!("the campaign is no longer {expected:?}").to_lowercase())
-        })
-    }
-
     async fn add_leads_to_count(
         &self,
         tenant: &TenantId,
@@ -525,37 +496,6 @@ impl LeadStore for DynamoStore {
             )
             .await?,
         )
-    }
-
-    async fn save_lead(&self, lead: &Lead) -> Result<()> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(lead_item(lead, lead.version + 1)?))
-            .condition_expression("version = :read")
-            .expression_attribute_values(":read", AttributeValue::N(lead.version.to_string()))
-            .send()
-            .await;
-        conditional(result, || {
-            Error::Conflict("the lead changed since it was read".into())
-        })
-    }
-
-    async fn delete_lead(&self, lead: &Lead) -> Result<()> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(tenant_pk(&lead.tenant)))
-            .key(SK, AttributeValue::S(lead_sk(&lead.id)))
-            .condition_expression("version = :read")
-            .expression_attribute_values(":read", AttributeValue::N(lead.version.to_string()))
-            .send()
-            .await;
-        conditional(result, || {
-            Error::Conflict("the lead changed since it was read".into())
-        })
     }
 }
 

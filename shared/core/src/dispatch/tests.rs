@@ -6,12 +6,14 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::call::{CallEvent, CallPhase, CallReport, PlacedCall};
-use crate::call_events::{EventResult, apply_call_event, apply_call_event_with_effects};
+use crate::call_events::{EventResult, apply_call_event};
 use crate::campaign::Pacing;
+use crate::memory::{MemoryMessages, MemoryScheduler};
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::ports::{SuppressionStore, TenantStore};
 use crate::suppression::{Suppression, SuppressionSource};
 use crate::time::{CallingWindow, LocalTime};
+use crate::write::{Change, Commit, EffectPorts, Entity};
 
 /// 10:00 in San Francisco on a Monday: inside every window used here.
 fn opening() -> Timestamp {
@@ -93,6 +95,8 @@ pub struct World {
     pub campaign: Campaign,
     pub leads: Vec<Lead>,
     pub limits: DeploymentLimits,
+    pub scheduler: MemoryScheduler,
+    pub messages: MemoryMessages,
 }
 
 impl World {
@@ -148,6 +152,8 @@ impl World {
                 calls_per_second: 100,
                 max_call_seconds: 3_600,
             },
+            scheduler: MemoryScheduler::default(),
+            messages: MemoryMessages::default(),
         }
     }
 
@@ -156,6 +162,22 @@ impl World {
         let mut tenant = self.store.tenant_now(&self.tenant.id).unwrap();
         change(&mut tenant);
         self.store.replace_tenant(&tenant);
+    }
+
+    /// Where effects go: the queue, and a Scheduler and messenger in memory.
+    pub fn effects(&self) -> EffectPorts<'_, MemoryScheduler, MemoryQueue, MemoryMessages> {
+        EffectPorts {
+            scheduler: &self.scheduler,
+            dial_queue: &self.queue,
+            messages: &self.messages,
+        }
+    }
+
+    /// No effect was carried out, or left in an outbox.
+    pub fn no_effects(&self) -> bool {
+        self.scheduler.schedules().is_empty()
+            && self.messages.jobs().is_empty()
+            && self.store.outboxes().is_empty()
     }
 
     pub fn clock_now(&self) -> Timestamp {
@@ -294,13 +316,11 @@ async fn a_job_redelivered_after_the_dispatcher_died_mid_call_places_no_second_c
         .limits
         .claim(&attempt, &w.tenant, Some(&w.campaign), w.clock.now());
     w.store
-        .commit(&CallWrite {
-            attempt: Some(attempt),
-            take_slots: Some(claim),
-            ..CallWrite::default()
-        })
+        .commit(&[
+            Change::Create(Entity::Attempt(attempt)),
+            Change::TakeSlots(claim),
+        ])
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         w.dial(&job).await,
@@ -382,7 +402,10 @@ async fn a_paused_campaign_places_no_calls_but_a_manual_call_goes_through() {
     let mut paused = w.campaign.clone();
     paused.status = CampaignStatus::Paused;
     w.store
-        .change_campaign(&paused, CampaignStatus::Running)
+        .commit(&[Change::MoveCampaign {
+            campaign: paused,
+            expected: CampaignStatus::Running,
+        }])
         .await
         .unwrap();
     let job = w.queue_lead(0).await;
@@ -471,7 +494,7 @@ async fn after_a_timeout_the_call_is_dialed_again_only_if_the_provider_never_rep
         "the call may be live: keep its slots"
     );
     let started = w.event(&job, "call_x", CallPhase::Started, None);
-    apply_call_event(&w.store, &started, w.clock.now())
+    apply_call_event(&w.store, &w.effects(), &started, w.clock.now())
         .await
         .unwrap();
     w.clock.set(until);
@@ -541,17 +564,17 @@ async fn a_late_webhook_of_a_create_call_that_timed_out_changes_nothing_of_its_r
         // but the attempt is call_2's: they are not applied, and ask for nothing.
         w.clock.advance(90);
         for event in w.every_webhook_twice_out_of_order(&job, "call_1", decision.clone()) {
-            let applied = apply_call_event_with_effects(&w.store, &event, w.clock.now())
+            let applied = apply_call_event(&w.store, &w.effects(), &event, w.clock.now())
                 .await
                 .unwrap();
-            assert_eq!(applied.result, EventResult::UnknownCall, "{decision:?}");
-            assert!(applied.effects.is_empty(), "{decision:?}");
+            assert_eq!(applied, EventResult::UnknownCall, "{decision:?}");
+            assert!(w.no_effects(), "{decision:?}");
             assert_eq!(seen().await, before, "{decision:?} {:?}", event.phase);
         }
 
         // call_2 ends as usual, and the lead ends by what was said on it.
         for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
-            apply_call_event(&w.store, &event, w.clock.now())
+            apply_call_event(&w.store, &w.effects(), &event, w.clock.now())
                 .await
                 .unwrap();
         }
@@ -590,7 +613,7 @@ async fn a_late_do_not_call_of_a_create_call_that_timed_out_still_stops_the_lead
 
     w.clock.advance(90);
     for event in w.every_webhook_twice_out_of_order(&job, "call_1", CallOutcome::DoNotCall) {
-        apply_call_event(&w.store, &event, w.clock.now())
+        apply_call_event(&w.store, &w.effects(), &event, w.clock.now())
             .await
             .unwrap();
     }
@@ -614,7 +637,7 @@ async fn a_late_do_not_call_of_a_create_call_that_timed_out_still_stops_the_lead
     assert_eq!(phones, [w.leads[0].phone.as_str()]);
 
     for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
-        apply_call_event(&w.store, &event, w.clock.now())
+        apply_call_event(&w.store, &w.effects(), &event, w.clock.now())
             .await
             .unwrap();
     }
@@ -646,7 +669,13 @@ impl VoiceDialer for StartedDuringTheRedial<'_> {
         }
         let (phase, outcome) = self.reports.clone();
         let started = self.w.event(&self.job, "call_1", phase, outcome);
-        let applied = apply_call_event(&self.w.store, &started, self.w.clock.now()).await;
+        let applied = apply_call_event(
+            &self.w.store,
+            &self.w.effects(),
+            &started,
+            self.w.clock.now(),
+        )
+        .await;
         assert_eq!(applied.unwrap(), EventResult::Applied);
         Ok(PlacedCall {
             provider_call_id: format!("call_{n}"),
@@ -737,16 +766,11 @@ async fn the_call_a_redial_placed_stays_the_attempts_when_the_timed_out_call_rep
     // back while call_2 goes on, and decides nothing for the lead.
     let before = (w.lead(0).await, w.store.attempts(), w.store.usage_records());
     for event in w.every_webhook_twice_out_of_order(&job, "call_1", CallOutcome::NotInterested) {
-        let applied = apply_call_event_with_effects(&w.store, &event, w.clock.now())
+        let applied = apply_call_event(&w.store, &w.effects(), &event, w.clock.now())
             .await
             .unwrap();
-        assert_eq!(
-            applied.result,
-            EventResult::UnknownCall,
-            "{:?}",
-            event.phase
-        );
-        assert!(applied.effects.is_empty());
+        assert_eq!(applied, EventResult::UnknownCall, "{:?}", event.phase);
+        assert!(w.no_effects());
     }
     assert_eq!(
         (w.lead(0).await, w.store.attempts(), w.store.usage_records()),
@@ -756,7 +780,7 @@ async fn the_call_a_redial_placed_stays_the_attempts_when_the_timed_out_call_rep
 
     // call_2's webhooks are, and the lead ends by what was said on it.
     for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
-        apply_call_event(&w.store, &event, w.clock.now())
+        apply_call_event(&w.store, &w.effects(), &event, w.clock.now())
             .await
             .unwrap();
     }
@@ -888,7 +912,7 @@ proptest! {
                     for phase in phases {
                         let outcome = (phase != CallPhase::Started).then_some(CallOutcome::NoAnswer);
                         let event = w.event(&job, &call_id, phase, outcome);
-                        let applied = apply_call_event(&w.store, &event, w.clock.now()).await.unwrap();
+                        let applied = apply_call_event(&w.store, &w.effects(), &event, w.clock.now()).await.unwrap();
                         prop_assert_ne!(applied, EventResult::NotOurs);
                     }
                 }

@@ -4,13 +4,15 @@ use serde_json::json;
 use super::*;
 use crate::Phone;
 use crate::call::{CallEvent, CallPhase};
-use crate::call_events::{EventResult, apply_call_event_with_effects};
+use crate::call_events::{EventResult, apply_call_event};
 use crate::dispatch::DialResult;
 use crate::dispatch::tests::{FakeDialer, World};
 use crate::memory::{MemoryMessages, MemoryScheduler, SchedulerRequests};
-use crate::outbound::{add_to_do_not_call, call_lead, delete_lead, mark_booked};
+use crate::memory::{MemoryQueue, MemoryStore};
+use crate::outbound::{LeadAction, add_to_do_not_call, lead_action};
 use crate::ports::LeadStore;
 use crate::time::{CallingWindow, Day, LocalTime, Zone};
+use crate::write::{Change as WriteChange, Commit, EffectPorts, Outbox, run};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -75,19 +77,32 @@ impl Cadence {
 
     async fn apply(&self, event: &CallEvent) -> EventResult {
         let now = self.w.clock_now();
-        let applied = apply_call_event_with_effects(&self.w.store, event, now)
+        apply_call_event(&self.w.store, &self.effects(), event, now)
             .await
-            .unwrap();
-        carry_out(
+            .unwrap()
+    }
+
+    fn effects(&self) -> EffectPorts<'_, MemoryScheduler, MemoryQueue, MemoryMessages> {
+        EffectPorts {
+            scheduler: &self.scheduler,
+            dial_queue: &self.w.queue,
+            messages: &self.messages,
+        }
+    }
+
+    /// The tenant acts on the lead through the API.
+    async fn act(&self, action: LeadAction) {
+        let now = self.w.clock_now();
+        lead_action(
             &self.w.store,
-            &self.scheduler,
-            &self.messages,
-            &applied.effects,
+            &self.effects(),
+            &self.w.tenant,
+            &self.w.leads[0].id,
+            action,
             now,
         )
         .await
         .unwrap();
-        applied.result
     }
 
     /// Moves the clock to the next schedule and fires it through the dial
@@ -404,16 +419,7 @@ async fn a_new_callback_replaces_the_earlier_one() {
     )
     .await;
     // The business calls the lead by hand before Friday; the lead asks for Thursday 10 am.
-    call_lead(
-        &c.w.store,
-        &c.w.queue,
-        &c.scheduler,
-        &c.w.tenant,
-        &c.w.leads[0].id,
-        c.w.clock_now(),
-    )
-    .await
-    .unwrap();
+    c.act(LeadAction::Call).await;
     assert!(c.scheduler.schedules().is_empty(), "Friday's schedule went");
     let job = DialJob::for_lead(&c.lead().await, true);
     assert!(matches!(c.w.dial(&job).await, DialResult::Placed { .. }));
@@ -437,22 +443,14 @@ async fn a_lead_that_books_opts_out_or_is_deleted_has_its_schedule_deleted() {
     let stops: [(&str, Stop); 3] = [
         ("booked", |c| {
             Box::pin(async move {
-                mark_booked(
-                    &c.w.store,
-                    &c.scheduler,
-                    &c.w.tenant,
-                    &c.w.leads[0].id,
-                    c.w.clock_now(),
-                )
-                .await
-                .unwrap();
+                c.act(LeadAction::MarkBooked).await;
             })
         }),
         ("do not call", |c| {
             Box::pin(async move {
                 add_to_do_not_call(
                     &c.w.store,
-                    &c.scheduler,
+                    &c.effects(),
                     &c.w.tenant,
                     "+14155551000",
                     None,
@@ -464,9 +462,7 @@ async fn a_lead_that_books_opts_out_or_is_deleted_has_its_schedule_deleted() {
         }),
         ("deleted", |c| {
             Box::pin(async move {
-                delete_lead(&c.w.store, &c.scheduler, &c.w.tenant, &c.w.leads[0].id)
-                    .await
-                    .unwrap();
+                c.act(LeadAction::Delete).await;
             })
         }),
     ];
@@ -486,47 +482,30 @@ async fn a_lead_that_books_opts_out_or_is_deleted_has_its_schedule_deleted() {
     }
 }
 
-/// A store whose next lead save is preceded by a booking made elsewhere:
+/// A store whose next commit is preceded by a booking made elsewhere:
 /// the race of a retry firing while the lead books.
 struct BooksDuringSave<'a> {
-    inner: &'a crate::memory::MemoryStore,
+    inner: &'a MemoryStore,
+    lead: &'a Lead,
     armed: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
-impl LeadStore for BooksDuringSave<'_> {
-    async fn existing_leads(
-        &self,
-        tenant: &crate::TenantId,
-        ids: &[LeadId],
-    ) -> Result<std::collections::HashSet<LeadId>> {
-        self.inner.existing_leads(tenant, ids).await
-    }
-    async fn insert_leads(&self, leads: &[Lead]) -> Result<()> {
-        self.inner.insert_leads(leads).await
-    }
-    async fn lead(&self, tenant: &crate::TenantId, id: &LeadId) -> Result<Option<Lead>> {
-        self.inner.lead(tenant, id).await
-    }
-    async fn leads(
-        &self,
-        tenant: &crate::TenantId,
-        campaign: &crate::CampaignId,
-        status: Option<LeadStatus>,
-        page: &crate::ports::PageRequest,
-    ) -> Result<crate::ports::Page<Lead>> {
-        self.inner.leads(tenant, campaign, status, page).await
-    }
-    async fn save_lead(&self, lead: &Lead) -> Result<()> {
+impl Commit for BooksDuringSave<'_> {
+    async fn commit(&self, changes: &[WriteChange]) -> Result<()> {
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            let mut booked = self.inner.lead(&lead.tenant, &lead.id).await?.unwrap();
-            booked.book(lead.updated_at);
+            let mut booked = self
+                .inner
+                .lead(&self.lead.tenant, &self.lead.id)
+                .await?
+                .unwrap();
+            booked.book(booked.updated_at);
             self.inner.save_lead(&booked).await?;
         }
-        self.inner.save_lead(lead).await
+        self.inner.commit(changes).await
     }
-    async fn delete_lead(&self, lead: &Lead) -> Result<()> {
-        self.inner.delete_lead(lead).await
+    async fn clear_outbox(&self, outbox: &Outbox) -> Result<()> {
+        self.inner.clear_outbox(outbox).await
     }
 }
 
@@ -536,11 +515,19 @@ async fn a_lead_that_books_while_its_retry_fires_is_not_called() {
     c.first_call().await;
     c.call_ends(CallOutcome::NoAnswer, None).await;
     let owed = FollowUp::of(&c.lead().await).unwrap();
+    let lead = c.lead().await;
     let racing = BooksDuringSave {
         inner: &c.w.store,
+        lead: &lead,
         armed: true.into(),
     };
-    let fired = fire_follow_up(&racing, &owed, owed.due_at).await.unwrap();
+    let fire = FireFollowUp {
+        store: &c.w.store,
+        follow_up: &owed,
+    };
+    let fired = run(&racing, &c.effects(), &fire, owed.due_at)
+        .await
+        .unwrap();
     assert_eq!(
         fired,
         Fired::Skipped("the lead is booked and owed no call".into())
@@ -555,21 +542,17 @@ async fn a_lead_that_books_while_its_retry_fires_is_not_called() {
     c.call_ends(CallOutcome::NoAnswer, None).await;
     let owed = FollowUp::of(&c.lead().await).unwrap();
     c.w.clock.set(owed.due_at);
-    let Fired::Queued(job) = fire_follow_up(&c.w.store, &owed, owed.due_at)
+    let fire = FireFollowUp {
+        store: &c.w.store,
+        follow_up: &owed,
+    };
+    let Fired::Queued(job) = run(&c.w.store, &c.effects(), &fire, owed.due_at)
         .await
         .unwrap()
     else {
         panic!("the retry should queue the lead");
     };
-    mark_booked(
-        &c.w.store,
-        &c.scheduler,
-        &c.w.tenant,
-        &c.w.leads[0].id,
-        c.w.clock_now(),
-    )
-    .await
-    .unwrap();
+    c.act(LeadAction::MarkBooked).await;
     assert!(matches!(c.w.dial(&job).await, DialResult::Dropped(_)));
     assert_eq!(c.w.dialer.calls(), 1);
     assert_eq!(c.lead().await.status, LeadStatus::Booked);
@@ -579,15 +562,7 @@ async fn a_lead_that_books_while_its_retry_fires_is_not_called() {
 async fn a_call_in_flight_that_ends_after_the_lead_booked_leaves_it_booked() {
     let c = Cadence::at("2026-11-23T15:00:00Z").await;
     c.first_call().await;
-    mark_booked(
-        &c.w.store,
-        &c.scheduler,
-        &c.w.tenant,
-        &c.w.leads[0].id,
-        c.w.clock_now(),
-    )
-    .await
-    .unwrap();
+    c.act(LeadAction::MarkBooked).await;
     c.call_ends(CallOutcome::NoAnswer, None).await;
     let lead = c.lead().await;
     assert_eq!(lead.status, LeadStatus::Booked);

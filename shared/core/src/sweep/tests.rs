@@ -4,13 +4,14 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::call::DialError;
-use crate::call_events::apply_call_event_with_effects;
+use crate::call_events::apply_call_event;
 use crate::dispatch::tests::{FakeDialer, World};
 use crate::dispatch::{DialJob, DialResult};
 use crate::lead::{LeadStatus, SWEEP_GRACE};
 use crate::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
 use crate::message::MessageStatus;
-use crate::ports::{LeadStore, SuppressionStore};
+use crate::ports::SuppressionStore;
+use crate::write::{EffectPorts, Effects};
 
 /// A provider that answers lookups from a script, remembering what was asked.
 #[derive(Default)]
@@ -196,18 +197,22 @@ async fn a_retry_whose_schedule_was_never_created_is_queued_by_the_sweep() {
         CallPhase::Analyzed,
         Some(CallOutcome::Busy),
     );
-    // The event was applied, but creating its schedule failed: effects dropped.
-    let applied = apply_call_event_with_effects(&s.w.store, &ended, s.w.clock_now())
+    // The event was applied, but the process died before its effects.
+    apply_call_event(&s.w.store, &Dead, &ended, s.w.clock_now())
         .await
         .unwrap();
-    assert!(applied.effects.schedule.is_some());
+    assert!(s.scheduler.schedules().is_empty());
     let due = FollowUp::of(&s.lead().await).unwrap().due_at;
+    // Its outbox gets the schedule created by the sweep; Scheduler then
+    // never fires it (here): the lead is due once its time and grace pass.
+    s.scheduler.set_failing(true);
 
     let on_time = s.sweep_at(due).await;
     assert_eq!(
         on_time.follow_ups_queued, 0,
         "the schedule gets its grace period"
     );
+    s.scheduler.set_failing(false);
     let report = s.sweep_at(due + SWEEP_GRACE).await;
     assert_eq!(report.follow_ups_queued, 1);
     let lead = s.lead().await;
@@ -229,12 +234,14 @@ async fn messages_recorded_but_never_queued_are_sent_by_the_sweep_once() {
         CallPhase::Analyzed,
         Some(CallOutcome::NoAnswer),
     );
-    apply_call_event_with_effects(&s.w.store, &ended, s.w.clock_now())
+    // The event was applied, but the process died before its effects.
+    apply_call_event(&s.w.store, &Dead, &ended, s.w.clock_now())
         .await
         .unwrap();
     let lead = s.lead().await;
     assert_eq!(lead.status, LeadStatus::Exhausted);
-    assert_eq!(lead.messages[0].status, MessageStatus::Pending);
+    assert!(s.messages.jobs().is_empty());
+    assert_eq!(s.w.store.outboxes().len(), 1);
 
     let report = s.sweep_at(lead.updated_at + SWEEP_GRACE).await;
     assert_eq!(report.messages_queued, 1);
@@ -245,6 +252,17 @@ async fn messages_recorded_but_never_queued_are_sent_by_the_sweep_once() {
         .await;
     assert_eq!(again.messages_queued, 0);
     assert_eq!(s.messages.jobs().len(), 1);
+    assert!(s.w.store.outboxes().is_empty());
+}
+
+/// A process that dies after its commit, before any effect.
+struct Dead;
+
+#[async_trait]
+impl Effects for Dead {
+    async fn carry_out(&self, _: &[crate::write::Effect], _: Timestamp) -> Result<()> {
+        Err(crate::Error::Unavailable("the process died".into()))
+    }
 }
 
 #[tokio::test]
@@ -372,21 +390,16 @@ impl Stuck {
     }
 
     /// Applies `event` as the voice webhook does, effects carried out.
-    async fn webhook(&self, event: &CallEvent) -> FollowUpEffects {
+    async fn webhook(&self, event: &CallEvent) -> EventResult {
         let now = self.w.clock_now();
-        let applied = apply_call_event_with_effects(&self.w.store, event, now)
+        let effects = EffectPorts {
+            scheduler: &self.scheduler,
+            dial_queue: &self.w.queue,
+            messages: &self.messages,
+        };
+        apply_call_event(&self.w.store, &effects, event, now)
             .await
-            .unwrap();
-        carry_out(
-            &self.w.store,
-            &self.scheduler,
-            &self.messages,
-            &applied.effects,
-            now,
-        )
-        .await
-        .unwrap();
-        applied.effects
+            .unwrap()
     }
 }
 
@@ -408,8 +421,8 @@ async fn late_webhook_after_the_sweep_gave_up(
     for event in
         s.w.every_webhook_twice_out_of_order(&s.job, "call_1", decision.clone())
     {
-        let effects = s.webhook(&event).await;
-        assert!(effects.is_empty(), "{case}: {:?}", event.phase);
+        s.webhook(&event).await;
+        // Nothing changed, and nothing was scheduled, sent or queued.
         assert_eq!(s.seen().await, before, "{case}: {:?}", event.phase);
     }
 

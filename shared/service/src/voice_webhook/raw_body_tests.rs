@@ -12,9 +12,10 @@ use leadline_core::call::CallRef;
 use leadline_core::dispatch::DeploymentLimits;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
-use leadline_core::ports::{CallWrite, TenantStore};
+use leadline_core::ports::TenantStore;
 use leadline_core::tenant::{NewTenant, VoiceProvider};
 use leadline_core::time::FixedClock;
+use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{CampaignId, LeadId, Phone};
 use leadline_voice::HmacAlgorithm;
 use serde_json::{Value, json};
@@ -67,6 +68,7 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         created_at: now(),
         updated_at: now(),
         version: 0,
+        effects: Default::default(),
     };
     lead.queue(1, now()).unwrap();
     lead.start_call(1, now()).unwrap();
@@ -83,12 +85,13 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
     attempt.provider_call_id = Some(CALL_ID.into());
     attempt.advance(AttemptStatus::Placed);
     let claim = DeploymentLimits::default().claim(&attempt, &tenant, None, now());
-    let write = CallWrite {
-        attempt: Some(attempt),
-        take_slots: Some(claim),
-        ..CallWrite::default()
-    };
-    store.commit(&write).await.unwrap().unwrap();
+    store
+        .commit(&[
+            Change::Create(Entity::Attempt(attempt)),
+            Change::TakeSlots(claim),
+        ])
+        .await
+        .unwrap();
     let webhook = VoiceWebhook {
         store,
         businesses: MemoryStore::default(),

@@ -70,6 +70,7 @@ async fn webhook() -> (Webhook, CallRef) {
         created_at: now(),
         updated_at: now(),
         version: 0,
+        effects: Default::default(),
     };
     store
         .insert_leads(std::slice::from_ref(&lead))

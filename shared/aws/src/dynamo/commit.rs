@@ -1,0 +1,184 @@
+//! The one write: a change set is one `TransactWriteItems`. Each change
+//! becomes an item with the condition that guards it; when DynamoDB cancels
+//! the transaction, the items whose condition failed say why ([`Refused`]).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use leadline_core::write::{Change, Commit, Entity, Outbox, Refused};
+use leadline_core::{Error, Result};
+
+use super::call_store::{DEDUPE_DAYS, attempt_item, epoch_seconds_after, internal, n, s};
+use super::item::{Item, to_item};
+use super::keys::*;
+use super::{DynamoStore, due_keys, lead_item, sdk};
+
+/// A transaction holds at most 100 items.
+const MAX_ITEMS: usize = 100;
+
+impl DynamoStore {
+    /// The key of an entity's item.
+    fn entity_key(entity: &Entity) -> (String, String) {
+        match entity {
+            Entity::Lead(l) => (tenant_pk(&l.tenant), lead_sk(&l.id)),
+            Entity::Attempt(a) => (tenant_pk(&a.tenant), attempt_sk(&a.id)),
+            Entity::Appointment(a) => (tenant_pk(&a.tenant), appointment_sk(&a.lead, &a.id)),
+            Entity::Usage(u) => (tenant_pk(&u.tenant), usage_sk(&u.attempt)),
+            Entity::Tool(r) => (tenant_pk(&r.tenant), tool_sk(&r.key)),
+        }
+    }
+
+    /// An entity's item, stored at `version`.
+    fn entity_item(entity: &Entity, version: u64) -> Result<Item> {
+        match entity {
+            Entity::Lead(lead) => lead_item(lead, version),
+            Entity::Attempt(attempt) => attempt_item(attempt, version),
+            Entity::Appointment(appointment) => Self::appointment_item(appointment, version),
+            Entity::Usage(usage) => {
+                let (pk, sk) = Self::entity_key(entity);
+                to_item(usage, &[(PK, pk), (SK, sk)])
+            }
+            Entity::Tool(record) => {
+                let (pk, sk) = Self::entity_key(entity);
+                let mut item = to_item(record, &[(PK, pk), (SK, sk)])?;
+                item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
+                Ok(item)
+            }
+        }
+    }
+
+    /// A change's items, each with what a failure of its condition means.
+    fn items_of(&self, change: &Change) -> Result<Vec<(TransactWriteItem, Refused)>> {
+        let created = Some(("attribute_not_exists(PK)", None));
+        Ok(match change {
+            Change::Create(entity) => vec![(
+                self.put(Self::entity_item(entity, 1)?, created)?,
+                entity.refused_when_exists(),
+            )],
+            Change::Save(entity) => {
+                let read = entity.version();
+                let item = Self::entity_item(entity, read + 1)?;
+                vec![(self.versioned_put(item, read)?, Refused::Stale)]
+            }
+            Change::Delete(entity) => {
+                let (pk, sk) = Self::entity_key(entity);
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(pk, sk)))
+                    .condition_expression("version = :read")
+                    .expression_attribute_values(":read", n(entity.version()))
+                    .build()
+                    .map_err(internal)?;
+                vec![(
+                    TransactWriteItem::builder().delete(delete).build(),
+                    Refused::Stale,
+                )]
+            }
+            Change::MoveCampaign { campaign, expected } => {
+                let status =
+                    |s: leadline_core::campaign::CampaignStatus| match serde_json::to_value(s) {
+                        Ok(serde_json::Value::String(name)) => Ok(super::call_store::s(name)),
+                        _ => Err(Error::Internal("a campaign status is a string".into())),
+                    };
+                let start_at = match campaign.start_at {
+                    Some(at) => s(at.to_string()),
+                    None => aws_sdk_dynamodb::types::AttributeValue::Null(true),
+                };
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(
+                        tenant_pk(&campaign.tenant),
+                        campaign_sk(&campaign.id),
+                    )))
+                    .update_expression("SET #status = :to, start_at = :start")
+                    .condition_expression("#status = :expected")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":to", status(campaign.status)?)
+                    .expression_attribute_values(":expected", status(*expected)?)
+                    .expression_attribute_values(":start", start_at)
+                    .build()
+                    .map_err(internal)?;
+                vec![(
+                    TransactWriteItem::builder().update(update).build(),
+                    Refused::Stale,
+                )]
+            }
+            Change::Dedupe { tenant, key } => {
+                let mut item = Self::key(tenant_pk(tenant), event_sk(key));
+                item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
+                vec![(self.put(item, created)?, Refused::Duplicate)]
+            }
+            Change::Suppress(entry) => vec![(
+                TransactWriteItem::builder()
+                    .update(self.suppression_update(entry)?)
+                    .build(),
+                Refused::Stale,
+            )],
+            Change::TakeSlots(claim) => {
+                let mut items = Vec::new();
+                for (scope, limit) in &claim.scopes {
+                    items.push((
+                        self.take_slot(scope, &claim.holder, *limit)?,
+                        Refused::Precondition(leadline_core::write::Precondition::NoSlot(
+                            scope.clone(),
+                        )),
+                    ));
+                }
+                items.push((
+                    self.count_call_start(&claim.pace)?,
+                    Refused::Precondition(leadline_core::write::Precondition::Paced),
+                ));
+                items
+            }
+            Change::ReleaseSlots { holder, scopes } => scopes
+                .iter()
+                .map(|scope| Ok((self.release_slot(scope, holder)?, Refused::Stale)))
+                .collect::<Result<_>>()?,
+            Change::Outbox(outbox) => {
+                vec![(self.put(outbox_item(outbox)?, None)?, Refused::Stale)]
+            }
+        })
+    }
+}
+
+/// An outbox item: under its tenant, in the due index from its `due_at`.
+fn outbox_item(outbox: &Outbox) -> Result<Item> {
+    let (pk, sk) = (tenant_pk(&outbox.tenant), outbox_sk(&outbox.id));
+    let mut keys = due_keys(Some(outbox.due_at), &pk, &sk);
+    keys.extend([(PK, pk), (SK, sk)]);
+    to_item(outbox, &keys)
+}
+
+#[async_trait]
+impl Commit for DynamoStore {
+    async fn commit(&self, changes: &[Change]) -> Result<()> {
+        let mut items = Vec::new();
+        let mut guards = Vec::new();
+        for change in changes {
+            for (item, guard) in self.items_of(change)? {
+                items.push(item);
+                guards.push(guard);
+            }
+        }
+        match items.len() {
+            0 => Ok(()),
+            n if n > MAX_ITEMS => Err(Error::Internal(format!(
+                "a change set of {n} items is more than one transaction holds"
+            ))),
+            _ => self.transact(items, &guards, "a change set").await,
+        }
+    }
+
+    async fn clear_outbox(&self, outbox: &Outbox) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(
+                tenant_pk(&outbox.tenant),
+                outbox_sk(&outbox.id),
+            )))
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(())
+    }
+}
