@@ -24,18 +24,20 @@ pub const GSI2SK: &str = "GSI2SK";
 /// reads it.
 ///
 /// Every lead and attempt write that enters, moves in or leaves the index is
-/// a write to its GSI2 partition, and one partition takes at most 1,000 WCU a
-/// second: with one partition, about 1,000 lead and attempt changes a second
-/// across the whole deployment would throttle the index and, through it, the
-/// table's writes (docs/capacity.md). 16 shards lift that to about 16,000 a
-/// second, past what docs/capacity.md's load (a million leads a day, 5,000
-/// calls in flight) writes at its peak with room to spare. The price is on the
-/// read side: the sweep makes one Query per shard per page (16 a page, each
-/// reading only due items), and the sweep runs every 15 minutes, so 16 is
-/// cheap. More shards would buy write headroom nobody needs yet for more
-/// queries per page, and fewer than 16 would leave pages too thin to split
-/// a page of 100 among them. Changing it moves every item's shard: items
-/// would have to be rewritten (see docs/data-model.md).
+/// a write to its GSI2 partition, and a partition takes at most 1,000 write
+/// units a second; when it cannot, DynamoDB throttles the table writes that
+/// feed it. docs/capacity.md counts about 5.5 index writes a call: at 5,000
+/// calls in flight (3-minute calls) 150 units a second, and more in bursts
+/// (the hour the calling windows open, leads leave the index as fast as the
+/// dispatcher takes their follow-ups). One partition would make 1,000 units
+/// the whole deployment's ceiling (about 180 call starts a second); 16 lift it
+/// sixteen-fold and leave each shard at 1% at that load. The price is on the
+/// read side: a sweep page is one Query per shard still open (16 for the
+/// first), each reading only due items, once every 15 minutes. Fewer shards
+/// would buy less headroom; more would thin each shard's share of a page
+/// (100 items over 16 is 6 or 7 each) and add Queries for nothing at this
+/// load. Changing it moves items to other shards: every item in the index
+/// would have to be written again (docs/data-model.md).
 pub const DUE_SHARDS: u32 = 16;
 
 /// The GSI2 partition of the item `pk`/`sk`: `DUE#<k>`, k from the first
