@@ -313,11 +313,11 @@ async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
 
 /// The sweep's read, counted by the store's own client: among 301 leads owed
 /// a call, it asks GSI2 for what is due and gets the one overdue lead, in one
-/// Query and no Scan. The times lie where no other test's work does (the
-/// overdue lead in 2001, the others in 2999), so the count is exact on the
-/// shared table.
+/// Query a shard (16) and no Scan, reading that one item. The times lie where
+/// no other test's work does (the overdue lead in 2001, the others in 2999),
+/// so the count is exact on the shared table.
 #[tokio::test]
-async fn the_sweep_reads_only_what_is_due_in_one_query_and_no_scan() {
+async fn the_sweep_reads_only_what_is_due_one_query_a_shard_and_no_scan() {
     use jiff::SignedDuration;
     use leadline_core::lead::{LeadStatus, NextCall, NextCallKind};
     use leadline_core::ports::{DueWork, PageRequest, SweepStore};
@@ -375,7 +375,7 @@ async fn the_sweep_reads_only_what_is_due_in_one_query_and_no_scan() {
     );
     assert_eq!(
         (queries, scans, items),
-        (1, 0, 1),
+        (u64::from(leadline_aws::dynamo::keys::DUE_SHARDS), 0, 1),
         "{:?}",
         f.store.calls().snapshot()
     );
@@ -417,4 +417,195 @@ async fn an_outbox_is_due_for_the_sweep_until_it_is_cleared() {
     assert_eq!(due(outbox.due_at).await, [DueWork::Outbox(outbox.clone())]);
     f.store.clear_outbox(&outbox).await.unwrap();
     assert!(due(outbox.due_at).await.is_empty());
+}
+
+/// The due index's pages over its shards, in a table of its own (so no other
+/// test's due items are in it): 60 overdue leads of two tenants spread over
+/// the shards, 20 owed later, read with page limits smaller than the shards
+/// (3), in between (7) and the sweep's own (100). Every page holds at most its
+/// limit, oldest first; each shard's items come in their order across pages;
+/// every overdue lead comes exactly once and nothing else; DynamoDB reads
+/// exactly what is handed over; the first page asks every shard once and no
+/// page asks more. A cursor of another listing is refused.
+#[tokio::test]
+async fn the_due_index_pages_over_its_shards_skipping_and_repeating_nothing() {
+    use std::collections::{BTreeMap, HashSet};
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use jiff::SignedDuration;
+    use leadline_aws::dynamo::keys::{DUE_SHARDS, due_shard, due_shard_pk};
+    use leadline_core::ports::{DueWork, PageRequest, SweepStore};
+    use leadline_core::{Error, TenantId};
+
+    let client = Aws::from_env().await.dynamodb();
+    let table = leadline_tests::own_table(&client, "due-shards").await;
+    let store = DynamoStore::new(client.clone(), table.clone());
+    let base: Timestamp = "2020-03-02T09:00:00Z".parse().unwrap();
+    let campaign = CampaignId::new(base, [5; 9]);
+    let tenants = [
+        TenantId::parse("shards-a").unwrap(),
+        TenantId::parse("shards-b").unwrap(),
+    ];
+    let leads: Vec<Lead> = (0..80)
+        .map(|i| {
+            let tenant = &tenants[i % 2];
+            let phone = Phone::parse(&format!("+1212555{:04}", 5000 + i), None).unwrap();
+            let mut lead: Lead = serde_json::from_value(serde_json::json!({
+                "id": LeadId::derive(tenant, &campaign, &phone),
+                "tenant": tenant, "campaign": campaign, "phone": phone,
+                "name": null, "email": null, "whatsapp": null, "partner": null, "zone": null,
+                "status": "retry_pending", "attempts": 1, "outcome": null, "note": null,
+                "created_at": base, "updated_at": base, "version": 0
+            }))
+            .unwrap();
+            // Owed at shuffled minutes, so time order is not shard order.
+            let at = if i < 60 {
+                base + SignedDuration::from_mins((i as i64 * 37) % 60)
+            } else {
+                base + SignedDuration::from_hours(48)
+            };
+            lead.next_call = Some(leadline_core::lead::NextCall {
+                kind: leadline_core::lead::NextCallKind::Retry,
+                attempt: 2,
+                at,
+            });
+            lead
+        })
+        .collect();
+    store.insert_leads(&leads).await.unwrap();
+    let now = base + SignedDuration::from_hours(2);
+    let shard_of = |l: &Lead| {
+        due_shard(
+            &format!("T#{}", l.tenant),
+            &format!("LEAD#{}", l.id.as_str()),
+        )
+    };
+
+    // Each item sits in its shard, and the overdue ones fill most shards.
+    let mut stored = BTreeMap::new();
+    for k in 0..DUE_SHARDS {
+        let out = client
+            .query()
+            .table_name(&table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :k")
+            .expression_attribute_values(":k", AttributeValue::S(due_shard_pk(k)))
+            .send()
+            .await
+            .unwrap();
+        stored.insert(k, out.count() as usize);
+    }
+    let mut expected = BTreeMap::new();
+    for lead in &leads {
+        *expected.entry(shard_of(lead)).or_insert(0) += 1;
+    }
+    for k in 0..DUE_SHARDS {
+        expected.entry(k).or_insert(0);
+    }
+    let overdue_shards: HashSet<u32> = leads[..60].iter().map(shard_of).collect();
+
+    let mut outcomes = Vec::new();
+    for limit in [3, 7, 100] {
+        store.calls().reset();
+        let mut request = PageRequest {
+            limit,
+            cursor: None,
+        };
+        let (mut pages, mut seen) = (Vec::new(), Vec::new());
+        let mut first_page_queries = 0;
+        let mut most_queries = 0;
+        loop {
+            let before = store.calls().count("Query");
+            let page = store.due_work(now, &request).await.unwrap();
+            let queries = store.calls().count("Query") - before;
+            if pages.is_empty() {
+                first_page_queries = queries;
+            }
+            most_queries = most_queries.max(queries);
+            let leads: Vec<Lead> = page
+                .items
+                .into_iter()
+                .map(|w| match w {
+                    DueWork::Lead(l) => l,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            pages.push(leads.len());
+            seen.push(leads);
+            match page.next_cursor {
+                Some(cursor) if pages.len() < 200 => request.cursor = Some(cursor),
+                Some(_) => panic!("the pages never end"),
+                None => break,
+            }
+        }
+        outcomes.push((
+            limit,
+            pages,
+            seen,
+            first_page_queries,
+            most_queries,
+            store.calls().items_read(),
+            store.calls().count("Scan"),
+        ));
+    }
+    let foreign = store
+        .due_work(
+            now,
+            &PageRequest {
+                limit: 10,
+                cursor: Some("eyJQSyI6IlQjc2hhcmRzLWEifQ".into()), // {"PK":"T#shards-a"}
+            },
+        )
+        .await;
+    client.delete_table().table_name(&table).send().await.ok();
+
+    assert_eq!(stored, expected, "each item under GSI2PK DUE#<its shard>");
+    assert!(
+        overdue_shards.len() >= 12,
+        "60 leads over 16 shards: {overdue_shards:?}"
+    );
+    let due: Vec<&LeadId> = leads[..60].iter().map(|l| &l.id).collect();
+    for (limit, pages, seen, first_queries, most_queries, read, scans) in outcomes {
+        let all: Vec<&Lead> = seen.iter().flatten().collect();
+        let ids: HashSet<&LeadId> = all.iter().map(|l| &l.id).collect();
+        assert_eq!(
+            all.len(),
+            60,
+            "limit {limit}: every overdue lead once, {pages:?}"
+        );
+        assert_eq!(ids, due.iter().copied().collect(), "limit {limit}");
+        assert!(
+            pages.iter().all(|n| *n as u32 <= limit),
+            "limit {limit}: {pages:?}"
+        );
+        for page in &seen {
+            let times: Vec<_> = page.iter().map(|l| l.sweep_at().unwrap()).collect();
+            assert!(times.is_sorted(), "limit {limit}: a page oldest first");
+        }
+        for k in 0..DUE_SHARDS {
+            let times: Vec<_> = all
+                .iter()
+                .filter(|l| shard_of(l) == k)
+                .map(|l| {
+                    (
+                        l.sweep_at().unwrap(),
+                        format!("T#{}#LEAD#{}", l.tenant, l.id.as_str()),
+                    )
+                })
+                .collect();
+            assert!(times.is_sorted(), "limit {limit}: shard {k} in its order");
+        }
+        assert_eq!(read, 60, "limit {limit}: read exactly what was handed over");
+        assert_eq!(scans, 0);
+        assert_eq!(
+            first_queries,
+            u64::from(limit.min(DUE_SHARDS)),
+            "limit {limit}"
+        );
+        assert!(most_queries <= u64::from(DUE_SHARDS), "limit {limit}");
+    }
+    assert!(
+        matches!(foreign, Err(Error::Malformed(_))),
+        "a cursor of a tenant listing: {foreign:?}"
+    );
 }

@@ -15,12 +15,53 @@ pub const GSI2: &str = "GSI2";
 pub const GSI2PK: &str = "GSI2PK";
 pub const GSI2SK: &str = "GSI2SK";
 
-/// GSI2's one partition: work the sweep should look at (a lead's overdue
-/// follow-up or messages, a stuck call), sorted by when. The index is sparse:
-/// an item is in it only while it has such work, so the sweep's query reads
-/// what is due and nothing else. Like `DEPLOYMENT`, it belongs to no tenant;
-/// only the sweep reads it.
-pub const DUE_PK: &str = "DUE";
+/// How many partitions GSI2 spreads the due work over: `DUE#0` .. `DUE#15`.
+///
+/// GSI2 holds work the sweep should look at (a lead's overdue follow-up or
+/// messages, a stuck call), sorted by when. The index is sparse: an item is
+/// in it only while it has such work, so the sweep reads what is due and
+/// nothing else. Like `DEPLOYMENT`, it belongs to no tenant; only the sweep
+/// reads it.
+///
+/// Every lead and attempt write that enters, moves in or leaves the index is
+/// a write to its GSI2 partition, and a partition takes at most 1,000 write
+/// units a second; when it cannot, DynamoDB throttles the table writes that
+/// feed it. docs/capacity.md counts about 5.5 index writes a call: at 5,000
+/// calls in flight (3-minute calls) 150 units a second, and more in bursts
+/// (the hour the calling windows open, leads leave the index as fast as the
+/// dispatcher takes their follow-ups). One partition would make 1,000 units
+/// the whole deployment's ceiling (about 180 call starts a second); 16 lift it
+/// sixteen-fold and leave each shard at 1% at that load. The price is on the
+/// read side: a sweep page is one Query per shard still open (16 for the
+/// first), each reading only due items, once every 15 minutes. Fewer shards
+/// would buy less headroom; more would thin each shard's share of a page
+/// (100 items over 16 is 6 or 7 each) and add Queries for nothing at this
+/// load. Changing it moves items to other shards: every item in the index
+/// would have to be written again (docs/data-model.md).
+pub const DUE_SHARDS: u32 = 16;
+
+/// The GSI2 partition of the item `pk`/`sk`: `DUE#<k>`, k from the first
+/// four bytes of SHA-256(pk, 0, sk), so an item keeps its shard for good
+/// (wherever its time moves it in the index) and the shards fill evenly.
+pub fn due_pk(pk: &str, sk: &str) -> String {
+    due_shard_pk(due_shard(pk, sk))
+}
+
+/// Which of the [`DUE_SHARDS`] shards the item `pk`/`sk` lives in.
+pub fn due_shard(pk: &str, sk: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(pk.as_bytes())
+        .chain_update([0])
+        .chain_update(sk.as_bytes())
+        .finalize();
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS
+}
+
+/// The partition key of shard `k` of GSI2.
+pub fn due_shard_pk(k: u32) -> String {
+    format!("DUE#{k}")
+}
 
 /// `<epoch seconds, 12 digits>#<item's PK>#<item's SK>`: sorted by time, unique.
 pub fn due_sk(at: jiff::Timestamp, pk: &str, sk: &str) -> String {
@@ -136,4 +177,27 @@ pub fn appointment_sk(lead: &LeadId, appointment: &leadline_core::AppointmentId)
 
 pub fn appointments_prefix(lead: &LeadId) -> String {
     format!("APPT#{lead}#")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_items_due_shard_never_changes_and_the_shards_fill_evenly() {
+        // Items already in the index sit in these shards: another hash (or
+        // std's, seeded per process) would lose them from the sweep's view.
+        // (The same as Python's hashlib.sha256(pk + b"\0" + sk), first four
+        // bytes big-endian, mod 16.)
+        assert_eq!(due_pk("T#acme", "LEAD#ld_x"), "DUE#8");
+        assert_eq!(due_pk("T#acme", "ATTEMPT#att_x"), "DUE#14");
+        let mut counts = [0u32; DUE_SHARDS as usize];
+        for i in 0..16_000 {
+            counts[due_shard(&format!("T#t{}", i % 7), &format!("LEAD#ld_{i}")) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|n| (900..1_100).contains(n)),
+            "{counts:?}"
+        );
+    }
 }

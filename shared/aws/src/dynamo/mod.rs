@@ -258,7 +258,7 @@ fn lead_item(lead: &Lead, version: u64) -> Result<Item> {
 fn due_keys(at: Option<jiff::Timestamp>, pk: &str, sk: &str) -> Vec<(&'static str, String)> {
     at.map(|at| {
         vec![
-            (keys::GSI2PK, keys::DUE_PK.to_owned()),
+            (keys::GSI2PK, keys::due_pk(pk, sk)),
             (keys::GSI2SK, keys::due_sk(at, pk, sk)),
         ]
     })
