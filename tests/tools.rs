@@ -7,16 +7,21 @@
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use leadline_core::CampaignId;
+use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::call::CallRef;
 use leadline_core::in_call::FALLBACK;
+use leadline_core::ports::{CallStore, CallWrite};
+use leadline_core::tenant::VoiceProvider;
 use leadline_tests::calling::*;
 use leadline_tests::{Body, stack};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A Retell tenant with one lead, a business on its own Cal.com account
-/// and a 30-minute cleaning (event type 501) bookable by phone.
-async fn business() -> (Setup, CallRef, String) {
+/// A Retell tenant with one lead, whom leadline is calling on Retell call
+/// `call_id` (attempt 1), a business on its own Cal.com account and a
+/// 30-minute cleaning (event type 501) bookable by phone.
+async fn business(call_id: &str) -> (Setup, CallRef, String) {
     let setup = setup("retell", &[number()], 5).await;
     let account = format!("cal_{}", setup.slug);
     let s = stack();
@@ -57,7 +62,25 @@ async fn business() -> (Setup, CallRef, String) {
         lead: setup.leads[0].id.clone(),
         attempt: 1,
     };
+    record_call(&setup, &ours, VoiceProvider::Retell, call_id).await;
     (setup, ours, account)
+}
+
+/// Records attempt `ours` on `provider`'s call `call_id` as the dispatcher
+/// and the call's first events leave it: the call id recorded, in progress.
+/// (No slots and no sweep time: the sweep must not end it mid-test.)
+async fn record_call(setup: &Setup, ours: &CallRef, provider: VoiceProvider, call_id: &str) {
+    let campaign = CampaignId::parse(&setup.campaign).unwrap();
+    let attempt = CallAttempt {
+        provider_call_id: Some(call_id.into()),
+        status: AttemptStatus::InProgress,
+        ..CallAttempt::dialing(ours, campaign, provider, Timestamp::now())
+    };
+    let write = CallWrite {
+        attempt: Some(attempt),
+        ..CallWrite::default()
+    };
+    store().await.commit(&write).await.unwrap().unwrap();
 }
 
 /// One signed custom-function request, as Retell sends it.
@@ -91,7 +114,7 @@ async fn calcom(path: &str, account: &str) -> Value {
 
 #[tokio::test]
 async fn an_agent_checks_availability_and_books_through_calcom_once() {
-    let (setup, ours, account) = business().await;
+    let (setup, ours, account) = business("call_t1").await;
     let slots = tool(
         &ours,
         "call_t1",
@@ -142,7 +165,7 @@ async fn an_agent_checks_availability_and_books_through_calcom_once() {
 
 #[tokio::test]
 async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
-    let (setup, ours, account) = business().await;
+    let (setup, ours, account) = business("call_t2").await;
     let slots = tool(
         &ours,
         "call_t2",
@@ -173,7 +196,7 @@ async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
 
 #[tokio::test]
 async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task() {
-    let (_, ours, account) = business().await;
+    let (_, ours, account) = business("call_t3").await;
     let slots = tool(
         &ours,
         "call_t3",

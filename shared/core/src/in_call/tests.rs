@@ -2,6 +2,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::attempt::AttemptStatus;
 use crate::business::tests::business;
 use crate::calendar::CalendarError;
 use crate::lead::LeadStatus;
@@ -26,7 +27,8 @@ struct World {
 
 impl World {
     /// Bright Smile Dental (New York) calling its lead Ada, whose zone is
-    /// Chicago; cleanings (event type 101) free on Monday afternoon and Tuesday.
+    /// Chicago, on Retell call `call_1` (attempt 1, in progress); cleanings
+    /// (event type 101) free on Monday afternoon and Tuesday.
     async fn new() -> Self {
         let store = MemoryStore::default();
         let b = business();
@@ -48,15 +50,23 @@ impl World {
                 at("2026-11-24T16:30:00Z"),
             ],
         );
+        let ours = CallRef {
+            tenant: b.tenant.clone(),
+            lead: lead.id.clone(),
+            attempt: 1,
+        };
+        store.record_attempt(&in_progress(&ours, VoiceProvider::Retell, "call_1"));
         World {
             store,
             calendar,
             messages: MemoryMessages::default(),
             line: Line {
                 tenant: b.tenant,
-                lead: Some(lead.id),
+                call: Some(ours),
+                provider: VoiceProvider::Retell,
                 call_id: "call_1".into(),
                 caller: None,
+                arrived: now(),
             },
         }
     }
@@ -82,7 +92,7 @@ impl World {
 
     async fn lead(&self) -> Lead {
         self.store
-            .lead(&self.line.tenant, self.line.lead.as_ref().unwrap())
+            .lead(&self.line.tenant, self.line.lead().unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -94,6 +104,22 @@ impl World {
             && self.store.appointments(&self.line.tenant).is_empty()
             && self.calendar.live_bookings().is_empty()
             && self.messages.jobs().is_empty()
+    }
+}
+
+/// The attempt `ours` as the dispatcher and the call's first events leave
+/// it: placed through `provider`, its call id recorded, in progress.
+fn in_progress(ours: &CallRef, provider: VoiceProvider, call_id: &str) -> CallAttempt {
+    CallAttempt {
+        provider_call_id: Some(call_id.into()),
+        status: AttemptStatus::InProgress,
+        version: 2,
+        ..CallAttempt::dialing(
+            ours,
+            crate::CampaignId::from_bytes(&[2; 15]),
+            provider,
+            now() - SignedDuration::from_mins(3),
+        )
     }
 }
 
@@ -414,9 +440,10 @@ async fn a_call_of_one_tenant_cannot_reach_another_tenants_services_or_appointme
     w.store.save_business(&other, None).await.unwrap();
     let their_line = Line {
         tenant: other.tenant.clone(),
-        lead: None,
+        call: None,
         call_id: "call_other".into(),
         caller: Some(Phone::parse("+12125550199", None).unwrap()),
+        ..w.line.clone()
     };
     w.calendar.offer(102, 60, [at("2026-11-25T15:00:00Z")]);
     let theirs = w
@@ -495,10 +522,10 @@ async fn an_inbound_caller_books_under_their_own_number() {
     let w = World::new().await;
     let caller = Phone::parse("+13125550123", None).unwrap();
     let line = Line {
-        tenant: w.line.tenant.clone(),
-        lead: None,
+        call: None,
         call_id: "call_in".into(),
         caller: Some(caller.clone()),
+        ..w.line.clone()
     };
     let reply = w
         .ask_on(

@@ -1,14 +1,16 @@
 //! Tool calls through the receiver: both providers' request shapes (the real
-//! Vapi payload included), signatures, and the tenant from our metadata or
-//! the number dialled.
+//! Vapi payload included), signatures, and the tenant from our metadata
+//! (checked against the attempt leadline recorded) or the number dialled.
 
 use lambda_http::Body;
 use lambda_http::http::Request as HttpRequest;
+use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::business::BusinessSettings;
 use leadline_core::business::{Service, ServiceId};
 use leadline_core::call::CallRef;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::tenant::VoiceProvider;
 use leadline_core::time::FixedClock;
 use leadline_core::{Cents, LeadId, Phone, TenantId};
 use serde_json::{Value, json};
@@ -19,7 +21,10 @@ use super::*;
 const FRONT_DESK: &str = "+18005550100";
 
 /// Bright Smile (cleanings, event type 101, free Tuesday 10:00 and 11:30
-/// New York) with lead Ada; another business "other" sells "vip-only".
+/// New York) with lead Ada, whom leadline is calling on Retell call
+/// `call_r1` (attempt 1) and, before that, on Vapi call [`VAPI_CALL`]
+/// (attempt 2, as the fixture's call); another business "other" sells
+/// "vip-only".
 async fn webhook() -> (Webhook, CallRef) {
     let businesses = MemoryStore::default();
     for (slug, service, number) in [
@@ -75,6 +80,21 @@ async fn webhook() -> (Webhook, CallRef) {
         .insert_leads(std::slice::from_ref(&lead))
         .await
         .unwrap();
+    for (attempt, provider, call_id) in [
+        (1, VoiceProvider::Retell, "call_r1"),
+        (2, VoiceProvider::Vapi, VAPI_CALL),
+    ] {
+        let ours = CallRef {
+            tenant: tenant.clone(),
+            lead: lead.id.clone(),
+            attempt,
+        };
+        store.record_attempt(&CallAttempt {
+            provider_call_id: Some(call_id.into()),
+            status: AttemptStatus::InProgress,
+            ..CallAttempt::dialing(&ours, lead.campaign.clone(), provider, now())
+        });
+    }
     let calendar = MemoryCalendar::default();
     calendar.offer(
         101,
@@ -183,6 +203,9 @@ async fn a_tool_call_with_a_bad_signature_is_refused_and_writes_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "no function name, no call");
 }
 
+/// The call id of the real Vapi payload.
+const VAPI_CALL: &str = "b1223960-1b4d-4585-91b8-a69b0f57ec2f";
+
 /// The real payload (vapi4k): an inbound call to a number no business has.
 fn vapi_fixture() -> Value {
     let path = concat!(
@@ -206,6 +229,7 @@ async fn the_real_vapi_payload_gets_one_spoken_error_per_call_when_no_business_o
 #[tokio::test]
 async fn vapi_items_answer_in_order_with_arguments_as_objects_or_strings() {
     let (webhook, ours) = webhook().await;
+    let ours = CallRef { attempt: 2, ..ours };
     let mut body = vapi_fixture();
     let message = &mut body["message"];
     message["call"]["type"] = json!("outboundPhoneCall");
