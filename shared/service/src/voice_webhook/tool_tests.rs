@@ -8,6 +8,7 @@ use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::business::BusinessSettings;
 use leadline_core::business::{Service, ServiceId};
 use leadline_core::call::CallRef;
+use leadline_core::in_call::NOT_THIS_CALL;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::tenant::VoiceProvider;
@@ -280,4 +281,130 @@ async fn an_inbound_vapi_call_finds_its_business_by_the_number_dialled() {
     let info: Value =
         serde_json::from_str(answer["results"][0]["result"].as_str().unwrap()).unwrap();
     assert_eq!(info["name"], "bright business");
+}
+
+#[tokio::test]
+async fn signed_tool_calls_with_forged_metadata_are_refused_and_write_nothing() {
+    let (webhook, ours) = webhook().await;
+    let book_at = |service: &str, call: Value| {
+        json!({"name": "book_appointment",
+               "args": {"service": service, "start": "2026-11-24T15:00:00Z"}, "call": call})
+    };
+    let book = |call: Value| book_at("cleaning", call);
+    // Signed with the right key, each naming a call leadline did not place.
+    let other = CallRef {
+        tenant: TenantId::parse("other").unwrap(),
+        ..ours.clone()
+    };
+    let mut another_call = retell_call(&ours);
+    another_call["call_id"] = json!("call_forged");
+    let forged = [
+        ("another tenant", book_at("vip-only", retell_call(&other))),
+        (
+            "another attempt",
+            book(retell_call(&CallRef {
+                attempt: 3,
+                ..ours.clone()
+            })),
+        ),
+        ("another provider call", book(another_call)),
+        // Attempt 2 is the Vapi call: on Retell it is no call of ours.
+        (
+            "the other provider's attempt",
+            book({
+                let mut call = retell_call(&CallRef {
+                    attempt: 2,
+                    ..ours.clone()
+                });
+                call["call_id"] = json!(VAPI_CALL);
+                call
+            }),
+        ),
+    ];
+    for (what, body) in &forged {
+        let (status, answer) = send(&webhook, retell(body, RETELL_KEY)).await;
+        assert_eq!(status, StatusCode::OK, "{what}");
+        assert_eq!(answer, json!({"error": NOT_THIS_CALL}), "{what}");
+    }
+    // Vapi with the Retell call's metadata and id.
+    let mut body = vapi_fixture();
+    body["message"]["call"]["id"] = json!("call_r1");
+    body["message"]["call"]["type"] = json!("outboundPhoneCall");
+    body["message"]["call"]["assistantOverrides"] = json!({"metadata": ours.to_metadata()});
+    body["message"]["toolCallList"] = json!([
+        {"id": "t1", "type": "function", "function": {"name": "book_appointment",
+         "arguments": {"service": "cleaning", "start": "2026-11-24T15:00:00Z"}}}
+    ]);
+    let (status, answer) = send(&webhook, vapi(&body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer,
+        json!({"results": [{"toolCallId": "t1", "name": "book_appointment", "error": NOT_THIS_CALL}]})
+    );
+
+    assert!(
+        webhook.calendar.requests().is_empty(),
+        "Cal.com asked nothing"
+    );
+    assert_eq!(webhook.store.tool_records(), 0);
+    for tenant in [&ours.tenant, &other.tenant] {
+        assert!(webhook.store.appointments(tenant).is_empty());
+    }
+    let lead = webhook.store.lead(&ours.tenant, &ours.lead).await;
+    assert_eq!(lead.unwrap().unwrap().status, LeadStatus::Calling);
+
+    // The real call books.
+    let (_, booked) = send(&webhook, retell(&book(retell_call(&ours)), RETELL_KEY)).await;
+    assert_eq!(booked["booked"], true, "{booked}");
+}
+
+#[tokio::test]
+async fn a_call_just_ended_by_the_providers_clock_still_takes_tool_calls_on_the_demo_clock() {
+    let (w, ours) = webhook().await;
+    let wall = jiff::Timestamp::now();
+    // Demo time runs 720 times as fast and is days ahead of the wall clock;
+    // the provider reported the end 10 s ago by the wall clock.
+    let demo =
+        leadline_core::ScaledClock::new(wall, wall + jiff::SignedDuration::from_hours(72), 720.0)
+            .unwrap();
+    let mut attempt = w.store.attempts().remove(0);
+    assert_eq!(attempt.number, 1);
+    attempt.status = AttemptStatus::Ended;
+    attempt.report.ended_at = Some(wall - jiff::SignedDuration::from_secs(10));
+    w.store.record_attempt(&attempt);
+    let webhook = VoiceWebhook {
+        store: w.store,
+        businesses: w.businesses,
+        calendar: w.calendar,
+        follow_ups: w.follow_ups,
+        messages: w.messages,
+        clock: demo,
+        retell_api_key: w.retell_api_key,
+        vapi: w.vapi,
+    };
+    let body = json!({"name": "get_business_hours", "args": {}, "call": retell_call(&ours)});
+    let request = HttpRequest::builder()
+        .method("POST")
+        .uri("/webhooks/retell/tools")
+        .header(
+            retell::SIGNATURE_HEADER,
+            retell::sign(
+                body.to_string().as_bytes(),
+                RETELL_KEY,
+                wall.as_millisecond(),
+            ),
+        )
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = webhook.handle(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+        _ => panic!("a JSON answer"),
+    };
+    assert!(
+        answer["say"].as_str().unwrap().starts_with("We're open"),
+        "{answer}"
+    );
 }
