@@ -2,21 +2,27 @@
 //! watched `voice-webhook`, which reads the business from DynamoDB and books
 //! through the simulated Cal.com (API v2). Asserted on what a user would
 //! see: the booking Cal.com received, the lead and its appointments through
-//! the API, the follow-up job on the messenger's queue.
+//! the API, the follow-up job on the messenger's queue. A tool call whose
+//! metadata is not a call leadline placed books nothing.
 
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use leadline_core::CampaignId;
+use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::call::CallRef;
-use leadline_core::in_call::FALLBACK;
+use leadline_core::in_call::{FALLBACK, NOT_THIS_CALL};
+use leadline_core::tenant::VoiceProvider;
+use leadline_core::write::{Change, Commit, Entity};
 use leadline_tests::calling::*;
 use leadline_tests::{Body, stack};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A Retell tenant with one lead, a business on its own Cal.com account
-/// and a 30-minute cleaning (event type 501) bookable by phone.
-async fn business() -> (Setup, CallRef, String) {
+/// A Retell tenant with one lead, whom leadline is calling on Retell call
+/// `call_id` (attempt 1), a business on its own Cal.com account and a
+/// 30-minute cleaning (event type 501) bookable by phone.
+async fn business(call_id: &str) -> (Setup, CallRef, String) {
     let setup = setup("retell", &[number()], 5).await;
     let account = format!("cal_{}", setup.slug);
     let s = stack();
@@ -57,7 +63,25 @@ async fn business() -> (Setup, CallRef, String) {
         lead: setup.leads[0].id.clone(),
         attempt: 1,
     };
+    record_call(&setup, &ours, VoiceProvider::Retell, call_id).await;
     (setup, ours, account)
+}
+
+/// Records attempt `ours` on `provider`'s call `call_id` as the dispatcher
+/// and the call's first events leave it: the call id recorded, in progress.
+/// (No slots and no sweep time: the sweep must not end it mid-test.)
+async fn record_call(setup: &Setup, ours: &CallRef, provider: VoiceProvider, call_id: &str) {
+    let campaign = CampaignId::parse(&setup.campaign).unwrap();
+    let attempt = CallAttempt {
+        provider_call_id: Some(call_id.into()),
+        status: AttemptStatus::InProgress,
+        ..CallAttempt::dialing(ours, campaign, provider, Timestamp::now())
+    };
+    store()
+        .await
+        .commit(&[Change::Create(Entity::Attempt(attempt))])
+        .await
+        .unwrap();
 }
 
 /// One signed custom-function request, as Retell sends it.
@@ -91,7 +115,7 @@ async fn calcom(path: &str, account: &str) -> Value {
 
 #[tokio::test]
 async fn an_agent_checks_availability_and_books_through_calcom_once() {
-    let (setup, ours, account) = business().await;
+    let (setup, ours, account) = business("call_t1").await;
     let slots = tool(
         &ours,
         "call_t1",
@@ -142,7 +166,7 @@ async fn an_agent_checks_availability_and_books_through_calcom_once() {
 
 #[tokio::test]
 async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
-    let (setup, ours, account) = business().await;
+    let (setup, ours, account) = business("call_t2").await;
     let slots = tool(
         &ours,
         "call_t2",
@@ -173,7 +197,7 @@ async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
 
 #[tokio::test]
 async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task() {
-    let (_, ours, account) = business().await;
+    let (_, ours, account) = business("call_t3").await;
     let slots = tool(
         &ours,
         "call_t3",
@@ -227,4 +251,91 @@ async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task(
             .iter()
             .any(|t| t["params"]["wanted"] == wanted.as_str())
     );
+}
+
+#[tokio::test]
+async fn signed_tool_calls_with_forged_metadata_book_nothing() {
+    let (setup, ours, account) = business("call_t4").await;
+    let (other, theirs, their_account) = business("call_t5").await;
+    // Attempt 2 of our lead went through Vapi.
+    let vapi = CallRef {
+        attempt: 2,
+        ..ours.clone()
+    };
+    record_call(&setup, &vapi, VoiceProvider::Vapi, "call_v4").await;
+    let slots = tool(
+        &ours,
+        "call_t4",
+        "check_availability",
+        json!({"service": "cleaning"}),
+    )
+    .await;
+    let start = slots["slots"][0]["start"]
+        .as_str()
+        .unwrap_or_else(|| panic!("free slots: {slots}"))
+        .to_owned();
+    let asked_before = calcom("/_sim/calcom/requests", &account).await;
+    let lead_before = setup.lead(0).await;
+
+    // Signed with the deployment's Retell key, as the simulated Retell signs.
+    let forged = [
+        (
+            "another tenant's id",
+            CallRef {
+                tenant: other.tenant(),
+                ..ours.clone()
+            },
+            "call_t4",
+        ),
+        (
+            "another lead's id",
+            CallRef {
+                lead: theirs.lead.clone(),
+                ..ours.clone()
+            },
+            "call_t4",
+        ),
+        (
+            "a wrong attempt number",
+            CallRef {
+                attempt: 3,
+                ..ours.clone()
+            },
+            "call_t4",
+        ),
+        ("another provider call", ours.clone(), "call_forged"),
+        ("the Vapi attempt, through Retell", vapi.clone(), "call_v4"),
+    ];
+    let args = json!({"service": "cleaning", "start": start, "email": "ada@example.com"});
+    for (what, metadata, call_id) in &forged {
+        let answer = tool(metadata, call_id, "book_appointment", args.clone()).await;
+        assert_eq!(answer, json!({"error": NOT_THIS_CALL}), "{what}");
+    }
+
+    for (account, asked) in [
+        (&account, asked_before.as_array().unwrap().len()),
+        (&their_account, 0),
+    ] {
+        let bookings = calcom("/_sim/calcom/bookings", account).await;
+        assert_eq!(bookings, json!([]), "Cal.com received no booking");
+        let requests = calcom("/_sim/calcom/requests", account).await;
+        assert_eq!(
+            requests.as_array().unwrap().len(),
+            asked,
+            "nothing more asked of Cal.com: {requests}"
+        );
+    }
+    for tenant in [&setup, &other] {
+        for prefix in ["APPT#", "TOOL#"] {
+            let items = tenant.items_with_prefix(prefix).await;
+            assert!(items.is_empty(), "{prefix} items: {items:?}");
+        }
+    }
+    assert_eq!(setup.lead(0).await, lead_before, "the lead unchanged");
+
+    // The call leadline placed books the same time.
+    let booked = tool(&ours, "call_t4", "book_appointment", args).await;
+    assert_eq!(booked["booked"], true, "{booked}");
+    let bookings = calcom("/_sim/calcom/bookings", &account).await;
+    assert_eq!(bookings.as_array().unwrap().len(), 1);
 }

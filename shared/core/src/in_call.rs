@@ -14,17 +14,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::appointment::{Appointment, AppointmentStatus};
+use crate::attempt::CallAttempt;
 use crate::business::{Business, Service};
 use crate::calendar::{
     Attendee, Booking, BookingMetadata, Calendar, CalendarAccount, CalendarError, Email,
     NewBooking, SlotQuery,
 };
+use crate::call::CallRef;
 use crate::error::Result;
 use crate::ids::{AppointmentId, LeadId, MessageId, TenantId};
 use crate::lead::{Change, Lead};
 use crate::message::{Channel, MessageJob, MessagePurpose};
 use crate::phone::Phone;
-use crate::ports::{BusinessStore, InCallStore, LeadStore, MessageQueue, ToolRecord};
+use crate::ports::{
+    BusinessStore, CallContext, CallStore, InCallStore, LeadStore, MessageQueue, ToolRecord,
+};
+use crate::tenant::VoiceProvider;
 use crate::time::Zone;
 use crate::write::{
     Change as WriteChange, Commit, Decision, Effect, Effects, Entity, Refused, UseCase, run,
@@ -102,24 +107,91 @@ impl ToolReply {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
     pub tenant: TenantId,
-    /// The lead leadline called (outbound calls).
-    pub lead: Option<LeadId>,
+    /// Leadline's metadata of an outbound call (the lead called and the
+    /// attempt): a tool call acts only if it matches the attempt leadline
+    /// recorded ([`check_attempt`]). `None` on inbound calls.
+    pub call: Option<CallRef>,
+    /// The provider that sent the tool call.
+    pub provider: VoiceProvider,
     /// The provider's call id.
     pub call_id: String,
     /// The number the caller speaks from, when the provider says.
     pub caller: Option<Phone>,
+    /// When the tool call arrived, on the wall clock by which the providers
+    /// date a call's end (the demo's clock runs ahead of it).
+    pub arrived: Timestamp,
 }
 
 impl Line {
+    /// The lead leadline called (outbound calls).
+    fn lead(&self) -> Option<&LeadId> {
+        self.call.as_ref().map(|c| &c.lead)
+    }
+
     /// Whose appointments this call may see and change: the lead called, or
     /// for an inbound call the caller's number.
     fn owner(&self) -> Option<LeadId> {
-        self.lead.clone().or_else(|| {
+        self.lead().cloned().or_else(|| {
             self.caller
                 .as_ref()
                 .map(|c| LeadId::for_caller(&self.tenant, c))
         })
     }
+}
+
+/// How long after the end its provider reported a call still takes tool
+/// calls. Events and tool calls are separate requests, so the end event can
+/// be applied before a tool call the agent sent as the caller hung up, or
+/// before a retry of one that timed out (Retell retries a function up to
+/// twice; docs/in-call-tools.md asks for an 8 s timeout); the provider's
+/// clock and ours may differ by a few seconds too. Two minutes covers these
+/// with room to spare and is far shorter than any reuse of an old call's
+/// metadata.
+pub const AFTER_THE_END: SignedDuration = SignedDuration::from_mins(2);
+
+/// Whether a tool call on `line`, whose metadata is `ours`, may act for
+/// the attempt leadline recorded under that metadata (`attempt`, read by
+/// tenant, lead and attempt number). `Err` says why not, for the log.
+///
+/// The attempt must exist and be this tenant's, lead's and number's; it
+/// was placed through the provider that sent the tool call; the provider
+/// call id it recorded, once the provider's answer or first event gave one,
+/// is this call's (before that, as while the create-call request is
+/// unanswered, any call id is taken); and its call has not ended, or ended
+/// at most [`AFTER_THE_END`] before the tool call arrived. An end without
+/// a reported time (the sweep gave up on a stuck call) takes none.
+pub fn check_attempt(
+    line: &Line,
+    ours: &CallRef,
+    attempt: Option<&CallAttempt>,
+) -> std::result::Result<(), &'static str> {
+    let Some(attempt) = attempt else {
+        return Err("leadline recorded no such attempt");
+    };
+    if attempt.tenant != line.tenant
+        || attempt.tenant != ours.tenant
+        || attempt.lead != ours.lead
+        || attempt.number != ours.attempt
+    {
+        return Err("the attempt is another tenant's, lead's or number's");
+    }
+    if attempt.provider != line.provider {
+        return Err("the attempt was placed through the other provider");
+    }
+    if attempt
+        .provider_call_id
+        .as_ref()
+        .is_some_and(|id| *id != line.call_id)
+    {
+        return Err("the attempt recorded another provider call");
+    }
+    if attempt.is_ended() {
+        match attempt.report.ended_at {
+            Some(end) if line.arrived.duration_since(end) <= AFTER_THE_END => {}
+            _ => return Err("the attempt's call has ended"),
+        }
+    }
+    Ok(())
 }
 
 /// The tenant of a call: leadline's metadata when present, else the tenant
@@ -138,6 +210,11 @@ pub async fn resolve_tenant<S: BusinessStore>(
 
 /// Spoken when the call cannot be tied to a business.
 pub const UNKNOWN_BUSINESS: &str = "I'm sorry, I can't look that up for this business right now. Someone from the team will follow up with you.";
+
+/// Spoken when the metadata of a call does not match the call leadline
+/// placed (or the call is over): nothing is looked up, asked or written.
+pub const NOT_THIS_CALL: &str =
+    "I'm sorry, I can't do that on this call. Someone from the team will follow up with you.";
 
 /// The in-call use case: its ports, borrowed for one request. Businesses
 /// come through their own port so that the function can cache them.
@@ -231,21 +308,36 @@ struct Ready<'a> {
 impl<B, S, K, M> InCall<'_, B, S, K, M>
 where
     B: BusinessStore,
-    S: InCallStore + LeadStore + Commit,
+    S: InCallStore + LeadStore + CallStore + Commit,
     K: Calendar,
     M: MessageQueue,
 {
     /// Answers one function call. Errors of our own store are the only
     /// `Err`: the receiver turns them into a spoken apology as well.
+    ///
+    /// On an outbound call the lead and the attempt are read in one round
+    /// trip, next to the business; a call that does not match its attempt
+    /// ([`check_attempt`]) gets [`NOT_THIS_CALL`] before anything else.
     pub async fn answer(&self, line: &Line, call: &ToolCall, now: Timestamp) -> Result<ToolReply> {
-        let (business, lead) =
+        let (business, context) =
             futures::future::try_join(self.businesses.business(&line.tenant), async {
-                match &line.lead {
-                    Some(id) => self.store.lead(&line.tenant, id).await,
-                    None => Ok(None),
+                match &line.call {
+                    Some(ours) => self.store.call_context(ours).await,
+                    None => Ok(CallContext::default()),
                 }
             })
             .await?;
+        if let Some(ours) = &line.call
+            && let Err(why) = check_attempt(line, ours, context.attempt.as_ref())
+        {
+            tracing::warn!(
+                tenant = %line.tenant, lead = %ours.lead, attempt = ours.attempt,
+                call_id = %line.call_id, provider = ?line.provider, function = %call.name,
+                why, "a tool call that does not match leadline's call: refused"
+            );
+            return Ok(ToolReply::error(NOT_THIS_CALL));
+        }
+        let lead = context.lead;
         let Some(business) = business else {
             return Ok(ToolReply::error(UNKNOWN_BUSINESS));
         };
@@ -438,7 +530,7 @@ where
         let recorded = RecordTool {
             store: self.store,
             tenant: &line.tenant,
-            lead: line.lead.as_ref(),
+            lead: line.lead(),
             held: std::sync::Mutex::new(Some(lead)),
             record: &record,
             appointment: appointment.as_ref(),

@@ -294,6 +294,15 @@ impl MemoryStore {
         self.calls.lock().unwrap().usage.values().cloned().collect()
     }
 
+    /// Stores an attempt as it is, as if the dispatcher and the call's
+    /// events had recorded it (tests and benches of what reads attempts).
+    pub fn record_attempt(&self, attempt: &CallAttempt) {
+        self.calls.lock().unwrap().attempts.insert(
+            (attempt.tenant.clone(), attempt.id.clone()),
+            attempt.clone(),
+        );
+    }
+
     pub fn attempts(&self) -> Vec<CallAttempt> {
         self.calls
             .lock()

@@ -1,5 +1,6 @@
 //! Server time of one in-call tool call in process: signature check,
-//! parsing, the business (cached) and lead reads, the decision and, for a
+//! parsing, the business (cached) and the lead and attempt reads, the
+//! check of the call against its attempt, the decision and, for a
 //! booking, the transactional write, against the in-memory store and an
 //! in-memory calendar (so the Cal.com round trip is excluded). Prints p50/p99
 //! over 5,000 calls each for a booking (each a new lead: none takes the
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request};
 use leadline_core::appointment::AppointmentStatus;
+use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::business::{BusinessSettings, Service, ServiceId};
 use leadline_core::calendar::Calendar;
 use leadline_core::call::CallRef;
@@ -26,6 +28,7 @@ use leadline_core::in_call::SEARCH_DAYS;
 use leadline_core::lead::{Lead, LeadStatus};
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{BusinessStore, InCallStore, LeadStore};
+use leadline_core::tenant::VoiceProvider;
 use leadline_core::time::FixedClock;
 use leadline_core::{CampaignId, Cents, LeadId, Phone, TenantId};
 use leadline_service::cache::CachedCalendar;
@@ -44,8 +47,9 @@ fn now() -> Timestamp {
 type Webhook<K> =
     VoiceWebhook<MemoryStore, MemoryScheduler, MemoryMessages, FixedClock, MemoryStore, K>;
 
-/// One business with 8 services, `n` leads in calls, and a free slot every
-/// 5 minutes for 40 days.
+/// One business with 8 services, `n` leads in calls (lead i on Retell call
+/// `call_<i>`, its attempt recorded as the dispatcher does), and a free slot
+/// every 5 minutes for 40 days.
 fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook<K>, Vec<CallRef>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -103,14 +107,22 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
             });
         }
         store.insert_leads(&leads).await.unwrap();
-        leads
+        let calls = leads
             .iter()
             .map(|l| CallRef {
                 tenant: tenant.clone(),
                 lead: l.id.clone(),
                 attempt: 1,
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        for (i, call) in calls.iter().enumerate() {
+            store.record_attempt(&CallAttempt {
+                provider_call_id: Some(format!("call_{i}")),
+                status: AttemptStatus::InProgress,
+                ..CallAttempt::dialing(call, campaign.clone(), VoiceProvider::Retell, now())
+            });
+        }
+        calls
     });
     let first = now() + SignedDuration::from_hours(2);
     offer.offer(

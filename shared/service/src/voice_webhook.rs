@@ -7,7 +7,8 @@
 //!   the providers' timeouts.
 //! - Tool calls (Retell custom functions at `/webhooks/retell/tools`, Vapi
 //!   `tool-calls` messages at `/webhooks/vapi`) are answered synchronously:
-//!   the tenant comes from our call metadata or the number dialled, and every
+//!   the tenant comes from our call metadata (which must match the attempt
+//!   leadline recorded for the call) or the number dialled, and every
 //!   answer, including a failure, is something the agent can say.
 
 use lambda_http::Request;
@@ -207,7 +208,9 @@ where
         .await
     }
 
-    /// Who is on the line: the tenant from our metadata, else from the number dialled.
+    /// Who is on the line: the tenant from our metadata, else from the number
+    /// dialled. Our metadata is checked against the attempt leadline recorded
+    /// when each call is answered, in the same read as the lead.
     async fn line(&self, request: &ToolRequest) -> Result<Option<Line>, Error> {
         let ours = request.call.as_ref();
         let tenant = resolve_tenant(
@@ -218,9 +221,12 @@ where
         .await?;
         Ok(tenant.map(|tenant| Line {
             tenant,
-            lead: ours.map(|c| c.lead.clone()),
+            call: ours.cloned(),
+            provider: request.provider,
             call_id: request.call_id.clone(),
             caller: request.caller.clone(),
+            // Providers date a call's end by the wall clock.
+            arrived: self.clock.wall(self.clock.now()),
         }))
     }
 

@@ -2,6 +2,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::attempt::AttemptStatus;
 use crate::business::tests::business;
 use crate::calendar::CalendarError;
 use crate::lead::LeadStatus;
@@ -26,7 +27,8 @@ struct World {
 
 impl World {
     /// Bright Smile Dental (New York) calling its lead Ada, whose zone is
-    /// Chicago; cleanings (event type 101) free on Monday afternoon and Tuesday.
+    /// Chicago, on Retell call `call_1` (attempt 1, in progress); cleanings
+    /// (event type 101) free on Monday afternoon and Tuesday.
     async fn new() -> Self {
         let store = MemoryStore::default();
         let b = business();
@@ -48,15 +50,23 @@ impl World {
                 at("2026-11-24T16:30:00Z"),
             ],
         );
+        let ours = CallRef {
+            tenant: b.tenant.clone(),
+            lead: lead.id.clone(),
+            attempt: 1,
+        };
+        store.record_attempt(&in_progress(&ours, VoiceProvider::Retell, "call_1"));
         World {
             store,
             calendar,
             messages: MemoryMessages::default(),
             line: Line {
                 tenant: b.tenant,
-                lead: Some(lead.id),
+                call: Some(ours),
+                provider: VoiceProvider::Retell,
                 call_id: "call_1".into(),
                 caller: None,
+                arrived: now(),
             },
         }
     }
@@ -82,7 +92,7 @@ impl World {
 
     async fn lead(&self) -> Lead {
         self.store
-            .lead(&self.line.tenant, self.line.lead.as_ref().unwrap())
+            .lead(&self.line.tenant, self.line.lead().unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -94,6 +104,22 @@ impl World {
             && self.store.appointments(&self.line.tenant).is_empty()
             && self.calendar.live_bookings().is_empty()
             && self.messages.jobs().is_empty()
+    }
+}
+
+/// The attempt `ours` as the dispatcher and the call's first events leave
+/// it: placed through `provider`, its call id recorded, in progress.
+fn in_progress(ours: &CallRef, provider: VoiceProvider, call_id: &str) -> CallAttempt {
+    CallAttempt {
+        provider_call_id: Some(call_id.into()),
+        status: AttemptStatus::InProgress,
+        version: 2,
+        ..CallAttempt::dialing(
+            ours,
+            crate::CampaignId::from_bytes(&[2; 15]),
+            provider,
+            now() - SignedDuration::from_mins(3),
+        )
     }
 }
 
@@ -414,9 +440,10 @@ async fn a_call_of_one_tenant_cannot_reach_another_tenants_services_or_appointme
     w.store.save_business(&other, None).await.unwrap();
     let their_line = Line {
         tenant: other.tenant.clone(),
-        lead: None,
+        call: None,
         call_id: "call_other".into(),
         caller: Some(Phone::parse("+12125550199", None).unwrap()),
+        ..w.line.clone()
     };
     w.calendar.offer(102, 60, [at("2026-11-25T15:00:00Z")]);
     let theirs = w
@@ -495,10 +522,10 @@ async fn an_inbound_caller_books_under_their_own_number() {
     let w = World::new().await;
     let caller = Phone::parse("+13125550123", None).unwrap();
     let line = Line {
-        tenant: w.line.tenant.clone(),
-        lead: None,
+        call: None,
         call_id: "call_in".into(),
         caller: Some(caller.clone()),
+        ..w.line.clone()
     };
     let reply = w
         .ask_on(
@@ -603,4 +630,198 @@ async fn a_move_to_a_bad_or_taken_time_keeps_the_appointment_where_it_was() {
     let appointments = w.store.appointments(&w.line.tenant);
     assert_eq!(appointments[0].starts_at, at("2026-11-24T15:00:00Z"));
     assert_eq!(appointments[0].status, AppointmentStatus::Booked);
+}
+
+/// A booking that the true line makes (see the last lines of the test below).
+fn a_booking() -> Value {
+    json!({"service": "cleaning", "start": "2026-11-24T15:00:00Z", "name": "Ada"})
+}
+
+#[tokio::test]
+async fn a_tool_call_whose_metadata_is_not_leadlines_call_is_refused_and_writes_nothing() {
+    let w = World::new().await;
+    let ours = w.line.call.clone().unwrap();
+    // Another business with the same service and its own lead Bo, whom
+    // leadline never called: forged metadata could name either.
+    let mut other = business();
+    other.tenant = TenantId::parse("other").unwrap();
+    w.store.save_business(&other, None).await.unwrap();
+    let mut bo = crate::lead::tests::lead();
+    bo.tenant = w.line.tenant.clone();
+    bo.phone = Phone::parse("+14155550123", None).unwrap();
+    bo.id = LeadId::from_bytes(&[9; 15]);
+    bo.email = Some("bo@example.com".into());
+    w.store.insert_leads(&[bo.clone()]).await.unwrap();
+
+    let forged = |call: CallRef, provider: VoiceProvider, call_id: &str| Line {
+        tenant: call.tenant.clone(),
+        call: Some(call),
+        provider,
+        call_id: call_id.into(),
+        ..w.line.clone()
+    };
+    let retell = VoiceProvider::Retell;
+    let cases = [
+        (
+            "another tenant's id",
+            forged(
+                CallRef {
+                    tenant: other.tenant.clone(),
+                    ..ours.clone()
+                },
+                retell,
+                "call_1",
+            ),
+        ),
+        (
+            "another lead's id",
+            forged(
+                CallRef {
+                    lead: bo.id.clone(),
+                    ..ours.clone()
+                },
+                retell,
+                "call_1",
+            ),
+        ),
+        (
+            "a wrong attempt number",
+            forged(
+                CallRef {
+                    attempt: 2,
+                    ..ours.clone()
+                },
+                retell,
+                "call_1",
+            ),
+        ),
+        (
+            "the right ids on another provider call",
+            forged(ours.clone(), retell, "call_forged"),
+        ),
+        (
+            "the right ids and call id from the other provider",
+            forged(ours.clone(), VoiceProvider::Vapi, "call_1"),
+        ),
+    ];
+    for (what, line) in &cases {
+        for (id, function, args) in [
+            ("tc_1", "book_appointment", a_booking()),
+            ("tc_2", "check_availability", json!({"service": "cleaning"})),
+            ("tc_3", "get_business_info", json!({})),
+        ] {
+            let reply = w.ask_on(line, id, function, args).await;
+            assert_eq!(error(&reply), NOT_THIS_CALL, "{what}, {function}");
+        }
+    }
+    assert!(w.nothing_written());
+    assert!(w.store.appointments(&other.tenant).is_empty());
+    assert!(
+        w.calendar.requests().is_empty(),
+        "nothing asked of Cal.com: {:?}",
+        w.calendar.requests()
+    );
+    assert_eq!(w.lead().await.status, LeadStatus::Calling);
+    let bo_now = w.store.lead(&bo.tenant, &bo.id).await.unwrap().unwrap();
+    assert_eq!(bo_now.status, bo.status);
+
+    // The same booking on the call leadline placed is made.
+    let reply = w.ask("tc_1", "book_appointment", a_booking()).await;
+    assert_eq!(answer(&reply)["booked"], true);
+}
+
+#[tokio::test]
+async fn a_call_takes_tool_calls_until_shortly_after_its_reported_end() {
+    let w = World::new().await;
+    let ours = w.line.call.clone().unwrap();
+    let ended = |ended_at: Option<Timestamp>| {
+        let mut attempt = in_progress(&ours, VoiceProvider::Retell, "call_1");
+        attempt.status = AttemptStatus::Ended;
+        attempt.report.ended_at = ended_at;
+        attempt
+    };
+    let cases = [
+        (
+            "ended 10 minutes ago",
+            Some(now() - SignedDuration::from_mins(10)),
+        ),
+        (
+            "ended 2 minutes and 1 second ago",
+            Some(now() - AFTER_THE_END - SignedDuration::from_secs(1)),
+        ),
+        (
+            "ended at a time nobody reported (the sweep gave up on it)",
+            None,
+        ),
+    ];
+    for (what, ended_at) in cases {
+        w.store.record_attempt(&ended(ended_at));
+        let reply = w.ask("tc_1", "book_appointment", a_booking()).await;
+        assert_eq!(error(&reply), NOT_THIS_CALL, "{what}");
+    }
+    assert!(w.nothing_written());
+    assert!(w.calendar.requests().is_empty());
+
+    // Just ended: the agent's last request, sent as the caller hung up.
+    w.store
+        .record_attempt(&ended(Some(now() - SignedDuration::from_secs(30))));
+    let reply = w.ask("tc_1", "book_appointment", a_booking()).await;
+    assert_eq!(answer(&reply)["booked"], true, "ended 30 s ago");
+
+    // Before the provider's answer gave the attempt a call id, any call id goes.
+    let dialing = CallAttempt {
+        provider_call_id: None,
+        status: AttemptStatus::Dialing,
+        ..in_progress(&ours, VoiceProvider::Retell, "call_1")
+    };
+    w.store.record_attempt(&dialing);
+    let line = Line {
+        call_id: "call_not_yet_recorded".into(),
+        ..w.line.clone()
+    };
+    let reply = w
+        .ask_on(&line, "tc_2", "get_business_hours", json!({}))
+        .await;
+    assert!(!reply.is_error(), "{reply:?}");
+}
+
+#[test]
+fn an_attempt_is_only_the_call_of_its_own_tenant_lead_and_number() {
+    let line = Line {
+        tenant: TenantId::parse("bright").unwrap(),
+        call: None,
+        provider: VoiceProvider::Retell,
+        call_id: "call_1".into(),
+        caller: None,
+        arrived: now(),
+    };
+    let ours = CallRef {
+        tenant: line.tenant.clone(),
+        lead: LeadId::from_bytes(&[1; 15]),
+        attempt: 1,
+    };
+    let attempt = in_progress(&ours, VoiceProvider::Retell, "call_1");
+    assert_eq!(check_attempt(&line, &ours, Some(&attempt)), Ok(()));
+    // A store that answered with the wrong item is not believed.
+    let others = [
+        CallAttempt {
+            tenant: TenantId::parse("other").unwrap(),
+            ..attempt.clone()
+        },
+        CallAttempt {
+            lead: LeadId::from_bytes(&[2; 15]),
+            ..attempt.clone()
+        },
+        CallAttempt {
+            number: 2,
+            ..attempt.clone()
+        },
+    ];
+    for other in &others {
+        assert!(
+            check_attempt(&line, &ours, Some(other)).is_err(),
+            "{other:?}"
+        );
+    }
+    assert!(check_attempt(&line, &ours, None).is_err());
 }
