@@ -94,6 +94,11 @@ impl Fixture {
             Timestamp::now(),
         );
         claim.pace.second = second;
+        // The provider account's slots are the deployment's, shared with the
+        // live tests' calls; an attempt here never ends, so it takes none.
+        claim
+            .scopes
+            .retain(|(scope, _)| !matches!(scope, SlotScope::Provider(_)));
         vec![
             Change::Create(Entity::Attempt(attempt)),
             Change::TakeSlots(claim),
