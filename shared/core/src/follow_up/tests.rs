@@ -502,7 +502,7 @@ impl LeadStore for BooksDuringSave<'_> {
     ) -> Result<std::collections::HashSet<LeadId>> {
         self.inner.existing_leads(tenant, ids).await
     }
-    async fn insert_leads(&self, leads: &[Lead]) -> Result<()> {
+    async fn insert_leads(&self, leads: &[Lead]) -> Result<std::collections::HashSet<LeadId>> {
         self.inner.insert_leads(leads).await
     }
     async fn lead(&self, tenant: &crate::TenantId, id: &LeadId) -> Result<Option<Lead>> {
