@@ -621,7 +621,7 @@ async fn the_deployed_http_api_routes_to_the_api_function() {
 }
 
 #[tokio::test]
-async fn an_import_of_n_new_leads_makes_ceil_n_over_25_batch_writes() {
+async fn an_import_of_n_new_leads_makes_ceil_n_over_100_conditional_transactions() {
     use leadline_aws::DynamoStore;
     use leadline_core::intake;
     let s = stack();
@@ -652,16 +652,74 @@ async fn an_import_of_n_new_leads_makes_ceil_n_over_25_batch_writes() {
     .unwrap();
     assert_eq!(report.imported, 1001);
     assert_eq!(
-        store.calls().count("BatchWriteItem"),
-        1001_u64.div_ceil(25),
+        store.calls().count("TransactWriteItems"),
+        1001_u64.div_ceil(100),
         "{:?}",
         store.calls().snapshot()
     );
+    assert_eq!(store.calls().count("BatchWriteItem"), 0);
     assert_eq!(store.calls().count("BatchGetItem"), 1001_u64.div_ceil(100));
     assert_eq!(
         s.campaign_lead_items(&tenant_id, &campaign).await.len(),
         1001
     );
+}
+
+/// Two imports of one file sent at once, then two more while one of its
+/// leads moves on (booked): each lead is imported by exactly one import, the
+/// campaign counts it once, and no import resets a lead.
+#[tokio::test]
+async fn imports_of_one_file_at_once_import_each_lead_once_and_reset_none() {
+    let s = stack();
+    let (tenant, key) = s.new_tenant("twice", "US", "America/New_York").await;
+    let campaign = s.new_campaign(&key, "Twice").await;
+    let csv: String = std::iter::once("number\n".to_owned())
+        .chain((0..300).map(|i| format!("+1 212 555 {:04}\n", 5000 + i)))
+        .collect();
+    let counts = |a: &Answer| {
+        assert_eq!(a.status, 200, "{a:?}");
+        (
+            a.body["imported"].as_u64().unwrap(),
+            a.body["duplicates"].as_u64().unwrap(),
+        )
+    };
+    let (a, b) = tokio::join!(
+        import(&key, &campaign, csv.as_bytes()),
+        import(&key, &campaign, csv.as_bytes())
+    );
+    let (a, b) = (counts(&a), counts(&b));
+    assert_eq!(a.0 + b.0, 300, "each lead imported once: {a:?} {b:?}");
+    assert_eq!(
+        (a.0 + a.1, b.0 + b.1),
+        (300, 300),
+        "the rest are duplicates"
+    );
+    assert_eq!(s.campaign_lead_items(&tenant, &campaign).await.len(), 300);
+    let path = format!("/v1/campaigns/{campaign}");
+    assert_eq!(s.get(&key, &path).await.body["lead_count"], 300);
+
+    let lead = s.get(&key, &format!("{path}/leads?limit=1")).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let book = format!("/v1/leads/{lead}:booked");
+    let (c, booked, d) = tokio::join!(
+        import(&key, &campaign, csv.as_bytes()),
+        s.call(Method::POST, "api", &book, Some(&key), None),
+        import(&key, &campaign, csv.as_bytes())
+    );
+    assert_eq!(booked.status, 200, "{booked:?}");
+    assert_eq!((counts(&c), counts(&d)), ((0, 300), (0, 300)));
+    let stored = s.get(&key, &format!("/v1/leads/{lead}")).await;
+    assert_eq!(
+        (
+            stored.body["status"].as_str(),
+            stored.body["version"].as_u64()
+        ),
+        (Some("booked"), Some(1)),
+        "{stored:?}"
+    );
+    assert_eq!(s.get(&key, &path).await.body["lead_count"], 300);
 }
 
 #[tokio::test]
