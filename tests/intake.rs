@@ -135,7 +135,7 @@ async fn a_file_that_cannot_be_read_is_refused_whole_and_writes_nothing() {
         &path,
         &key,
         "text/csv",
-        b"number,name\n4155552671,Ad\xffa\n",
+        b"number,name\n4155552671,Ad\x81a\n",
     );
     let (_, response) = s.invoke("api", &event).await;
     assert_eq!(response["statusCode"], 400, "invalid UTF-8: {response}");
@@ -160,6 +160,88 @@ async fn a_file_that_cannot_be_read_is_refused_whole_and_writes_nothing() {
     assert!(
         s.campaign_lead_items(&tenant, &campaign).await.is_empty(),
         "nothing was written"
+    );
+}
+
+/// Files as spreadsheets save them, through the real binary with the bytes
+/// base64-encoded as API Gateway sends them: Excel's CSV on Windows
+/// (Windows-1252, semicolons where a comma is the decimal mark) with numbers as
+/// `tel:` URIs, and Excel's "Unicode Text" (UTF-16LE with a byte order mark,
+/// tabs). The answer says how each was read.
+#[tokio::test]
+async fn files_as_spreadsheets_save_them_are_read_and_the_answer_says_how() {
+    let s = stack();
+    let (tenant, key) = s.new_tenant("formats", "US", "America/New_York").await;
+    let campaign = s.new_campaign(&key, "Formats").await;
+    let path = format!("/v1/campaigns/{campaign}/leads:import");
+    let send = |content: &[u8]| {
+        let event = leadline_tests::api_gateway_event("POST", &path, &key, "text/csv", content);
+        async move {
+            let (_, response) = s.invoke("api", &event).await;
+            assert_eq!(response["statusCode"], 200, "{response}");
+            serde_json::from_str::<serde_json::Value>(response["body"].as_str().unwrap()).unwrap()
+        }
+    };
+
+    let windows = send(
+        b"Phone;Name\r\ntel:+1-415-555-2671;M\xfcller\r\n4155552672;Caf\xe9 \x80\r\n\"tel:+1-415-555-2673;ext=9\";Ext\r\n",
+    )
+    .await;
+    assert_eq!(
+        (
+            &windows["encoding"],
+            &windows["delimiter"],
+            &windows["imported"],
+            &windows["rejected"]
+        ),
+        (
+            &json!("windows-1252"),
+            &json!("semicolon"),
+            &json!(2),
+            &json!(1)
+        ),
+        "{windows}"
+    );
+    assert_eq!(windows["rejected_rows"][0]["line"], 4);
+    assert!(
+        windows["rejected_rows"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("extension"),
+        "{windows}"
+    );
+
+    let mut unicode_text = vec![0xff, 0xfe];
+    for unit in "Phone\tName\r\n4155552674\tZoë 𝄞\r\n".encode_utf16() {
+        unicode_text.extend(unit.to_le_bytes());
+    }
+    let utf16 = send(&unicode_text).await;
+    assert_eq!(
+        (&utf16["encoding"], &utf16["delimiter"], &utf16["imported"]),
+        (&json!("utf-16le"), &json!("tab"), &json!(1)),
+        "{utf16}"
+    );
+
+    let mut names: Vec<(String, String)> = s
+        .campaign_lead_items(&tenant, &campaign)
+        .await
+        .iter()
+        .map(|i| {
+            (
+                i["phone"].as_s().unwrap().clone(),
+                i["name"].as_s().unwrap().clone(),
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("+14155552671", "Müller"),
+            ("+14155552672", "Café €"),
+            ("+14155552674", "Zoë 𝄞")
+        ]
+        .map(|(p, n)| (p.to_owned(), n.to_owned()))
     );
 }
 
@@ -621,7 +703,7 @@ async fn the_deployed_http_api_routes_to_the_api_function() {
 }
 
 #[tokio::test]
-async fn an_import_of_n_new_leads_makes_ceil_n_over_25_batch_writes() {
+async fn an_import_of_n_new_leads_makes_ceil_n_over_100_conditional_transactions() {
     use leadline_aws::DynamoStore;
     use leadline_core::intake;
     let s = stack();
@@ -652,16 +734,74 @@ async fn an_import_of_n_new_leads_makes_ceil_n_over_25_batch_writes() {
     .unwrap();
     assert_eq!(report.imported, 1001);
     assert_eq!(
-        store.calls().count("BatchWriteItem"),
-        1001_u64.div_ceil(25),
+        store.calls().count("TransactWriteItems"),
+        1001_u64.div_ceil(100),
         "{:?}",
         store.calls().snapshot()
     );
+    assert_eq!(store.calls().count("BatchWriteItem"), 0);
     assert_eq!(store.calls().count("BatchGetItem"), 1001_u64.div_ceil(100));
     assert_eq!(
         s.campaign_lead_items(&tenant_id, &campaign).await.len(),
         1001
     );
+}
+
+/// Two imports of one file sent at once, then two more while one of its
+/// leads moves on (booked): each lead is imported by exactly one import, the
+/// campaign counts it once, and no import resets a lead.
+#[tokio::test]
+async fn imports_of_one_file_at_once_import_each_lead_once_and_reset_none() {
+    let s = stack();
+    let (tenant, key) = s.new_tenant("twice", "US", "America/New_York").await;
+    let campaign = s.new_campaign(&key, "Twice").await;
+    let csv: String = std::iter::once("number\n".to_owned())
+        .chain((0..300).map(|i| format!("+1 212 555 {:04}\n", 5000 + i)))
+        .collect();
+    let counts = |a: &Answer| {
+        assert_eq!(a.status, 200, "{a:?}");
+        (
+            a.body["imported"].as_u64().unwrap(),
+            a.body["duplicates"].as_u64().unwrap(),
+        )
+    };
+    let (a, b) = tokio::join!(
+        import(&key, &campaign, csv.as_bytes()),
+        import(&key, &campaign, csv.as_bytes())
+    );
+    let (a, b) = (counts(&a), counts(&b));
+    assert_eq!(a.0 + b.0, 300, "each lead imported once: {a:?} {b:?}");
+    assert_eq!(
+        (a.0 + a.1, b.0 + b.1),
+        (300, 300),
+        "the rest are duplicates"
+    );
+    assert_eq!(s.campaign_lead_items(&tenant, &campaign).await.len(), 300);
+    let path = format!("/v1/campaigns/{campaign}");
+    assert_eq!(s.get(&key, &path).await.body["lead_count"], 300);
+
+    let lead = s.get(&key, &format!("{path}/leads?limit=1")).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let book = format!("/v1/leads/{lead}:booked");
+    let (c, booked, d) = tokio::join!(
+        import(&key, &campaign, csv.as_bytes()),
+        s.call(Method::POST, "api", &book, Some(&key), None),
+        import(&key, &campaign, csv.as_bytes())
+    );
+    assert_eq!(booked.status, 200, "{booked:?}");
+    assert_eq!((counts(&c), counts(&d)), ((0, 300), (0, 300)));
+    let stored = s.get(&key, &format!("/v1/leads/{lead}")).await;
+    assert_eq!(
+        (
+            stored.body["status"].as_str(),
+            stored.body["version"].as_u64()
+        ),
+        (Some("booked"), Some(1)),
+        "{stored:?}"
+    );
+    assert_eq!(s.get(&key, &path).await.body["lead_count"], 300);
 }
 
 #[tokio::test]

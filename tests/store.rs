@@ -614,3 +614,95 @@ async fn the_due_index_pages_over_its_shards_skipping_and_repeating_nothing() {
         "a cursor of a tenant listing: {foreign:?}"
     );
 }
+
+/// `n` leads as an import of the fixture's campaign makes them: status new, version 0.
+fn imported(f: &Fixture, n: usize) -> Vec<Lead> {
+    let csv: String = std::iter::once("number\n".to_owned())
+        .chain((0..n).map(|i| format!("+1 212 555 {:04}\n", 4000 + i)))
+        .collect();
+    let region = leadline_core::Region::parse("US").unwrap();
+    leadline_core::import::parse_csv(csv.as_bytes(), region)
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|row| row.into_lead(&f.tenant.id, &f.campaign.id, Timestamp::now()))
+        .collect()
+}
+
+/// Two imports of one file racing: whichever writes a lead first creates it,
+/// and the other finds it there. Between them, nobody loses a lead.
+#[tokio::test]
+async fn two_inserts_of_the_same_new_leads_at_once_create_each_lead_once() {
+    let f = fixture(0).await;
+    let leads = imported(&f, 250);
+    let (a, b) = tokio::join!(f.store.insert_leads(&leads), f.store.insert_leads(&leads));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_disjoint(&b), "no lead was created by both");
+    assert_eq!(
+        a.len() + b.len(),
+        leads.len(),
+        "every lead was created by one"
+    );
+    for lead in [&leads[0], &leads[99], &leads[100], &leads[249]] {
+        let stored = f.store.lead(&f.tenant.id, &lead.id).await.unwrap();
+        assert_eq!(stored.map(|l| l.version), Some(0));
+    }
+}
+
+/// A lead that moved on after an import created it (queued for a call, saved
+/// at version 1) keeps its state through two more inserts of the same leads
+/// at once, and n new leads cost ceil(n/100) transactions.
+#[tokio::test]
+async fn inserting_leads_that_exist_resets_none_of_them() {
+    use leadline_core::lead::LeadStatus;
+    let f = fixture(0).await;
+    let leads = imported(&f, 250);
+    f.store.calls().reset();
+    assert!(f.store.insert_leads(&leads).await.unwrap().is_empty());
+    assert_eq!(
+        f.store.calls().snapshot().into_iter().collect::<Vec<_>>(),
+        vec![("TransactWriteItems".to_owned(), 3)],
+        "ceil(250/100) transactions and nothing else"
+    );
+
+    let mut moved = f
+        .store
+        .lead(&f.tenant.id, &leads[150].id)
+        .await
+        .unwrap()
+        .unwrap();
+    moved.queue(1, Timestamp::now()).unwrap();
+    f.store
+        .commit(&[Change::Save(Entity::Lead(moved.clone()))])
+        .await
+        .unwrap();
+
+    let (a, b) = tokio::join!(f.store.insert_leads(&leads), f.store.insert_leads(&leads));
+    let all: std::collections::HashSet<LeadId> = leads.iter().map(|l| l.id.clone()).collect();
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a == all && b == all,
+        "every lead was already there: {} and {} of {}",
+        a.len(),
+        b.len(),
+        all.len()
+    );
+    let stored = f
+        .store
+        .lead(&f.tenant.id, &leads[150].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.version, stored.attempts),
+        (LeadStatus::Queued, 1, 1),
+        "the lead that moved on was not reset"
+    );
+    let untouched = f
+        .store
+        .lead(&f.tenant.id, &leads[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((untouched.status, untouched.version), (LeadStatus::New, 0));
+}

@@ -1,6 +1,6 @@
 //! Counts of the requests an adapter made, by operation, and of the items
 //! DynamoDB read for them. Tests and benchmarks read them to hold request
-//! budgets ("ceil(n/25) BatchWriteItem calls", "the sweep reads only what is
+//! budgets ("ceil(n/100) TransactWriteItems calls", "the sweep reads only what is
 //! due, never a Scan").
 //!
 //! The DynamoDB store counts through an interceptor on its client

@@ -46,7 +46,10 @@ pub async fn create_campaign(
 
 /// Imports a CSV file into a campaign. Nothing is written unless the whole
 /// file can be read; rows already in the campaign are reported as duplicates,
-/// so sending the same file twice imports nothing the second time.
+/// so sending the same file twice imports nothing the second time. Leads are
+/// only ever created, never overwritten: when two imports of one file race,
+/// each lead is imported (and counted on the campaign) by one of them, and is
+/// a duplicate for the other.
 pub async fn import_leads<S: CampaignStore + LeadStore>(
     store: &S,
     tenant: &Tenant,
@@ -66,22 +69,36 @@ pub async fn import_leads<S: CampaignStore + LeadStore>(
         .iter()
         .map(|r| LeadId::derive(&tenant.id, &campaign.id, &r.phone))
         .collect();
+    // A first filter, so that the same file sent again writes nothing.
     let existing = store.existing_leads(&tenant.id, &ids).await?;
+    let already = |line| RowProblem {
+        line,
+        reason: "already in the campaign".into(),
+    };
     let mut already_in_campaign = Vec::new();
-    let mut new_leads = Vec::with_capacity(file.rows.len() - existing.len().min(file.rows.len()));
+    let new_count = file.rows.len() - existing.len().min(file.rows.len());
+    let (mut new_leads, mut new_lines) =
+        (Vec::with_capacity(new_count), Vec::with_capacity(new_count));
     for (row, id) in std::mem::take(&mut file.rows).into_iter().zip(ids) {
         if existing.contains(&id) {
-            already_in_campaign.push(RowProblem {
-                line: row.line,
-                reason: "already in the campaign".into(),
-            });
+            already_in_campaign.push(already(row.line));
         } else {
+            new_lines.push(row.line);
             new_leads.push(row.into_lead(&tenant.id, &campaign.id, now));
         }
     }
 
-    store.insert_leads(&new_leads).await?;
-    let imported = new_leads.len() as u64;
+    // The create itself is conditional: a lead that another import created
+    // after the read above is left as it is, and is a duplicate here.
+    let taken = store.insert_leads(&new_leads).await?;
+    let mut imported = 0;
+    for (lead, line) in new_leads.iter().zip(new_lines) {
+        if taken.contains(&lead.id) {
+            already_in_campaign.push(already(line));
+        } else {
+            imported += 1;
+        }
+    }
     if imported > 0 {
         store
             .add_leads_to_count(&tenant.id, &campaign.id, imported)
@@ -202,8 +219,143 @@ mod tests {
         assert!(matches!(result, Err(Error::NotFound("campaign"))));
     }
 
+    /// A store on which, right after one import's existence read, another
+    /// import of the same file runs to its end and one of its leads is queued
+    /// for a call: the race of two imports sent at once.
+    struct RacedByAnotherImport<'a> {
+        inner: &'a MemoryStore,
+        tenant: Tenant,
+        campaign: CampaignId,
+        csv: &'a [u8],
+        raced: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl CampaignStore for RacedByAnotherImport<'_> {
+        async fn create_campaign(&self, campaign: &Campaign) -> Result<()> {
+            self.inner.create_campaign(campaign).await
+        }
+        async fn campaign(
+            &self,
+            tenant: &crate::TenantId,
+            id: &CampaignId,
+        ) -> Result<Option<Campaign>> {
+            self.inner.campaign(tenant, id).await
+        }
+        async fn campaigns(
+            &self,
+            tenant: &crate::TenantId,
+            page: &PageRequest,
+        ) -> Result<crate::ports::Page<Campaign>> {
+            self.inner.campaigns(tenant, page).await
+        }
+        async fn add_leads_to_count(
+            &self,
+            tenant: &crate::TenantId,
+            id: &CampaignId,
+            added: u64,
+        ) -> Result<()> {
+            self.inner.add_leads_to_count(tenant, id, added).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl LeadStore for RacedByAnotherImport<'_> {
+        async fn existing_leads(
+            &self,
+            tenant: &crate::TenantId,
+            ids: &[LeadId],
+        ) -> Result<std::collections::HashSet<LeadId>> {
+            let found = self.inner.existing_leads(tenant, ids).await?;
+            if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let other =
+                    import_leads(self.inner, &self.tenant, &self.campaign, self.csv, NOW).await?;
+                assert_eq!(other.imported, 3);
+                let mut lead = self
+                    .inner
+                    .leads(
+                        &self.tenant.id,
+                        &self.campaign,
+                        None,
+                        &PageRequest::default(),
+                    )
+                    .await?
+                    .items
+                    .remove(0);
+                lead.queue(1, NOW).unwrap();
+                self.inner.save_lead(&lead).await?;
+            }
+            Ok(found)
+        }
+        async fn insert_leads(
+            &self,
+            leads: &[crate::lead::Lead],
+        ) -> Result<std::collections::HashSet<LeadId>> {
+            self.inner.insert_leads(leads).await
+        }
+        async fn lead(
+            &self,
+            tenant: &crate::TenantId,
+            id: &LeadId,
+        ) -> Result<Option<crate::lead::Lead>> {
+            self.inner.lead(tenant, id).await
+        }
+        async fn leads(
+            &self,
+            tenant: &crate::TenantId,
+            campaign: &CampaignId,
+            status: Option<LeadStatus>,
+            page: &PageRequest,
+        ) -> Result<crate::ports::Page<crate::lead::Lead>> {
+            self.inner.leads(tenant, campaign, status, page).await
+        }
+    }
+
     #[tokio::test]
-    async fn n_new_leads_take_ceil_n_over_25_write_requests() {
+    async fn an_import_racing_another_of_the_same_file_overwrites_no_lead_and_counts_none_twice() {
+        let store = MemoryStore::default();
+        let (t, _) = tenant(&store, "acme").await;
+        let c = campaign(&store, &t).await;
+        let csv = b"number\n4155552671\n4155552672\n4155552673\n";
+        let raced = RacedByAnotherImport {
+            inner: &store,
+            tenant: t.clone(),
+            campaign: c.id.clone(),
+            csv,
+            raced: Default::default(),
+        };
+        // This import read before the other wrote: every lead looked new.
+        let report = import_leads(&raced, &t, &c.id, csv, NOW).await.unwrap();
+        assert_eq!((report.imported, report.duplicates), (0, 3));
+        assert_eq!(
+            report
+                .duplicate_rows
+                .iter()
+                .map(|p| p.line)
+                .collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        let queued = store
+            .leads(
+                &t.id,
+                &c.id,
+                Some(LeadStatus::Queued),
+                &PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            queued.items.len(),
+            1,
+            "the queued lead was not reset to new"
+        );
+        assert_eq!((queued.items[0].version, queued.items[0].attempts), (1, 1));
+        let stored = store.campaign(&t.id, &c.id).await.unwrap().unwrap();
+        assert_eq!(stored.lead_count, 3, "each lead counted once");
+    }
+
+    #[tokio::test]
+    async fn n_new_leads_take_ceil_n_over_100_write_requests() {
         let store = MemoryStore::default();
         let (t, _) = tenant(&store, "acme").await;
         let c = campaign(&store, &t).await;
@@ -215,6 +367,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(report.imported, 101);
-        assert_eq!(store.lead_write_requests(), 5);
+        assert_eq!(store.lead_write_requests(), 2);
     }
 }

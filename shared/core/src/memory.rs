@@ -51,7 +51,8 @@ struct Inner {
     keys: HashSet<(TenantId, String)>,
     campaigns: BTreeMap<(TenantId, CampaignId), Campaign>,
     leads: BTreeMap<(TenantId, LeadId), Lead>,
-    /// How many write requests insert_leads made, as a batching store would (25 a request).
+    /// How many write requests insert_leads made, as the DynamoDB store would
+    /// when nothing races (a transaction of up to 100 creates each).
     pub lead_write_requests: u64,
 }
 
@@ -173,15 +174,21 @@ impl LeadStore for MemoryStore {
             .collect())
     }
 
-    async fn insert_leads(&self, leads: &[Lead]) -> Result<()> {
+    async fn insert_leads(&self, leads: &[Lead]) -> Result<HashSet<LeadId>> {
         let mut inner = self.inner.lock().unwrap();
-        inner.lead_write_requests += leads.len().div_ceil(25) as u64;
+        inner.lead_write_requests += leads.len().div_ceil(100) as u64;
+        let mut existing = HashSet::new();
         for lead in leads {
-            inner
-                .leads
-                .insert((lead.tenant.clone(), lead.id.clone()), lead.clone());
+            match inner.leads.entry((lead.tenant.clone(), lead.id.clone())) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    existing.insert(lead.id.clone());
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(lead.clone());
+                }
+            }
         }
-        Ok(())
+        Ok(existing)
     }
 
     async fn lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>> {

@@ -90,9 +90,14 @@ pub trait LeadStore: Send + Sync {
     /// Which of `ids` already exist for the tenant.
     async fn existing_leads(&self, tenant: &TenantId, ids: &[LeadId]) -> Result<HashSet<LeadId>>;
 
-    /// Writes new leads in as few requests as the store allows. Leads are
-    /// addressed by deterministic ids, so writing one twice stores it once.
-    async fn insert_leads(&self, leads: &[Lead]) -> Result<()>;
+    /// Creates leads that do not exist yet, in as few requests as the store
+    /// allows, and answers the ids of those that already existed. A lead is
+    /// created only if its id is not taken at the moment of writing: one that
+    /// is already there (written by a concurrent import of the same file, say,
+    /// and perhaps called since) is left exactly as it is, never overwritten.
+    /// An error may leave some of the leads created and others not; sending
+    /// them again creates only the rest.
+    async fn insert_leads(&self, leads: &[Lead]) -> Result<HashSet<LeadId>>;
 
     async fn lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>>;
 

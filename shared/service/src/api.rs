@@ -764,6 +764,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_import_reads_the_bytes_as_a_spreadsheet_saved_them_and_says_how() {
+        let api = api();
+        let key = tenant(&api).await;
+        let (_, campaign) = send(
+            &api,
+            request("POST", "/v1/campaigns", Some(&key), r#"{"name":"c"}"#),
+        )
+        .await;
+        let path = format!(
+            "/v1/campaigns/{}/leads:import",
+            campaign["id"].as_str().unwrap()
+        );
+        // Windows-1252 with semicolons and tel: numbers, as a binary body.
+        let csv =
+            b"Phone;Name\r\ntel:+1-415-555-2671;M\xfcller\r\n\"tel:+44-20-7946-0958;ext=2\";X\r\n";
+        let mut req = request("POST", &path, Some(&key), "");
+        *req.body_mut() = Body::Binary(csv.to_vec());
+        req.headers_mut()
+            .insert("content-type", "text/csv".parse().unwrap());
+        let (status, report) = send(&api, req).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(
+            (
+                &report["encoding"],
+                &report["delimiter"],
+                &report["imported"],
+                &report["rejected"]
+            ),
+            (
+                &json!("windows-1252"),
+                &json!("semicolon"),
+                &json!(1),
+                &json!(1)
+            ),
+            "{report}"
+        );
+        let leads_path = path.replace("leads:import", "leads");
+        let (_, leads) = send(&api, request("GET", &leads_path, Some(&key), "")).await;
+        assert_eq!(
+            (&leads["items"][0]["phone"], &leads["items"][0]["name"]),
+            (&json!("+14155552671"), &json!("Müller"))
+        );
+    }
+
+    #[tokio::test]
     async fn a_form_upload_is_refused_with_how_to_send_the_file() {
         let api = api();
         let key = tenant(&api).await;

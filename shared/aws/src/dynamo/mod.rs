@@ -15,9 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, WriteRequest,
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use futures::{StreamExt, TryStreamExt, stream};
 use leadline_core::campaign::Campaign;
@@ -30,13 +30,14 @@ use crate::calls::Calls;
 use item::{Item, from_item, to_item};
 use keys::*;
 
-/// BatchWriteItem takes at most 25 requests, BatchGetItem at most 100 keys.
-const WRITE_BATCH: usize = 25;
+/// TransactWriteItems takes at most 100 actions, BatchGetItem at most 100 keys.
+const CREATE_BATCH: usize = 100;
 const GET_BATCH: usize = 100;
-/// Retries of unprocessed batch items (throttling), with exponential backoff from 25 ms.
+/// Retries of unprocessed batch items (throttling), and of creates cancelled
+/// by a conflict or throttling, with exponential backoff from 25 ms.
 const BATCH_RETRIES: u32 = 8;
-/// Batch requests in flight at once. A 100,000-row import is 4,000 writes:
-/// one at a time they would not finish inside API Gateway's 30 s.
+/// Batch requests in flight at once. A 100,000-row import is 1,000
+/// transactions: one at a time they would not finish inside API Gateway's 30 s.
 const BATCH_CONCURRENCY: usize = 16;
 
 #[derive(Clone, Debug)]
@@ -159,30 +160,94 @@ impl DynamoStore {
         ))
     }
 
-    /// BatchWriteItem of up to 25 puts, retrying unprocessed items with backoff.
-    async fn batch_write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<()> {
-        for attempt in 0..=BATCH_RETRIES {
-            let out = self
+    /// Creates up to 100 leads in one `TransactWriteItems`, each Put on
+    /// `attribute_not_exists(PK)`, and answers the ids of those already there.
+    /// A cancelled transaction wrote nothing: its leads whose condition failed
+    /// exist (another import created them) and are dropped, the rest are sent
+    /// again; a cancellation for conflicts or throttling alone is retried with
+    /// backoff. Only a cancellation is resent: after any other failure (a
+    /// timeout, say) the transaction may have been written, and resending it
+    /// would count its own leads as already there. The SDK's own retries of
+    /// one transaction share its `ClientRequestToken`, so DynamoDB applies it once.
+    async fn create_chunk(&self, chunk: &[&Lead]) -> Result<Vec<LeadId>> {
+        let mut pending: Vec<(LeadId, TransactWriteItem)> = chunk
+            .iter()
+            .map(|lead| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(lead_item(lead, 0)?))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok((
+                    lead.id.clone(),
+                    TransactWriteItem::builder().put(put).build(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mut existing = Vec::new();
+        let mut backoffs = 0;
+        // Bounded: each round drops at least one existing lead, or backs off
+        // (at most BATCH_RETRIES times).
+        while !pending.is_empty() {
+            let result = self
                 .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
+                .transact_write_items()
+                .set_transact_items(Some(pending.iter().map(|(_, item)| item.clone()).collect()))
                 .send()
-                .await
-                .map_err(sdk)?;
-            pending = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
+                .await;
+            let reasons: Vec<String> = match result {
+                Ok(_) => break,
+                Err(e) => match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                        if cancelled.cancellation_reasons().len() == pending.len() =>
+                    {
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None").to_owned())
+                            .collect()
+                    }
+                    _ => return Err(sdk(e)),
+                },
+            };
+            const EXISTS: &str = "ConditionalCheckFailed";
+            if let Some(code) = reasons.iter().find(|c| {
+                !matches!(
+                    c.as_str(),
+                    "None"
+                        | EXISTS
+                        | "TransactionConflict"
+                        | "ThrottlingError"
+                        | "ProvisionedThroughputExceeded"
+                        | "RequestLimitExceeded"
+                )
+            }) {
+                return Err(Error::Internal(format!(
+                    "DynamoDB cancelled the creation of leads: {code}"
+                )));
             }
-            if attempt < BATCH_RETRIES {
-                backoff(attempt).await;
+            let contended = reasons.iter().any(|c| c != "None" && c != EXISTS);
+            let found_existing = reasons.iter().any(|c| c == EXISTS);
+            let mut reasons = reasons.iter();
+            pending.retain(|(id, _)| {
+                let exists = reasons.next().is_some_and(|c| c == EXISTS);
+                if exists {
+                    existing.push(id.clone());
+                }
+                !exists
+            });
+            if contended || !found_existing {
+                if backoffs == BATCH_RETRIES {
+                    return Err(Error::Unavailable(
+                        "DynamoDB kept cancelling the import's writes (conflicts or throttling); send the same file again to finish it".into(),
+                    ));
+                }
+                backoff(backoffs).await;
+                backoffs += 1;
             }
         }
-        Err(Error::Unavailable(
-            "DynamoDB kept throttling the import; send the same file again to finish it".into(),
-        ))
+        Ok(existing)
     }
 
     async fn query_page(
@@ -448,27 +513,28 @@ impl LeadStore for DynamoStore {
             .collect())
     }
 
-    async fn insert_leads(&self, leads: &[Lead]) -> Result<()> {
-        let mut chunks = Vec::with_capacity(leads.len().div_ceil(WRITE_BATCH));
-        for chunk in leads.chunks(WRITE_BATCH) {
-            let requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|lead| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(lead_item(lead, 0)?))
-                        .build();
-                    Ok(WriteRequest::builder()
-                        .put_request(put.map_err(|e| Error::Internal(e.to_string()))?)
-                        .build())
-                })
-                .collect::<Result<_>>()?;
-            chunks.push(self.batch_write_chunk(requests));
+    async fn insert_leads(&self, leads: &[Lead]) -> Result<HashSet<LeadId>> {
+        // One transaction may not touch an item twice: a lead given twice is
+        // created by its first copy and is already there for the second.
+        let mut seen = HashSet::with_capacity(leads.len());
+        let (mut unique, mut existing) = (Vec::with_capacity(leads.len()), HashSet::new());
+        for lead in leads {
+            if seen.insert(&lead.id) {
+                unique.push(lead);
+            } else {
+                existing.insert(lead.id.clone());
+            }
         }
-        stream::iter(chunks)
+        let chunks: Vec<_> = unique
+            .chunks(CREATE_BATCH)
+            .map(|chunk| self.create_chunk(chunk))
+            .collect();
+        let taken: Vec<Vec<LeadId>> = stream::iter(chunks)
             .buffer_unordered(BATCH_CONCURRENCY)
-            .try_collect::<Vec<()>>()
+            .try_collect()
             .await?;
-        Ok(())
+        existing.extend(taken.into_iter().flatten());
+        Ok(existing)
     }
 
     async fn lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>> {
@@ -508,17 +574,17 @@ mod tests {
 
     use super::*;
 
-    /// A DynamoDB client whose answers are `bodies`, in order.
-    fn replaying(bodies: &[&str]) -> (DynamoStore, StaticReplayClient) {
-        let events = bodies
+    /// A DynamoDB client whose answers are `answers` (status, body), in order.
+    fn replaying(answers: &[(u16, &str)]) -> (DynamoStore, StaticReplayClient) {
+        let events = answers
             .iter()
-            .map(|body| {
+            .map(|(status, body)| {
                 let request = http::Request::builder()
                     .uri("http://dynamodb.local")
                     .body(SdkBody::empty())
                     .unwrap();
                 let response = http::Response::builder()
-                    .status(200)
+                    .status(*status)
                     .body(SdkBody::from(*body))
                     .unwrap();
                 ReplayEvent::new(request, response)
@@ -549,36 +615,85 @@ mod tests {
             .collect()
     }
 
-    fn put(sk: &str) -> String {
-        format!(r#"{{"PutRequest":{{"Item":{{"PK":{{"S":"T#acme"}},"SK":{{"S":"{sk}"}}}}}}}}"#)
+    /// DynamoDB's answer to a transaction it cancelled, with each item's reason.
+    fn cancelled(codes: &[&str]) -> (u16, String) {
+        let reasons: Vec<String> = codes
+            .iter()
+            .map(|c| format!(r#"{{"Code":"{c}"}}"#))
+            .collect();
+        let body = format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled","CancellationReasons":[{}]}}"#,
+            reasons.join(",")
+        );
+        (400, body)
+    }
+
+    fn bodies(replay: &StaticReplayClient) -> Vec<String> {
+        replay
+            .actual_requests()
+            .map(|r| String::from_utf8(r.body().bytes().unwrap().to_vec()).unwrap())
+            .collect()
     }
 
     #[tokio::test]
-    async fn unprocessed_items_are_sent_again_and_only_they() {
-        let throttled = format!(
-            r#"{{"UnprocessedItems":{{"leads":[{},{}]}}}}"#,
-            put("LEAD#left-1"),
-            put("LEAD#left-2")
-        );
-        let (store, replay) = replaying(&[&throttled, r#"{"UnprocessedItems":{}}"#]);
-        store.insert_leads(&leads(25)).await.unwrap();
-
-        assert_eq!(store.calls().count("BatchWriteItem"), 2);
-        let requests: Vec<_> = replay.actual_requests().collect();
-        let first = std::str::from_utf8(requests[0].body().bytes().unwrap()).unwrap();
-        let retry = std::str::from_utf8(requests[1].body().bytes().unwrap()).unwrap();
-        assert_eq!(first.matches("PutRequest").count(), 25);
-        assert_eq!(retry.matches("PutRequest").count(), 2);
-        assert!(retry.contains("LEAD#left-1") && retry.contains("LEAD#left-2"));
+    async fn n_new_leads_are_created_in_ceil_n_over_100_conditional_transactions() {
+        let (store, replay) = replaying(&[(200, "{}"); 3]);
+        let existing = store.insert_leads(&leads(201)).await.unwrap();
+        assert!(existing.is_empty());
+        assert_eq!(store.calls().count("TransactWriteItems"), 3);
+        assert_eq!(store.calls().snapshot().len(), 1, "nothing else was sent");
+        let mut sizes: Vec<usize> = bodies(&replay)
+            .iter()
+            .map(|b| {
+                assert_eq!(
+                    b.matches(r#""Put":"#).count(),
+                    b.matches("attribute_not_exists(PK)").count(),
+                    "every create is conditional"
+                );
+                b.matches(r#""Put":"#).count()
+            })
+            .collect();
+        sizes.sort();
+        assert_eq!(sizes, vec![1, 100, 100]);
     }
 
     #[tokio::test]
-    async fn a_batch_still_throttled_after_every_retry_is_unavailable_not_lost_silently() {
-        let throttled = format!(
-            r#"{{"UnprocessedItems":{{"leads":[{}]}}}}"#,
-            put("LEAD#stuck")
+    async fn leads_found_existing_at_write_time_are_answered_and_the_rest_sent_again_without_them()
+    {
+        let leads = leads(3);
+        let taken = cancelled(&["None", "ConditionalCheckFailed", "None"]);
+        let (store, replay) = replaying(&[(taken.0, &taken.1), (200, "{}")]);
+        let existing = store.insert_leads(&leads).await.unwrap();
+
+        assert_eq!(existing, HashSet::from([leads[1].id.clone()]));
+        assert_eq!(store.calls().count("TransactWriteItems"), 2);
+        let sent = bodies(&replay);
+        assert_eq!(sent[0].matches(r#""Put":"#).count(), 3);
+        assert_eq!(sent[1].matches(r#""Put":"#).count(), 2);
+        assert!(
+            !sent[1].contains(&lead_sk(&leads[1].id)),
+            "the existing lead is not sent again"
         );
-        let answers = vec![throttled.as_str(); BATCH_RETRIES as usize + 1];
+        assert!(
+            sent[1].contains(&lead_sk(&leads[0].id)) && sent[1].contains(&lead_sk(&leads[2].id))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lead_given_twice_is_created_once_and_is_already_there_the_second_time() {
+        let mut given = leads(2);
+        given.push(given[0].clone());
+        let (store, replay) = replaying(&[(200, "{}")]);
+        let existing = store.insert_leads(&given).await.unwrap();
+        assert_eq!(existing, HashSet::from([given[0].id.clone()]));
+        assert_eq!(bodies(&replay)[0].matches(r#""Put":"#).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn creates_still_cancelled_by_conflicts_after_every_retry_are_unavailable_not_lost_silently()
+     {
+        let conflict = cancelled(&["TransactionConflict", "None", "None"]);
+        let answers = vec![(conflict.0, conflict.1.as_str()); BATCH_RETRIES as usize + 1];
         let (store, _) = replaying(&answers);
         let result = store.insert_leads(&leads(3)).await;
         assert!(
@@ -586,8 +701,20 @@ mod tests {
             "{result:?}"
         );
         assert_eq!(
-            store.calls().count("BatchWriteItem"),
+            store.calls().count("TransactWriteItems"),
             u64::from(BATCH_RETRIES) + 1
         );
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_for_any_other_reason_is_an_error_and_not_sent_again() {
+        let invalid = cancelled(&["None", "ValidationError", "None"]);
+        let (store, _) = replaying(&[(invalid.0, &invalid.1)]);
+        let result = store.insert_leads(&leads(3)).await;
+        assert!(
+            matches!(result, Err(Error::Internal(ref m)) if m.contains("ValidationError")),
+            "{result:?}"
+        );
+        assert_eq!(store.calls().count("TransactWriteItems"), 1);
     }
 }
