@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates shared/core/src/phone/zones.rs: the candidate IANA time zones of
+"""Generates shared/core/src/kernel/phone/zones.rs: the candidate IANA time zones of
 every E.164 number prefix, from the timezone prefix map of Python's
 `phonenumbers` (the port of libphonenumber's PhoneNumberToTimeZonesMapper).
 
@@ -43,7 +43,7 @@ RENAMED = {
 UNKNOWN = "Etc/Unknown"
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-OUT = ROOT / "shared" / "core" / "src" / "phone" / "zones.rs"
+OUT = ROOT / "shared" / "core" / "src" / "kernel" / "phone" / "zones.rs"
 
 
 def main() -> None:

@@ -807,7 +807,7 @@ async fn imports_of_one_file_at_once_import_each_lead_once_and_reset_none() {
 #[tokio::test]
 async fn two_concurrent_writers_of_one_lead_cannot_both_win() {
     use leadline_aws::DynamoStore;
-    use leadline_core::lead::LeadStatus;
+    use leadline_core::calling::lead::LeadStatus;
     use leadline_core::ports::LeadStore;
     let s = stack();
     let (tenant, key) = s.new_tenant("race", "US", "America/New_York").await;
@@ -828,7 +828,8 @@ async fn two_concurrent_writers_of_one_lead_cannot_both_win() {
     queued.queue(1, now).unwrap();
     suppressed.suppress("asked not to be called", now);
     use leadline_core::write::{Change, Commit, Entity, Refused};
-    let save = |lead: &leadline_core::lead::Lead| [Change::Save(Entity::Lead(lead.clone()))];
+    let save =
+        |lead: &leadline_core::calling::lead::Lead| [Change::Save(Entity::Lead(lead.clone()))];
     let (queued_save, suppressed_save) = (save(&queued), save(&suppressed));
     let (a, b) = tokio::join!(store.commit(&queued_save), store.commit(&suppressed_save));
     assert!(

@@ -4,14 +4,14 @@
 
 use jiff::Timestamp;
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::attempt::CallAttempt;
-use leadline_core::call::CallRef;
-use leadline_core::campaign::{Campaign, CampaignStatus, Pacing};
-use leadline_core::dispatch::{DeploymentLimits, DialJob, SlotScope};
-use leadline_core::lead::Lead;
+use leadline_core::calling::attempt::CallAttempt;
+use leadline_core::calling::call::CallRef;
+use leadline_core::calling::dispatch::{DeploymentLimits, DialJob, SlotScope};
+use leadline_core::calling::lead::Lead;
+use leadline_core::calling::suppression::{Suppression, SuppressionSource};
+use leadline_core::intake::campaign::{Campaign, CampaignStatus, Pacing};
+use leadline_core::intake::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::ports::{CallStore, CampaignStore, LeadStore, SuppressionStore, TenantStore};
-use leadline_core::suppression::{Suppression, SuppressionSource};
-use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::write::{Change, Commit, EffectPorts, Entity, Precondition, Refused, Unwired};
 use leadline_core::{CampaignId, LeadId, Phone};
 use leadline_tests::unique;
@@ -162,7 +162,7 @@ async fn a_tenant_at_its_limit_gets_no_slot_until_one_is_given_back() {
         .await
         .unwrap();
     let mut ended = ctx.attempt.unwrap();
-    ended.advance(leadline_core::attempt::AttemptStatus::Ended);
+    ended.advance(leadline_core::calling::attempt::AttemptStatus::Ended);
     let release = [
         Change::release_slots(&ended),
         Change::Save(Entity::Attempt(ended)),
@@ -265,9 +265,9 @@ async fn a_suppressed_number_shows_in_the_dial_context() {
 
 #[tokio::test]
 async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
-    use leadline_core::call::{CallEvent, CallPhase, CallReport};
-    use leadline_core::call_events::{EventResult, apply_call_event};
-    use leadline_core::lead::CallOutcome;
+    use leadline_core::calling::call::{CallEvent, CallPhase, CallReport};
+    use leadline_core::calling::call_events::{EventResult, apply_call_event};
+    use leadline_core::calling::lead::CallOutcome;
     let f = fixture(1).await;
     let limits = roomy();
     f.commit(&f.begin(0, &limits, a_second())).await.unwrap();
@@ -324,7 +324,7 @@ async fn the_common_webhook_costs_one_read_and_one_transactional_write() {
 #[tokio::test]
 async fn the_sweep_reads_only_what_is_due_one_query_a_shard_and_no_scan() {
     use jiff::SignedDuration;
-    use leadline_core::lead::{LeadStatus, NextCall, NextCallKind};
+    use leadline_core::calling::lead::{LeadStatus, NextCall, NextCallKind};
     use leadline_core::ports::{DueWork, PageRequest, SweepStore};
     let f = fixture(0).await;
     let overdue: Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
@@ -396,7 +396,7 @@ async fn an_outbox_is_due_for_the_sweep_until_it_is_cleared() {
     // Long past: due at once, and first in the index.
     let then: Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
     let effect = Effect::Dial {
-        message: leadline_core::dispatch::DialMessage::Dial(job),
+        message: leadline_core::calling::dispatch::DialMessage::Dial(job),
         at: then,
     };
     let outbox = Outbox::new(f.tenant.id.clone(), vec![effect], then);
@@ -469,8 +469,8 @@ async fn the_due_index_pages_over_its_shards_skipping_and_repeating_nothing() {
             } else {
                 base + SignedDuration::from_hours(48)
             };
-            lead.next_call = Some(leadline_core::lead::NextCall {
-                kind: leadline_core::lead::NextCallKind::Retry,
+            lead.next_call = Some(leadline_core::calling::lead::NextCall {
+                kind: leadline_core::calling::lead::NextCallKind::Retry,
                 attempt: 2,
                 at,
             });
@@ -621,7 +621,7 @@ fn imported(f: &Fixture, n: usize) -> Vec<Lead> {
         .chain((0..n).map(|i| format!("+1 212 555 {:04}\n", 4000 + i)))
         .collect();
     let region = leadline_core::Region::parse("US").unwrap();
-    leadline_core::import::parse_csv(csv.as_bytes(), region)
+    leadline_core::intake::import::parse_csv(csv.as_bytes(), region)
         .unwrap()
         .rows
         .into_iter()
@@ -654,7 +654,7 @@ async fn two_inserts_of_the_same_new_leads_at_once_create_each_lead_once() {
 /// at once, and n new leads cost ceil(n/100) transactions.
 #[tokio::test]
 async fn inserting_leads_that_exist_resets_none_of_them() {
-    use leadline_core::lead::LeadStatus;
+    use leadline_core::calling::lead::LeadStatus;
     let f = fixture(0).await;
     let leads = imported(&f, 250);
     f.store.calls().reset();

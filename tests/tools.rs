@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use leadline_core::CampaignId;
-use leadline_core::attempt::{AttemptStatus, CallAttempt};
-use leadline_core::call::CallRef;
+use leadline_core::calling::attempt::{AttemptStatus, CallAttempt};
+use leadline_core::calling::call::CallRef;
 use leadline_core::in_call::{FALLBACK, NOT_THIS_CALL};
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::write::{Change, Commit, Entity};
 use leadline_tests::calling::*;
 use leadline_tests::{Body, stack};

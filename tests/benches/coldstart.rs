@@ -31,7 +31,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leadline_core::call::CallRef;
+use leadline_core::calling::call::CallRef;
 use leadline_core::{LeadId, TenantId};
 use leadline_tests::lambda_env::{self, FunctionEnv};
 use serde_json::{Value, json};

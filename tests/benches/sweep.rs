@@ -16,7 +16,7 @@ use std::time::Instant;
 use jiff::{SignedDuration, Timestamp};
 use leadline_aws::dynamo::keys::DUE_SHARDS;
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::lead::{Lead, LeadStatus, NextCall, NextCallKind};
+use leadline_core::calling::lead::{Lead, LeadStatus, NextCall, NextCallKind};
 use leadline_core::ports::{LeadStore, PageRequest, SweepStore};
 use leadline_core::{CampaignId, LeadId, Phone, TenantId};
 

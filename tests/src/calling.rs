@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use leadline_aws::{Aws, DynamoStore};
-use leadline_core::attempt::CallAttempt;
-use leadline_core::call::CallRef;
-use leadline_core::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope};
-use leadline_core::lead::Lead;
+use leadline_core::calling::attempt::CallAttempt;
+use leadline_core::calling::call::CallRef;
+use leadline_core::calling::dispatch::{DeploymentLimits, DialJob, DialMessage, SlotScope};
+use leadline_core::calling::lead::Lead;
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::ports::{CallStore, TenantStore};
-use leadline_core::tenant::VoiceProvider;
 use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{AttemptId, CampaignId, LeadId, TenantId};
 use reqwest::Method;

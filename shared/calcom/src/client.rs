@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use leadline_core::calendar::{
+use leadline_core::appointments::calendar::{
     Booking, Calendar, CalendarAccount, CalendarError, NewBooking, SlotQuery,
 };
 use reqwest::{Method, Url};

@@ -1,8 +1,8 @@
-//! Cal.com API v2 behind [`leadline_core::calendar::Calendar`].
+//! Cal.com API v2 behind [`leadline_core::appointments::calendar::Calendar`].
 //!
 //! The agent books while the lead is still on the phone, so every request is
 //! cut off after a few seconds and every failure is sorted into the
-//! [`CalendarError`](leadline_core::calendar::CalendarError) class that
+//! [`CalendarError`](leadline_core::appointments::calendar::CalendarError) class that
 //! decides what the agent says next: offer another slot, or promise a
 //! call-back.
 //!

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 
 use jiff::Timestamp;
-use leadline_core::calendar::{Booking, CalendarError, NewBooking, SlotQuery};
+use leadline_core::appointments::calendar::{Booking, CalendarError, NewBooking, SlotQuery};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -206,7 +206,7 @@ fn says_slot_is_taken(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::calendar::{Attendee, BookingMetadata, Email};
+    use leadline_core::appointments::calendar::{Attendee, BookingMetadata, Email};
     use leadline_core::{LeadId, Phone, TenantId, Zone};
 
     fn at(instant: &str) -> Timestamp {

@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use leadline_calcom::CalcomClient;
-use leadline_core::calendar::{
+use leadline_core::appointments::calendar::{
     Attendee, Booking, BookingMetadata, Calendar, CalendarAccount, CalendarError, Email,
     NewBooking, SlotQuery,
 };

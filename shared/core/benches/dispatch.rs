@@ -16,19 +16,19 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use leadline_core::call::{
+use leadline_core::calling::call::{
     CallEvent, CallPhase, CallReport, DialError, PlaceCall, PlacedCall, VoiceDialer,
 };
-use leadline_core::call_events::apply_call_event;
-use leadline_core::campaign::{Campaign, CampaignStatus, Pacing};
-use leadline_core::dispatch::{
+use leadline_core::calling::call_events::apply_call_event;
+use leadline_core::calling::dispatch::{
     CampaignSweep, DeploymentLimits, DialMessage, DialResult, Dialers, Dispatcher, sweep_campaign,
 };
-use leadline_core::lead::{CallOutcome, Lead, LeadStatus};
+use leadline_core::calling::lead::{CallOutcome, Lead, LeadStatus};
+use leadline_core::intake::campaign::{Campaign, CampaignStatus, Pacing};
+use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
+use leadline_core::kernel::time::{Clock, SystemClock};
 use leadline_core::memory::{MemoryQueue, MemoryStore};
 use leadline_core::ports::{CampaignStore, LeadStore, TenantStore};
-use leadline_core::tenant::{NewTenant, VoiceProvider};
-use leadline_core::time::{Clock, SystemClock};
 use leadline_core::write::{EffectPorts, Unwired};
 use leadline_core::{CampaignId, LeadId, Phone};
 

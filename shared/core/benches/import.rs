@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use leadline_core::Region;
-use leadline_core::import::parse_csv;
+use leadline_core::intake::import::parse_csv;
 
 const ROWS: usize = 100_000;
 const RUNS: usize = 5;

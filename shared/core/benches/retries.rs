@@ -15,17 +15,19 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use leadline_core::call::{
+use leadline_core::calling::call::{
     CallEvent, CallPhase, CallReport, DialError, PlaceCall, PlacedCall, VoiceDialer,
 };
-use leadline_core::call_events::apply_call_event;
-use leadline_core::campaign::{Campaign, CampaignStatus, Pacing};
-use leadline_core::dispatch::{DeploymentLimits, DialJob, DialResult, Dialers, Dispatcher};
-use leadline_core::lead::{CallOutcome, Lead, LeadStatus};
+use leadline_core::calling::call_events::apply_call_event;
+use leadline_core::calling::dispatch::{
+    DeploymentLimits, DialJob, DialResult, Dialers, Dispatcher,
+};
+use leadline_core::calling::lead::{CallOutcome, Lead, LeadStatus};
+use leadline_core::intake::campaign::{Campaign, CampaignStatus, Pacing};
+use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
+use leadline_core::kernel::time::Clock;
 use leadline_core::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{CampaignStore, LeadStore, TenantStore};
-use leadline_core::tenant::{NewTenant, VoiceProvider};
-use leadline_core::time::Clock;
 use leadline_core::write::{EffectPorts, Unwired};
 use leadline_core::{CampaignId, LeadId, Phone};
 

@@ -1,40 +1,27 @@
-//! leadline's domain: the types, state machines and rules of calling leads,
-//! and the ports through which use cases reach the outside world. Nothing in
-//! this crate performs I/O.
+//! leadline's domain, laid out by capability: the shared kernel, one folder
+//! per capability (intake, calling, in-call tools, appointments, messaging,
+//! billing) with its rules, state machines, pure decisions and use cases,
+//! the ports every use case reaches the world through, and the one write
+//! model (`write`) they all change state with. Nothing in this crate
+//! performs I/O. `docs/architecture.md` says how to add a capability.
 
-pub mod appointment;
-pub mod attempt;
+pub mod kernel;
+
+pub mod appointments;
 pub mod billing;
-pub mod business;
-pub mod calendar;
-pub mod call;
-pub mod call_events;
-pub mod callback_time;
-pub mod calling_hours;
-pub mod campaign;
-pub mod dispatch;
-pub mod error;
-pub mod follow_up;
-pub mod ids;
-pub mod import;
+pub mod calling;
 pub mod in_call;
 pub mod intake;
-pub mod lead;
+pub mod messaging;
+
 pub mod memory;
-pub mod message;
-pub mod money;
-pub mod outbound;
-pub mod phone;
 pub mod ports;
-pub mod suppression;
-pub mod sweep;
-pub mod tenant;
-pub mod text;
-pub mod time;
 pub mod write;
 
-pub use error::{Error, Invalid, Result};
-pub use ids::{AppointmentId, AttemptId, CampaignId, InvoiceId, LeadId, MessageId, TenantId};
-pub use money::Cents;
-pub use phone::{Phone, PhoneError, Region};
-pub use time::{Clock, ScaledClock, Zone};
+pub use kernel::error::{Error, Invalid, Result};
+pub use kernel::ids::{
+    AppointmentId, AttemptId, CampaignId, InvoiceId, LeadId, MessageId, TenantId,
+};
+pub use kernel::money::Cents;
+pub use kernel::phone::{Phone, PhoneError, Region};
+pub use kernel::time::{Clock, ScaledClock, Zone};

@@ -7,27 +7,29 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::appointment::Appointment;
-use crate::attempt::CallAttempt;
+use crate::appointments::appointment::Appointment;
+use crate::appointments::business::Business;
+use crate::appointments::calendar::{
+    Booking, Calendar, CalendarAccount, CalendarError, NewBooking, SlotQuery,
+};
 use crate::billing::UsageRecord;
-use crate::business::Business;
-use crate::calendar::{Booking, Calendar, CalendarAccount, CalendarError, NewBooking, SlotQuery};
-use crate::call::CallRef;
-use crate::campaign::Campaign;
-use crate::dispatch::{DialJob, DialMessage, SlotScope};
-use crate::error::{Error, Result};
-use crate::follow_up::FollowUp;
-use crate::ids::{AppointmentId, AttemptId, CampaignId, LeadId, TenantId};
-use crate::lead::{Lead, LeadStatus};
-use crate::message::MessageJob;
-use crate::phone::Phone;
+use crate::calling::attempt::CallAttempt;
+use crate::calling::call::CallRef;
+use crate::calling::dispatch::{DialJob, DialMessage, SlotScope};
+use crate::calling::follow_up::FollowUp;
+use crate::calling::lead::{Lead, LeadStatus};
+use crate::calling::suppression::Suppression;
+use crate::intake::campaign::Campaign;
+use crate::intake::tenant::{Tenant, VoiceProvider};
+use crate::kernel::error::{Error, Result};
+use crate::kernel::ids::{AppointmentId, AttemptId, CampaignId, LeadId, TenantId};
+use crate::kernel::phone::Phone;
+use crate::messaging::message::MessageJob;
 use crate::ports::{
     BusinessStore, CallContext, CallStore, CampaignStore, DialContext, DialQueue, DueWork,
     FollowUpScheduler, InCallStore, LeadStore, MessageQueue, Page, PageRequest, SuppressionStore,
     SweepStore, TenantStore, ToolRecord, UsageStore,
 };
-use crate::suppression::Suppression;
-use crate::tenant::{Tenant, VoiceProvider};
 use crate::write::{Change, Commit, Entity, Outbox, Precondition, Refused};
 
 #[derive(Default)]

@@ -9,22 +9,22 @@ use async_trait::async_trait;
 
 use jiff::Timestamp;
 
-use crate::appointment::Appointment;
-use crate::attempt::CallAttempt;
+use crate::appointments::appointment::Appointment;
+use crate::appointments::business::Business;
 use crate::billing::UsageRecord;
-use crate::business::Business;
-use crate::call::CallRef;
-use crate::campaign::Campaign;
-use crate::dispatch::{DialJob, DialMessage, SlotScope};
-use crate::error::Result;
-use crate::follow_up::FollowUp;
-use crate::ids::{AttemptId, CampaignId, LeadId, TenantId};
+use crate::calling::attempt::CallAttempt;
+use crate::calling::call::CallRef;
+use crate::calling::dispatch::{DialJob, DialMessage, SlotScope};
+use crate::calling::follow_up::FollowUp;
+use crate::calling::lead::{Lead, LeadStatus};
+use crate::calling::suppression::Suppression;
 use crate::in_call::ToolReply;
-use crate::lead::{Lead, LeadStatus};
-use crate::message::MessageJob;
-use crate::phone::Phone;
-use crate::suppression::Suppression;
-use crate::tenant::Tenant;
+use crate::intake::campaign::Campaign;
+use crate::intake::tenant::Tenant;
+use crate::kernel::error::Result;
+use crate::kernel::ids::{AttemptId, CampaignId, LeadId, TenantId};
+use crate::kernel::phone::Phone;
+use crate::messaging::message::MessageJob;
 use crate::write::Outbox;
 
 /// A page of a listing. The cursor is opaque to callers and bound to the

@@ -11,18 +11,18 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::appointment::Appointment;
-use crate::attempt::CallAttempt;
+use crate::appointments::appointment::Appointment;
 use crate::billing::UsageRecord;
-use crate::campaign::{Campaign, CampaignStatus};
-use crate::dispatch::{DialMessage, SlotClaim, SlotScope};
-use crate::error::{Error, Result};
-use crate::follow_up::FollowUp;
-use crate::ids::{AttemptId, TenantId};
-use crate::lead::Lead;
-use crate::message::MessageJob;
+use crate::calling::attempt::CallAttempt;
+use crate::calling::dispatch::{DialMessage, SlotClaim, SlotScope};
+use crate::calling::follow_up::FollowUp;
+use crate::calling::lead::Lead;
+use crate::calling::suppression::Suppression;
+use crate::intake::campaign::{Campaign, CampaignStatus};
+use crate::kernel::error::{Error, Result};
+use crate::kernel::ids::{AttemptId, TenantId};
+use crate::messaging::message::MessageJob;
 use crate::ports::ToolRecord;
-use crate::suppression::Suppression;
 
 /// A stored thing a change set creates, saves or deletes.
 #[derive(Clone, Debug, PartialEq)]
@@ -436,8 +436,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::dispatch::tests::{FakeDialer, World};
-    use crate::lead::LeadStatus;
+    use crate::calling::dispatch::tests::{FakeDialer, World};
+    use crate::calling::lead::LeadStatus;
 
     /// Marks lead 0 booked; `races` other writers save it first.
     struct Book<'a> {
@@ -486,11 +486,11 @@ mod tests {
 
     fn send(w: &World) -> Effect {
         Effect::Send(MessageJob {
-            id: crate::ids::MessageId::derive(&w.leads[0].id, "test", "sms", "1"),
+            id: crate::kernel::ids::MessageId::derive(&w.leads[0].id, "test", "sms", "1"),
             tenant: w.tenant.id.clone(),
             lead: w.leads[0].id.clone(),
-            channel: crate::message::Channel::Sms,
-            purpose: crate::message::MessagePurpose::Fallback,
+            channel: crate::messaging::message::Channel::Sms,
+            purpose: crate::messaging::message::MessagePurpose::Fallback,
             template: "t".into(),
             to: w.leads[0].phone.as_str().to_owned(),
             params: Default::default(),
@@ -574,8 +574,8 @@ mod tests {
             Ok(())
         }
         fn decide(&self, _: (), now: Timestamp) -> Result<Decision<()>> {
-            let lead = crate::lead::tests::lead();
-            let job = crate::dispatch::DialJob::for_lead(&lead, false);
+            let lead = crate::calling::lead::tests::lead();
+            let job = crate::calling::dispatch::DialJob::for_lead(&lead, false);
             Ok(Decision::effects(
                 vec![Effect::Dial {
                     message: DialMessage::Dial(job),
@@ -598,10 +598,10 @@ mod tests {
 
     #[test]
     fn an_outbox_id_is_derived_from_its_effects() {
-        let lead = crate::lead::tests::lead();
+        let lead = crate::calling::lead::tests::lead();
         let at = Timestamp::UNIX_EPOCH;
         let effect = |attempt| {
-            let mut job = crate::dispatch::DialJob::for_lead(&lead, false);
+            let mut job = crate::calling::dispatch::DialJob::for_lead(&lead, false);
             job.attempt = attempt;
             Effect::Dial {
                 message: DialMessage::Dial(job),

@@ -5,17 +5,19 @@
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Request, RequestExt};
-use leadline_core::business::{Business, BusinessSettings, Service, ServiceId, ServiceSettings};
-use leadline_core::campaign::NewCampaign;
-use leadline_core::lead::LeadStatus;
-use leadline_core::outbound::{CampaignMove, LeadAction};
+use leadline_core::appointments::business::{
+    Business, BusinessSettings, Service, ServiceId, ServiceSettings,
+};
+use leadline_core::calling::lead::LeadStatus;
+use leadline_core::calling::outbound::{CampaignMove, LeadAction};
+use leadline_core::intake::campaign::NewCampaign;
+use leadline_core::intake::tenant::{NewTenant, Tenant};
 use leadline_core::ports::{
     BusinessStore, CampaignStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore, Page,
     PageRequest, SuppressionStore, TenantStore, UsageStore,
 };
-use leadline_core::tenant::{NewTenant, Tenant};
 use leadline_core::write::{Commit, EffectPorts, Unwired};
-use leadline_core::{CampaignId, Clock, Error, LeadId, TenantId, intake, outbound};
+use leadline_core::{CampaignId, Clock, Error, LeadId, TenantId, calling::outbound, intake};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -574,8 +576,8 @@ fn random<const N: usize>() -> [u8; N] {
 mod tests {
     use lambda_http::Body;
     use lambda_http::http::Request as HttpRequest;
+    use leadline_core::kernel::time::FixedClock;
     use leadline_core::memory::{MemoryQueue, MemoryScheduler, MemoryStore};
-    use leadline_core::time::FixedClock;
     use serde_json::{Value, json};
 
     use super::*;

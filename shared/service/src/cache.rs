@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use leadline_core::business::Business;
-use leadline_core::calendar::{
+use leadline_core::appointments::business::Business;
+use leadline_core::appointments::calendar::{
     Booking, Calendar, CalendarAccount, CalendarError, NewBooking, SlotQuery,
 };
 use leadline_core::ports::BusinessStore;
@@ -232,13 +232,14 @@ mod tests {
         let booking = NewBooking {
             event_type_id: 7,
             start: slot,
-            attendee: leadline_core::calendar::Attendee {
+            attendee: leadline_core::appointments::calendar::Attendee {
                 name: "Ada".into(),
-                email: leadline_core::calendar::Email::parse("ada@example.com").unwrap(),
+                email: leadline_core::appointments::calendar::Email::parse("ada@example.com")
+                    .unwrap(),
                 phone: None,
                 zone: Zone::parse("UTC").unwrap(),
             },
-            metadata: leadline_core::calendar::BookingMetadata {
+            metadata: leadline_core::appointments::calendar::BookingMetadata {
                 tenant: TenantId::parse("acme").unwrap(),
                 lead: leadline_core::LeadId::from_bytes(&[1; 15]),
                 call: "c".into(),

@@ -5,12 +5,12 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use leadline_core::call::VoiceDialer;
-use leadline_core::dispatch::{
+use leadline_core::calling::call::VoiceDialer;
+use leadline_core::calling::dispatch::{
     DeploymentLimits, DialMessage, DialResult, Dialers, Dispatcher, sweep_campaign,
 };
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::ports::{CallStore, CampaignStore, DialQueue, LeadStore};
-use leadline_core::tenant::VoiceProvider;
 use leadline_core::write::Commit;
 use leadline_core::{Clock, Error};
 
@@ -107,7 +107,7 @@ where
     }
 }
 
-fn log_dial(job: &leadline_core::dispatch::DialJob, result: &DialResult) {
+fn log_dial(job: &leadline_core::calling::dispatch::DialJob, result: &DialResult) {
     let attempt = job.call().attempt_id();
     match result {
         DialResult::Placed { provider_call_id } => {

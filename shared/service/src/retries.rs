@@ -4,12 +4,12 @@
 //! sends messages that never reached the messenger. The owed calls
 //! themselves arrive on the dial queue, where their schedules put them.
 
-use leadline_core::call::{CallLookup, VoiceDialer};
+use leadline_core::calling::call::{CallLookup, VoiceDialer};
+use leadline_core::calling::sweep::{Lookups, SweepReport, Sweeper};
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::ports::{
     CallStore, DialQueue, FollowUpScheduler, LeadStore, MessageQueue, SweepStore,
 };
-use leadline_core::sweep::{Lookups, SweepReport, Sweeper};
-use leadline_core::tenant::VoiceProvider;
 use leadline_core::write::Commit;
 use leadline_core::{Error, ScaledClock};
 use serde::Deserialize;
@@ -95,7 +95,7 @@ where
 #[cfg(test)]
 mod tests {
     use async_trait::async_trait;
-    use leadline_core::call::{CallEvent, DialError};
+    use leadline_core::calling::call::{CallEvent, DialError};
     use leadline_core::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
     use serde_json::json;
 
@@ -141,7 +141,7 @@ mod tests {
         use leadline_core::ports::LeadStore;
         let r = retries();
         // A lead owed a retry at 10:00 UTC on 1 November 2026.
-        let lead: leadline_core::lead::Lead = serde_json::from_value(json!({
+        let lead: leadline_core::calling::lead::Lead = serde_json::from_value(json!({
             "id": "ld_aaaaaaaaaaaaaaaaaaaaaaaa", "tenant": "acme", "campaign": "cmp_aaaaaaaaaaaaaaaaaaaaaaaa",
             "phone": "+447400123456", "name": "Ada", "email": null, "whatsapp": null, "partner": null,
             "zone": null, "status": "retry_pending", "attempts": 1, "outcome": null, "note": null,

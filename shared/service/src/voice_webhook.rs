@@ -13,9 +13,9 @@
 
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use leadline_core::calendar::Calendar;
-use leadline_core::call::CallEvent;
-use leadline_core::call_events::{EventResult, apply_call_event};
+use leadline_core::appointments::calendar::Calendar;
+use leadline_core::calling::call::CallEvent;
+use leadline_core::calling::call_events::{EventResult, apply_call_event};
 use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS, resolve_tenant};
 use leadline_core::ports::{
     BusinessStore, CallStore, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use leadline_core::call::{CallEvent, DialError, PlacedCall};
+use leadline_core::calling::call::{CallEvent, DialError, PlacedCall};
 use reqwest::RequestBuilder;
 use reqwest::header::RETRY_AFTER;
 use serde_json::Value;

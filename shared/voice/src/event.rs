@@ -5,9 +5,9 @@
 
 use jiff::Timestamp;
 use leadline_core::Cents;
-use leadline_core::call::{CallPhase, CallReport, outcome_from_analysis};
-use leadline_core::lead::CallOutcome;
-use leadline_core::text::bounded;
+use leadline_core::calling::call::{CallPhase, CallReport, outcome_from_analysis};
+use leadline_core::calling::lead::CallOutcome;
+use leadline_core::kernel::text::bounded;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

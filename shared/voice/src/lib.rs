@@ -1,14 +1,14 @@
 //! Retell and Vapi behind leadline's provider-neutral call contract
-//! (`leadline_core::call`).
+//! (`leadline_core::calling::call`).
 //!
 //! For each provider this crate offers:
 //! - webhook authentication: [`retell::verify`], [`vapi::verify_secret`] and
 //!   [`vapi::VapiHmac`], always over the raw body bytes;
-//! - webhook parsing into a [`CallEvent`](leadline_core::call::CallEvent):
+//! - webhook parsing into a [`CallEvent`](leadline_core::calling::call::CallEvent):
 //!   [`retell::parse_event`], [`vapi::parse_event`];
-//! - a [`VoiceDialer`](leadline_core::call::VoiceDialer) that places calls:
+//! - a [`VoiceDialer`](leadline_core::calling::call::VoiceDialer) that places calls:
 //!   [`RetellDialer`], [`VapiDialer`];
-//! - a [`CallLookup`](leadline_core::call::CallLookup) on the same two types,
+//! - a [`CallLookup`](leadline_core::calling::call::CallLookup) on the same two types,
 //!   which asks the provider where a call stands (Retell
 //!   `GET /v2/get-call/{call_id}`, Vapi `GET /call/{id}`) when its webhooks
 //!   did not arrive; the call object is read by [`retell::parse_call`] and
@@ -22,9 +22,9 @@
 //!   (see [`tools`]).
 //!
 //! [`reasons`] maps each provider's end-of-call reason to a
-//! [`CallOutcome`](leadline_core::lead::CallOutcome), and
+//! [`CallOutcome`](leadline_core::calling::lead::CallOutcome), and
 //! [`dial::classify_refusal`] sorts a refused create-call or get-call request
-//! into a [`DialError`](leadline_core::call::DialError).
+//! into a [`DialError`](leadline_core::calling::call::DialError).
 
 pub mod dial;
 mod event;

@@ -21,7 +21,7 @@
 //! neither is a retryable failure and is logged, so the table can catch up
 //! with the providers' growing lists.
 
-use leadline_core::lead::CallOutcome;
+use leadline_core::calling::lead::CallOutcome;
 
 const COMPLETED: CallOutcome = CallOutcome::Completed;
 const VOICEMAIL: CallOutcome = CallOutcome::Voicemail;

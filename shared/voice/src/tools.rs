@@ -13,9 +13,9 @@
 //! [`vapi::tool_results`]: crate::vapi::tool_results
 
 use leadline_core::Phone;
-use leadline_core::call::CallRef;
+use leadline_core::calling::call::CallRef;
 use leadline_core::in_call::ToolCall;
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::intake::tenant::VoiceProvider;
 use serde_json::{Map, Value};
 
 /// One request of the agent's functions, provider-neutral.
@@ -98,7 +98,7 @@ pub(crate) fn canonical(value: &Value) -> Value {
 /// What the providers' tool-call tests share: the call leadline placed.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use leadline_core::call::CallRef;
+    use leadline_core::calling::call::CallRef;
     use leadline_core::{LeadId, Phone, TenantId};
 
     pub(crate) fn our_call() -> CallRef {

@@ -6,11 +6,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use leadline_core::call::{
+use leadline_core::calling::call::{
     CallEvent, CallLookup, CallPhase, CallRef, DialError, PlaceCall, PlacedCall, VoiceDialer,
 };
-use leadline_core::lead::CallOutcome;
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::calling::lead::CallOutcome;
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::{LeadId, Phone, TenantId};
 use leadline_voice::{RetellDialer, VapiDialer};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Properties over arbitrary input: signatures round-trip and break on any
 //! change, and no body or refusal makes the adapters panic.
 
-use leadline_core::call::DialError;
+use leadline_core::calling::call::DialError;
 use leadline_voice::dial::classify_refusal;
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
 use proptest::prelude::*;

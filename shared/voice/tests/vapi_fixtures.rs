@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use leadline_core::Phone;
-use leadline_core::call::CallPhase;
+use leadline_core::calling::call::CallPhase;
+use leadline_core::calling::lead::CallOutcome;
 use leadline_core::in_call::ToolCall;
-use leadline_core::lead::CallOutcome;
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_voice::{HmacAlgorithm, VapiHmac, vapi};
 use serde_json::json;
 

@@ -5,14 +5,14 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
-use leadline_core::attempt::CallAttempt;
 use leadline_core::billing::UsageRecord;
-use leadline_core::call::CallRef;
-use leadline_core::dispatch::{DialJob, SlotScope};
+use leadline_core::calling::attempt::CallAttempt;
+use leadline_core::calling::call::CallRef;
+use leadline_core::calling::dispatch::{DialJob, SlotScope};
+use leadline_core::calling::suppression::Suppression;
 use leadline_core::ports::{
     CallContext, CallStore, DialContext, Page, PageRequest, SuppressionStore, UsageStore,
 };
-use leadline_core::suppression::Suppression;
 use leadline_core::write::Refused;
 use leadline_core::{AttemptId, Error, Result, TenantId};
 
@@ -154,7 +154,7 @@ impl DynamoStore {
     /// One more call start in the provider account's second, if any are left.
     pub(super) fn count_call_start(
         &self,
-        claim: &leadline_core::dispatch::PaceClaim,
+        claim: &leadline_core::calling::dispatch::PaceClaim,
     ) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)

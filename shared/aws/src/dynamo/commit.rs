@@ -74,11 +74,12 @@ impl DynamoStore {
                 )]
             }
             Change::MoveCampaign { campaign, expected } => {
-                let status =
-                    |s: leadline_core::campaign::CampaignStatus| match serde_json::to_value(s) {
+                let status = |s: leadline_core::intake::campaign::CampaignStatus| {
+                    match serde_json::to_value(s) {
                         Ok(serde_json::Value::String(name)) => Ok(super::call_store::s(name)),
                         _ => Err(Error::Internal("a campaign status is a string".into())),
-                    };
+                    }
+                };
                 let start_at = match campaign.start_at {
                     Some(at) => s(at.to_string()),
                     None => aws_sdk_dynamodb::types::AttributeValue::Null(true),

@@ -1,8 +1,8 @@
 //! The single table's keys. Every partition key starts with the tenant, so no
 //! query can cross tenants. The access patterns are listed in docs/data-model.md.
 
-use leadline_core::lead::LeadStatus;
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::calling::lead::LeadStatus;
+use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::{AttemptId, CampaignId, LeadId, TenantId};
 
 pub const PK: &str = "PK";

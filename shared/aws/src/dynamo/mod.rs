@@ -20,10 +20,10 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use futures::{StreamExt, TryStreamExt, stream};
-use leadline_core::campaign::Campaign;
-use leadline_core::lead::{Lead, LeadStatus};
+use leadline_core::calling::lead::{Lead, LeadStatus};
+use leadline_core::intake::campaign::Campaign;
+use leadline_core::intake::tenant::Tenant;
 use leadline_core::ports::{CampaignStore, LeadStore, Page, PageRequest, TenantStore};
-use leadline_core::tenant::Tenant;
 use leadline_core::{CampaignId, Error, LeadId, Result, TenantId};
 
 use crate::calls::Calls;
@@ -570,7 +570,7 @@ mod tests {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
     use aws_smithy_types::body::SdkBody;
-    use leadline_core::import::parse_csv;
+    use leadline_core::intake::import::parse_csv;
 
     use super::*;
 

@@ -2,10 +2,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::attempt::AttemptStatus;
-use crate::business::tests::business;
-use crate::calendar::CalendarError;
-use crate::lead::LeadStatus;
+use crate::appointments::business::tests::business;
+use crate::appointments::calendar::CalendarError;
+use crate::calling::attempt::AttemptStatus;
+use crate::calling::lead::LeadStatus;
 use crate::memory::{MemoryCalendar, MemoryMessages, MemoryStore};
 use crate::ports::{BusinessStore, LeadStore};
 
@@ -33,7 +33,7 @@ impl World {
         let store = MemoryStore::default();
         let b = business();
         store.save_business(&b, None).await.unwrap();
-        let mut lead = crate::lead::tests::lead();
+        let mut lead = crate::calling::lead::tests::lead();
         lead.tenant = b.tenant.clone();
         lead.zone = Some(Zone::parse("America/Chicago").unwrap());
         lead.email = Some("ada@example.com".into());
@@ -436,7 +436,7 @@ async fn a_call_of_one_tenant_cannot_reach_another_tenants_services_or_appointme
     let mut other = business();
     other.tenant = TenantId::parse("other").unwrap();
     other.services.retain(|s| s.id.as_str() == "whitening");
-    other.services[0].id = crate::business::ServiceId::parse("vip-only").unwrap();
+    other.services[0].id = crate::appointments::business::ServiceId::parse("vip-only").unwrap();
     w.store.save_business(&other, None).await.unwrap();
     let their_line = Line {
         tenant: other.tenant.clone(),
@@ -646,7 +646,7 @@ async fn a_tool_call_whose_metadata_is_not_leadlines_call_is_refused_and_writes_
     let mut other = business();
     other.tenant = TenantId::parse("other").unwrap();
     w.store.save_business(&other, None).await.unwrap();
-    let mut bo = crate::lead::tests::lead();
+    let mut bo = crate::calling::lead::tests::lead();
     bo.tenant = w.line.tenant.clone();
     bo.phone = Phone::parse("+14155550123", None).unwrap();
     bo.id = LeadId::from_bytes(&[9; 15]);

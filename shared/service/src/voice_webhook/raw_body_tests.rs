@@ -7,14 +7,14 @@
 
 use lambda_http::Body;
 use lambda_http::http::Request as HttpRequest;
-use leadline_core::attempt::{AttemptStatus, CallAttempt};
-use leadline_core::call::CallRef;
-use leadline_core::dispatch::DeploymentLimits;
-use leadline_core::lead::{Lead, LeadStatus};
+use leadline_core::calling::attempt::{AttemptStatus, CallAttempt};
+use leadline_core::calling::call::CallRef;
+use leadline_core::calling::dispatch::DeploymentLimits;
+use leadline_core::calling::lead::{Lead, LeadStatus};
+use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
+use leadline_core::kernel::time::FixedClock;
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::ports::TenantStore;
-use leadline_core::tenant::{NewTenant, VoiceProvider};
-use leadline_core::time::FixedClock;
 use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{CampaignId, LeadId, Phone};
 use leadline_voice::HmacAlgorithm;

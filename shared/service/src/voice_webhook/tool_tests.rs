@@ -4,15 +4,15 @@
 
 use lambda_http::Body;
 use lambda_http::http::Request as HttpRequest;
-use leadline_core::attempt::{AttemptStatus, CallAttempt};
-use leadline_core::business::BusinessSettings;
-use leadline_core::business::{Service, ServiceId};
-use leadline_core::call::CallRef;
+use leadline_core::appointments::business::BusinessSettings;
+use leadline_core::appointments::business::{Service, ServiceId};
+use leadline_core::calling::attempt::{AttemptStatus, CallAttempt};
+use leadline_core::calling::call::CallRef;
+use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::in_call::NOT_THIS_CALL;
-use leadline_core::lead::{Lead, LeadStatus};
+use leadline_core::intake::tenant::VoiceProvider;
+use leadline_core::kernel::time::FixedClock;
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
-use leadline_core::tenant::VoiceProvider;
-use leadline_core::time::FixedClock;
 use leadline_core::{Cents, LeadId, Phone, TenantId};
 use serde_json::{Value, json};
 

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use leadline_core::call::{CallEvent, CallLookup, DialError, PlaceCall, PlacedCall, VoiceDialer};
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::calling::call::{
+    CallEvent, CallLookup, DialError, PlaceCall, PlacedCall, VoiceDialer,
+};
+use leadline_core::intake::tenant::VoiceProvider;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -127,7 +129,7 @@ impl CallLookup for RetellDialer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::call::CallRef;
+    use leadline_core::calling::call::CallRef;
     use leadline_core::{LeadId, Phone, TenantId};
     use serde_json::json;
 

@@ -2,8 +2,8 @@
 //! property is read when `call` is absent), and the bare call object of
 //! `GET /v2/get-call/{call_id}`.
 
-use leadline_core::call::{CallEvent, CallPhase, CallRef, CallReport};
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::calling::call::{CallEvent, CallPhase, CallRef, CallReport};
+use leadline_core::intake::tenant::VoiceProvider;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -150,9 +150,9 @@ impl RetellCall {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::call::CallRef;
-    use leadline_core::lead::CallOutcome;
-    use leadline_core::text::TRUNCATION_MARKER;
+    use leadline_core::calling::call::CallRef;
+    use leadline_core::calling::lead::CallOutcome;
+    use leadline_core::kernel::text::TRUNCATION_MARKER;
     use leadline_core::{Cents, LeadId, TenantId};
     use serde_json::json;
 

@@ -4,7 +4,7 @@
 
 use data_encoding::HEXLOWER;
 use leadline_core::in_call::{ToolCall, ToolReply};
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::intake::tenant::VoiceProvider;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

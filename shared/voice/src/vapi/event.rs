@@ -3,8 +3,8 @@
 //! bare `Call` of `GET /call/{id}`, which carries the same fields as an
 //! end-of-call report (`endedReason`, `artifact`, `analysis`, `cost`, times).
 
-use leadline_core::call::{CallEvent, CallPhase, CallRef, CallReport};
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::calling::call::{CallEvent, CallPhase, CallRef, CallReport};
+use leadline_core::intake::tenant::VoiceProvider;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -272,8 +272,8 @@ fn structured(analysis: Option<&Analysis>, artifact: Option<&Artifact>) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::lead::CallOutcome;
-    use leadline_core::text::TRUNCATION_MARKER;
+    use leadline_core::calling::lead::CallOutcome;
+    use leadline_core::kernel::text::TRUNCATION_MARKER;
     use leadline_core::{Cents, LeadId, TenantId};
     use serde_json::json;
 

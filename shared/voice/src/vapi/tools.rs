@@ -4,7 +4,7 @@
 //! answered with `{"results": [{"toolCallId", "name", "result" | "error"}]}`.
 
 use leadline_core::in_call::{ToolCall, ToolReply};
-use leadline_core::tenant::VoiceProvider;
+use leadline_core::intake::tenant::VoiceProvider;
 use serde_json::{Value, json};
 
 use crate::event::{ParseError, from_slice, required};

@@ -1,0 +1,1270 @@
+//! The functions the shared voice agent calls while the lead is on the line:
+//! what the business is and offers, when it is open, which times are free,
+//! and booking, moving or cancelling the caller's own appointments.
+//!
+//! Every answer is something the agent can say. Bad arguments get an error
+//! result and write nothing; a calendar that is slow or failing gets a spoken
+//! fallback and a follow-up task for the business, never silence. A booking,
+//! move or cancellation is recorded under its tool call's key with the answer
+//! given, so the same tool call delivered twice books once and answers the same.
+
+use jiff::civil::{Date, DateTime};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::appointments::appointment::{Appointment, AppointmentStatus};
+use crate::appointments::business::{Business, Service};
+use crate::appointments::calendar::{
+    Attendee, Booking, BookingMetadata, Calendar, CalendarAccount, CalendarError, Email,
+    NewBooking, SlotQuery,
+};
+use crate::calling::attempt::CallAttempt;
+use crate::calling::call::CallRef;
+use crate::calling::lead::{Change, Lead};
+use crate::intake::tenant::VoiceProvider;
+use crate::kernel::error::Result;
+use crate::kernel::ids::{AppointmentId, LeadId, MessageId, TenantId};
+use crate::kernel::phone::Phone;
+use crate::kernel::time::Zone;
+use crate::messaging::message::{Channel, MessageJob, MessagePurpose};
+use crate::ports::{
+    BusinessStore, CallContext, CallStore, InCallStore, LeadStore, MessageQueue, ToolRecord,
+};
+use crate::write::{
+    Change as WriteChange, Commit, Decision, Effect, Effects, Entity, Refused, UseCase, run,
+};
+use async_trait::async_trait;
+
+#[cfg(test)]
+mod tests;
+
+/// The functions the agent may call.
+pub const FUNCTIONS: [&str; 7] = [
+    "get_business_info",
+    "get_services",
+    "get_business_hours",
+    "check_availability",
+    "book_appointment",
+    "reschedule_appointment",
+    "cancel_appointment",
+];
+
+/// How many free times an answer offers: a caller can hold three in mind.
+pub const SLOTS_OFFERED: usize = 3;
+/// How far a search for free times looks when the caller names no range.
+pub const SEARCH_DAYS: i64 = 7;
+
+/// One function call of the agent, as either provider delivered it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// The provider's tool call id (Vapi), or one derived from the call,
+    /// the function and its arguments (Retell sends none): a redelivery has the same.
+    pub id: String,
+    pub name: String,
+    /// A JSON object (a JSON-encoded string is read by the adapter first).
+    pub args: Value,
+}
+
+/// What the agent hears back: an answer (an object whose `say` is the
+/// sentence to speak) or an error it can speak.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolReply {
+    Answer(Map<String, Value>),
+    Error(String),
+}
+
+impl ToolReply {
+    fn say(sentence: impl Into<String>, data: Value) -> Self {
+        let mut object = Map::new();
+        object.insert("say".into(), Value::String(sentence.into()));
+        if let Value::Object(data) = data {
+            object.extend(data);
+        }
+        ToolReply::Answer(object)
+    }
+
+    fn error(sentence: impl Into<String>) -> Self {
+        ToolReply::Error(sentence.into())
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, ToolReply::Error(_))
+    }
+
+    /// The sentence to speak.
+    pub fn spoken(&self) -> &str {
+        match self {
+            ToolReply::Answer(object) => object.get("say").and_then(Value::as_str).unwrap_or(""),
+            ToolReply::Error(sentence) => sentence,
+        }
+    }
+}
+
+/// Who is on the line, as leadline knows it: the tenant from our own call
+/// metadata (or, inbound, from the number dialled), never from the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub tenant: TenantId,
+    /// Leadline's metadata of an outbound call (the lead called and the
+    /// attempt): a tool call acts only if it matches the attempt leadline
+    /// recorded ([`check_attempt`]). `None` on inbound calls.
+    pub call: Option<CallRef>,
+    /// The provider that sent the tool call.
+    pub provider: VoiceProvider,
+    /// The provider's call id.
+    pub call_id: String,
+    /// The number the caller speaks from, when the provider says.
+    pub caller: Option<Phone>,
+    /// When the tool call arrived, on the wall clock by which the providers
+    /// date a call's end (the demo's clock runs ahead of it).
+    pub arrived: Timestamp,
+}
+
+impl Line {
+    /// The lead leadline called (outbound calls).
+    fn lead(&self) -> Option<&LeadId> {
+        self.call.as_ref().map(|c| &c.lead)
+    }
+
+    /// Whose appointments this call may see and change: the lead called, or
+    /// for an inbound call the caller's number.
+    fn owner(&self) -> Option<LeadId> {
+        self.lead().cloned().or_else(|| {
+            self.caller
+                .as_ref()
+                .map(|c| LeadId::for_caller(&self.tenant, c))
+        })
+    }
+}
+
+/// How long after the end its provider reported a call still takes tool
+/// calls. Events and tool calls are separate requests, so the end event can
+/// be applied before a tool call the agent sent as the caller hung up, or
+/// before a retry of one that timed out (Retell retries a function up to
+/// twice; docs/in-call-tools.md asks for an 8 s timeout); the provider's
+/// clock and ours may differ by a few seconds too. Two minutes covers these
+/// with room to spare and is far shorter than any reuse of an old call's
+/// metadata.
+pub const AFTER_THE_END: SignedDuration = SignedDuration::from_mins(2);
+
+/// Whether a tool call on `line`, whose metadata is `ours`, may act for
+/// the attempt leadline recorded under that metadata (`attempt`, read by
+/// tenant, lead and attempt number). `Err` says why not, for the log.
+///
+/// The attempt must exist and be this tenant's, lead's and number's; it
+/// was placed through the provider that sent the tool call; the provider
+/// call id it recorded, once the provider's answer or first event gave one,
+/// is this call's (before that, as while the create-call request is
+/// unanswered, any call id is taken); and its call has not ended, or ended
+/// at most [`AFTER_THE_END`] before the tool call arrived. An end without
+/// a reported time (the sweep gave up on a stuck call) takes none.
+pub fn check_attempt(
+    line: &Line,
+    ours: &CallRef,
+    attempt: Option<&CallAttempt>,
+) -> std::result::Result<(), &'static str> {
+    let Some(attempt) = attempt else {
+        return Err("leadline recorded no such attempt");
+    };
+    if attempt.tenant != line.tenant
+        || attempt.tenant != ours.tenant
+        || attempt.lead != ours.lead
+        || attempt.number != ours.attempt
+    {
+        return Err("the attempt is another tenant's, lead's or number's");
+    }
+    if attempt.provider != line.provider {
+        return Err("the attempt was placed through the other provider");
+    }
+    if attempt
+        .provider_call_id
+        .as_ref()
+        .is_some_and(|id| *id != line.call_id)
+    {
+        return Err("the attempt recorded another provider call");
+    }
+    if attempt.is_ended() {
+        match attempt.report.ended_at {
+            Some(end) if line.arrived.duration_since(end) <= AFTER_THE_END => {}
+            _ => return Err("the attempt's call has ended"),
+        }
+    }
+    Ok(())
+}
+
+/// The tenant of a call: leadline's metadata when present, else the tenant
+/// the dialled number belongs to (inbound calls).
+pub async fn resolve_tenant<S: BusinessStore>(
+    store: &S,
+    metadata_tenant: Option<&TenantId>,
+    called: Option<&Phone>,
+) -> Result<Option<TenantId>> {
+    match (metadata_tenant, called) {
+        (Some(tenant), _) => Ok(Some(tenant.clone())),
+        (None, Some(number)) => store.tenant_of_number(number).await,
+        (None, None) => Ok(None),
+    }
+}
+
+/// Spoken when the call cannot be tied to a business.
+pub const UNKNOWN_BUSINESS: &str = "I'm sorry, I can't look that up for this business right now. Someone from the team will follow up with you.";
+
+/// Spoken when the metadata of a call does not match the call leadline
+/// placed (or the call is over): nothing is looked up, asked or written.
+pub const NOT_THIS_CALL: &str =
+    "I'm sorry, I can't do that on this call. Someone from the team will follow up with you.";
+
+/// The in-call use case: its ports, borrowed for one request. Businesses
+/// come through their own port so that the function can cache them.
+pub struct InCall<'a, B, S, K, M> {
+    pub businesses: &'a B,
+    pub store: &'a S,
+    pub calendar: &'a K,
+    pub messages: &'a M,
+}
+
+/// A tool call that changed something, recorded with its answer, the
+/// appointment it made or moved, and the lead it booked, in one write.
+struct RecordTool<'a, S> {
+    store: &'a S,
+    tenant: &'a TenantId,
+    lead: Option<&'a LeadId>,
+    /// The lead as the tool call read it; read again after a lost race.
+    held: std::sync::Mutex<Option<Option<Lead>>>,
+    record: &'a ToolRecord,
+    appointment: Option<&'a Appointment>,
+    booked: bool,
+}
+
+#[async_trait]
+impl<S: LeadStore> UseCase for RecordTool<'_, S> {
+    type State = Option<Lead>;
+    type Answer = ();
+    const WHAT: &'static str = "the lead";
+
+    async fn load(&self) -> Result<Option<Lead>> {
+        let held = self.held.lock().ok().and_then(|mut held| held.take());
+        if let Some(held) = held {
+            return Ok(held);
+        }
+        match self.lead {
+            Some(id) => self.store.lead(self.tenant, id).await,
+            None => Ok(None),
+        }
+    }
+
+    fn decide(&self, lead: Option<Lead>, now: Timestamp) -> Result<Decision<()>> {
+        let mut changes = vec![WriteChange::Create(Entity::Tool(self.record.clone()))];
+        if let Some(appointment) = self.appointment {
+            changes.push(match appointment.version {
+                0 => WriteChange::Create(Entity::Appointment(appointment.clone())),
+                _ => WriteChange::Save(Entity::Appointment(appointment.clone())),
+            });
+        }
+        let mut effects = Vec::new();
+        if let Some(mut lead) = lead.filter(|_| self.booked)
+            && lead.book(now) == Change::Applied
+        {
+            effects = lead.take_effects();
+            changes.push(WriteChange::Save(Entity::Lead(lead)));
+        }
+        Ok(Decision::new(changes, effects, ()))
+    }
+}
+
+/// In-call effects: messages to the caller. A decision that asks for
+/// anything else here is a bug, and fails.
+struct MessageEffects<'a, M: ?Sized>(&'a M);
+
+#[async_trait]
+impl<M: MessageQueue + ?Sized> Effects for MessageEffects<'_, M> {
+    async fn carry_out(&self, effects: &[Effect], _: Timestamp) -> Result<()> {
+        let mut jobs = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send(job) => jobs.push(job.clone()),
+                other => {
+                    return Err(crate::Error::Internal(format!(
+                        "a tool call cannot carry out {}",
+                        other.id()
+                    )));
+                }
+            }
+        }
+        self.0.enqueue(&jobs).await
+    }
+}
+
+/// What a booking-like function needs from the calendar, resolved.
+struct Ready<'a> {
+    business: &'a Business,
+    account: &'a CalendarAccount,
+    lead: Option<Lead>,
+    zone: Zone,
+}
+
+impl<B, S, K, M> InCall<'_, B, S, K, M>
+where
+    B: BusinessStore,
+    S: InCallStore + LeadStore + CallStore + Commit,
+    K: Calendar,
+    M: MessageQueue,
+{
+    /// Answers one function call. Errors of our own store are the only
+    /// `Err`: the receiver turns them into a spoken apology as well.
+    ///
+    /// On an outbound call the lead and the attempt are read in one round
+    /// trip, next to the business; a call that does not match its attempt
+    /// ([`check_attempt`]) gets [`NOT_THIS_CALL`] before anything else.
+    pub async fn answer(&self, line: &Line, call: &ToolCall, now: Timestamp) -> Result<ToolReply> {
+        let (business, context) =
+            futures::future::try_join(self.businesses.business(&line.tenant), async {
+                match &line.call {
+                    Some(ours) => self.store.call_context(ours).await,
+                    None => Ok(CallContext::default()),
+                }
+            })
+            .await?;
+        if let Some(ours) = &line.call
+            && let Err(why) = check_attempt(line, ours, context.attempt.as_ref())
+        {
+            tracing::warn!(
+                tenant = %line.tenant, lead = %ours.lead, attempt = ours.attempt,
+                call_id = %line.call_id, provider = ?line.provider, function = %call.name,
+                why, "a tool call that does not match leadline's call: refused"
+            );
+            return Ok(ToolReply::error(NOT_THIS_CALL));
+        }
+        let lead = context.lead;
+        let Some(business) = business else {
+            return Ok(ToolReply::error(UNKNOWN_BUSINESS));
+        };
+        let zone = lead
+            .as_ref()
+            .and_then(|l| l.zone.clone())
+            .unwrap_or_else(|| business.zone.clone());
+        let none = Map::new();
+        let args = match &call.args {
+            Value::Object(args) => args,
+            Value::Null => &none,
+            _ => {
+                return Ok(ToolReply::error(
+                    "I didn't get the details for that. Could you say them again?",
+                ));
+            }
+        };
+        let args = Args(args);
+        Ok(match call.name.as_str() {
+            "get_business_info" => business_info(&business),
+            "get_services" => services(&business),
+            "get_business_hours" => ToolReply::say(
+                format!("We're open {}.", business.spoken_hours()),
+                json!({"timezone": business.zone.name()}),
+            ),
+            "check_availability" => {
+                let ready = match ready(&business, lead, zone) {
+                    Ok(ready) => ready,
+                    Err(reply) => return Ok(reply),
+                };
+                self.check_availability(line, call, &ready, args, now).await
+            }
+            "book_appointment" | "reschedule_appointment" | "cancel_appointment" => {
+                let ready = match ready(&business, lead, zone) {
+                    Ok(ready) => ready,
+                    Err(reply) => return Ok(reply),
+                };
+                return self.change(line, call, ready, args, now).await;
+            }
+            other => ToolReply::error(format!(
+                "I can't do that here: there is no function called {other}."
+            )),
+        })
+    }
+
+    async fn check_availability(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: &Ready<'_>,
+        args: Args<'_>,
+        now: Timestamp,
+    ) -> ToolReply {
+        let service = match bookable_service(ready.business, args) {
+            Ok(service) => service,
+            Err(reply) => return reply,
+        };
+        let rules = ready.business.booking_rules;
+        let (earliest, latest) = (rules.earliest(now), rules.latest(now));
+        let (from, to) = match args.range(&ready.zone, now) {
+            Ok(Some((_, to))) if to <= earliest => {
+                return ToolReply::error(
+                    "That date has already passed, or it's too soon to book. Which later day works for you?",
+                );
+            }
+            Ok(Some((from, _))) if from > latest => {
+                return ToolReply::error(format!(
+                    "We only book up to {} days ahead. Is there an earlier day that works?",
+                    rules.max_days_ahead
+                ));
+            }
+            Ok(Some((from, to))) => (from.max(earliest), to.min(latest)),
+            Ok(None) => (
+                earliest,
+                (earliest + SignedDuration::from_hours(24 * SEARCH_DAYS)).min(latest),
+            ),
+            Err(reply) => return reply,
+        };
+        let slots = match self.free_slots(ready, service, from, to).await {
+            Ok(slots) => slots,
+            Err(e @ CalendarError::Unavailable(_)) => {
+                return self
+                    .fallback(line, call, ready, Wanted { service, at: None }, &e, now)
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the calendar refused a slot query");
+                return ToolReply::error(format!(
+                    "I can't see free times for {} right now. Someone from the team will text you some.",
+                    service.name
+                ));
+            }
+        };
+        let offered = nearest(&slots, from, SLOTS_OFFERED);
+        if offered.is_empty() {
+            return ToolReply::say(
+                format!(
+                    "I don't see any free times for {} between {} and {}. Would another day work?",
+                    service.name,
+                    spoken_day(from, &ready.zone),
+                    spoken_day(to, &ready.zone)
+                ),
+                json!({"service": service.id, "timezone": ready.zone.name(), "slots": []}),
+            );
+        }
+        ToolReply::say(
+            format!(
+                "The nearest times I have for {} are {}. Which one suits you?",
+                service.name,
+                or_list(
+                    &offered
+                        .iter()
+                        .map(|t| spoken(*t, &ready.zone))
+                        .collect::<Vec<_>>()
+                )
+            ),
+            json!({
+                "service": service.id,
+                "timezone": ready.zone.name(),
+                "slots": slot_list(&offered, &ready.zone),
+            }),
+        )
+    }
+
+    /// Free starts in `[from, to)`, asked of the calendar for whole local
+    /// days so that answers can be shared (cached) between calls.
+    async fn free_slots(
+        &self,
+        ready: &Ready<'_>,
+        service: &Service,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Timestamp>, CalendarError> {
+        let query = SlotQuery {
+            event_type_id: service.calcom_event_type_id,
+            from: start_of_day(from, &ready.zone),
+            to: next_day(to - SignedDuration::from_nanos(1), &ready.zone),
+            zone: ready.zone.clone(),
+        };
+        let slots = self.calendar.free_slots(ready.account, &query).await?;
+        Ok(slots
+            .into_iter()
+            .filter(|t| (from..to).contains(t))
+            .collect())
+    }
+
+    /// Book, reschedule or cancel: answered from the record when this tool
+    /// call was answered before, else carried out and recorded with its answer.
+    async fn change(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: Ready<'_>,
+        args: Args<'_>,
+        now: Timestamp,
+    ) -> Result<ToolReply> {
+        let key = format!("{}#{}", line.call_id, call.id);
+        if let Some(record) = self.store.tool_record(&line.tenant, &key).await? {
+            return Ok(record.reply);
+        }
+        let Some(owner) = line.owner() else {
+            return Ok(ToolReply::error(
+                "I can only book for the person on this call, and I can't see your number. Someone from the team will text you to finish the booking.",
+            ));
+        };
+        let planned = match call.name.as_str() {
+            "book_appointment" => self.book(line, call, &ready, &owner, args, now).await,
+            "reschedule_appointment" => {
+                self.reschedule(line, call, &ready, &owner, args, now)
+                    .await?
+            }
+            _ => self.cancel(line, &ready, &owner, args, now).await?,
+        };
+        let Planned {
+            reply,
+            appointment,
+            booked,
+        } = match planned {
+            Outcome::Rejected(reply) => return Ok(reply),
+            Outcome::Done(planned) => planned,
+        };
+        let lead = ready.lead.clone();
+        let record = ToolRecord {
+            key,
+            tenant: line.tenant.clone(),
+            name: call.name.clone(),
+            reply: reply.clone(),
+            at: now,
+        };
+        let recorded = RecordTool {
+            store: self.store,
+            tenant: &line.tenant,
+            lead: line.lead(),
+            held: std::sync::Mutex::new(Some(lead)),
+            record: &record,
+            appointment: appointment.as_ref(),
+            booked,
+        };
+        match run(self.store, &MessageEffects(self.messages), &recorded, now).await {
+            Ok(()) => Ok(reply),
+            Err(crate::Error::Refused(Refused::Duplicate)) => {
+                // Another delivery of this tool call got there first: its answer stands.
+                if let Some(booking) = appointment.as_ref().filter(|a| a.version == 0)
+                    && let Err(e) = self
+                        .calendar
+                        .cancel(ready.account, &booking.booking_uid, "duplicate request")
+                        .await
+                {
+                    tracing::warn!(error = %e, "a duplicate booking could not be cancelled");
+                }
+                let record = self.store.tool_record(&line.tenant, &record.key).await?;
+                Ok(record.map_or(reply, |r| r.reply))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn book(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: &Ready<'_>,
+        owner: &LeadId,
+        args: Args<'_>,
+        now: Timestamp,
+    ) -> Outcome {
+        let service = match bookable_service(ready.business, args) {
+            Ok(service) => service,
+            Err(reply) => return Outcome::Rejected(reply),
+        };
+        let start = match args.start(ready, now) {
+            Ok(start) => start,
+            Err(reply) => return Outcome::Rejected(reply),
+        };
+        let attendee = match attendee(ready, line, args) {
+            Ok(attendee) => attendee,
+            Err(reply) => return Outcome::Rejected(reply),
+        };
+        let booking = NewBooking {
+            event_type_id: service.calcom_event_type_id,
+            start,
+            attendee,
+            metadata: BookingMetadata {
+                tenant: line.tenant.clone(),
+                lead: owner.clone(),
+                call: line.call_id.clone(),
+                tool_call: call.id.clone(),
+            },
+        };
+        match self.calendar.book(ready.account, &booking).await {
+            Ok(booked) => {
+                let appointment = Appointment {
+                    id: AppointmentId::derive(&line.tenant, &booked.uid),
+                    tenant: line.tenant.clone(),
+                    lead: owner.clone(),
+                    booking_uid: booked.uid.clone(),
+                    starts_at: booked.start,
+                    ends_at: booked.end,
+                    status: AppointmentStatus::Booked,
+                    service: Some(service.id.clone()),
+                    call: Some(line.call_id.clone()),
+                    version: 0,
+                };
+                let reply = ToolReply::say(
+                    format!(
+                        "You're booked for {} on {}. You'll get a confirmation by email.",
+                        service.name,
+                        spoken(booked.start, &ready.zone)
+                    ),
+                    json!({"booked": true, "appointment": appointment_json(&appointment, &ready.zone)}),
+                );
+                Outcome::Done(Planned {
+                    reply,
+                    appointment: Some(appointment),
+                    booked: true,
+                })
+            }
+            Err(CalendarError::SlotTaken(_)) => {
+                self.alternatives(line, call, ready, service, start, now)
+                    .await
+            }
+            Err(e) => {
+                self.failed(
+                    line,
+                    call,
+                    ready,
+                    Wanted {
+                        service,
+                        at: Some(start),
+                    },
+                    e,
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn reschedule(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: &Ready<'_>,
+        owner: &LeadId,
+        args: Args<'_>,
+        now: Timestamp,
+    ) -> Result<Outcome> {
+        let mut appointment = match self.own_appointment(line, owner, args, now).await? {
+            Ok(appointment) => appointment,
+            Err(reply) => return Ok(Outcome::Rejected(reply)),
+        };
+        let start = match args.start(ready, now) {
+            Ok(start) => start,
+            Err(reply) => return Ok(Outcome::Rejected(reply)),
+        };
+        let service = appointment
+            .service
+            .as_ref()
+            .and_then(|id| ready.business.service(id));
+        let moved = self
+            .calendar
+            .reschedule(
+                ready.account,
+                &appointment.booking_uid,
+                start,
+                "Rescheduled by the caller on the phone",
+            )
+            .await;
+        Ok(match moved {
+            Ok(Booking { uid, start, end }) => {
+                if appointment.reschedule(&uid, start, end).is_err() {
+                    return Ok(Outcome::Rejected(ToolReply::error(
+                        "That appointment can't be moved any more.",
+                    )));
+                }
+                let reply = ToolReply::say(
+                    format!(
+                        "Done: your appointment is now on {}.",
+                        spoken(start, &ready.zone)
+                    ),
+                    json!({"rescheduled": true, "appointment": appointment_json(&appointment, &ready.zone)}),
+                );
+                Outcome::Done(Planned {
+                    reply,
+                    appointment: Some(appointment),
+                    booked: false,
+                })
+            }
+            Err(CalendarError::SlotTaken(_)) => match service {
+                Some(service) => {
+                    self.alternatives(line, call, ready, service, start, now)
+                        .await
+                }
+                None => Outcome::Rejected(ToolReply::error(
+                    "That time isn't free. Which other time would you like?",
+                )),
+            },
+            Err(e) => match service {
+                Some(service) => {
+                    self.failed(
+                        line,
+                        call,
+                        ready,
+                        Wanted {
+                            service,
+                            at: Some(start),
+                        },
+                        e,
+                        now,
+                    )
+                    .await
+                }
+                None => self.unavailable_reply(e),
+            },
+        })
+    }
+
+    async fn cancel(
+        &self,
+        line: &Line,
+        ready: &Ready<'_>,
+        owner: &LeadId,
+        args: Args<'_>,
+        now: Timestamp,
+    ) -> Result<Outcome> {
+        let mut appointment = match self.own_appointment(line, owner, args, now).await? {
+            Ok(appointment) => appointment,
+            Err(reply) => return Ok(Outcome::Rejected(reply)),
+        };
+        let reason = args
+            .text("reason")
+            .unwrap_or("Cancelled by the caller on the phone");
+        match self
+            .calendar
+            .cancel(ready.account, &appointment.booking_uid, reason)
+            .await
+        {
+            // Gone from the calendar already: cancelled all the same.
+            Ok(()) | Err(CalendarError::NotFound) => {}
+            Err(CalendarError::Unavailable(why)) => {
+                tracing::warn!(%why, "the calendar failed a cancellation");
+                return Ok(self.unavailable_reply(CalendarError::Unavailable(why)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the calendar refused a cancellation");
+                return Ok(Outcome::Rejected(ToolReply::error(
+                    "I couldn't cancel that appointment. Someone from the team will follow up.",
+                )));
+            }
+        }
+        if appointment.cancel().is_err() {
+            return Ok(Outcome::Rejected(ToolReply::error(
+                "That appointment is no longer booked.",
+            )));
+        }
+        let reply = ToolReply::say(
+            format!(
+                "Your appointment on {} is cancelled.",
+                spoken(appointment.starts_at, &ready.zone)
+            ),
+            json!({"cancelled": true, "appointment": appointment_json(&appointment, &ready.zone)}),
+        );
+        Ok(Outcome::Done(Planned {
+            reply,
+            appointment: Some(appointment),
+            booked: false,
+        }))
+    }
+
+    /// The caller's booked, upcoming appointment: the one named, or the only one.
+    async fn own_appointment(
+        &self,
+        line: &Line,
+        owner: &LeadId,
+        args: Args<'_>,
+        now: Timestamp,
+    ) -> Result<Result<Appointment, ToolReply>> {
+        let upcoming: Vec<Appointment> = self
+            .store
+            .appointments_of(&line.tenant, owner)
+            .await?
+            .into_iter()
+            .filter(|a| a.status == AppointmentStatus::Booked && a.starts_at > now)
+            .collect();
+        let named = args.text("appointment_id");
+        let found = match named {
+            Some(id) => upcoming.iter().find(|a| a.id.as_str() == id).cloned(),
+            None if upcoming.len() == 1 => upcoming.first().cloned(),
+            None if upcoming.len() > 1 => {
+                return Ok(Err(ToolReply::error(
+                    "You have more than one appointment with us. Which one do you mean?",
+                )));
+            }
+            None => None,
+        };
+        Ok(found.ok_or_else(|| {
+            ToolReply::error("I can't find an upcoming appointment of yours to change.")
+        }))
+    }
+
+    /// The slot was taken meanwhile: the nearest free times around it instead.
+    async fn alternatives(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: &Ready<'_>,
+        service: &Service,
+        wanted: Timestamp,
+        now: Timestamp,
+    ) -> Outcome {
+        let rules = ready.business.booking_rules;
+        let from = rules
+            .earliest(now)
+            .max(wanted - SignedDuration::from_hours(24));
+        let to = rules
+            .latest(now)
+            .min(wanted + SignedDuration::from_hours(24 * 3));
+        let slots = match self.free_slots(ready, service, from, to).await {
+            Ok(slots) => slots,
+            Err(e) => {
+                return self
+                    .failed(
+                        line,
+                        call,
+                        ready,
+                        Wanted {
+                            service,
+                            at: Some(wanted),
+                        },
+                        e,
+                        now,
+                    )
+                    .await;
+            }
+        };
+        let offered = nearest(&slots, wanted, SLOTS_OFFERED);
+        let sentence = if offered.is_empty() {
+            format!(
+                "Sorry, {} was just taken, and I don't see other free times close to it. Would another day work?",
+                spoken(wanted, &ready.zone)
+            )
+        } else {
+            format!(
+                "Sorry, {} was just taken. I can offer {}. Which would you like?",
+                spoken(wanted, &ready.zone),
+                or_list(
+                    &offered
+                        .iter()
+                        .map(|t| spoken(*t, &ready.zone))
+                        .collect::<Vec<_>>()
+                )
+            )
+        };
+        Outcome::Done(Planned::answer(ToolReply::say(
+            sentence,
+            json!({"booked": false, "alternatives": slot_list(&offered, &ready.zone)}),
+        )))
+    }
+
+    /// The calendar failed. Unavailable (slow, 5xx, 429): the spoken fallback
+    /// and a follow-up task; any other refusal: an error, nothing written.
+    async fn failed(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: &Ready<'_>,
+        wanted: Wanted<'_>,
+        error: CalendarError,
+        now: Timestamp,
+    ) -> Outcome {
+        match error {
+            CalendarError::Unavailable(_) => Outcome::Done(Planned::answer(
+                self.fallback(line, call, ready, wanted, &error, now).await,
+            )),
+            e => {
+                tracing::warn!(error = %e, "the calendar refused the request");
+                Outcome::Rejected(ToolReply::error(
+                    "I couldn't book that time. Could we try a different time?",
+                ))
+            }
+        }
+    }
+
+    fn unavailable_reply(&self, error: CalendarError) -> Outcome {
+        tracing::warn!(%error, "calendar unavailable during a call");
+        Outcome::Done(Planned::answer(ToolReply::say(
+            FALLBACK,
+            json!({"follow_up": true}),
+        )))
+    }
+
+    /// The spoken fallback, and a follow-up task for the business on the
+    /// messenger's queue: a text to the caller with what they asked for.
+    async fn fallback(
+        &self,
+        line: &Line,
+        call: &ToolCall,
+        ready: &Ready<'_>,
+        Wanted {
+            service,
+            at: wanted,
+        }: Wanted<'_>,
+        error: &CalendarError,
+        now: Timestamp,
+    ) -> ToolReply {
+        tracing::warn!(%error, function = %call.name, "calendar unavailable during a call: fallback answer");
+        let to = ready
+            .lead
+            .as_ref()
+            .map(|l| l.phone.clone())
+            .or_else(|| line.caller.clone());
+        let (Some(owner), Some(to)) = (line.owner(), to) else {
+            return ToolReply::say(FALLBACK, json!({"follow_up": false}));
+        };
+        let occasion = format!("{}#{}", line.call_id, call.id);
+        let mut params = std::collections::BTreeMap::from([
+            ("business".to_owned(), ready.business.name.clone()),
+            ("service".to_owned(), service.name.clone()),
+            ("function".to_owned(), call.name.clone()),
+            ("call".to_owned(), line.call_id.clone()),
+            ("asked_at".to_owned(), now.to_string()),
+        ]);
+        if let Some(wanted) = wanted {
+            params.insert("wanted".into(), wanted.to_string());
+            params.insert("wanted_spoken".into(), spoken(wanted, &ready.zone));
+        }
+        let job = MessageJob {
+            id: MessageId::derive(
+                &owner,
+                "booking_follow_up",
+                Channel::Sms.as_str(),
+                &occasion,
+            ),
+            tenant: line.tenant.clone(),
+            lead: owner,
+            channel: Channel::Sms,
+            purpose: MessagePurpose::BookingFollowUp,
+            template: "booking_follow_up".into(),
+            to: to.as_str().to_owned(),
+            params,
+        };
+        let queued = match self.messages.enqueue(std::slice::from_ref(&job)).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, message = %job.id, "the follow-up task could not be queued");
+                false
+            }
+        };
+        ToolReply::say(FALLBACK, json!({"follow_up": queued, "task": job.id}))
+    }
+}
+
+/// What the caller asked for when the calendar failed.
+#[derive(Clone, Copy)]
+struct Wanted<'a> {
+    service: &'a Service,
+    at: Option<Timestamp>,
+}
+
+/// What the agent says when the calendar cannot answer in time.
+pub const FALLBACK: &str =
+    "I'm having trouble reaching the calendar right now. I'll text you a confirmation shortly.";
+
+enum Outcome {
+    /// Bad input or a refusal: the error is answered and nothing is written.
+    Rejected(ToolReply),
+    /// The calendar answered: record the answer (and the appointment).
+    Done(Planned),
+}
+
+struct Planned {
+    reply: ToolReply,
+    appointment: Option<Appointment>,
+    /// The lead becomes booked.
+    booked: bool,
+}
+
+impl Planned {
+    fn answer(reply: ToolReply) -> Self {
+        Planned {
+            reply,
+            appointment: None,
+            booked: false,
+        }
+    }
+}
+
+fn ready(business: &Business, lead: Option<Lead>, zone: Zone) -> Result<Ready<'_>, ToolReply> {
+    match &business.calendar {
+        Some(account) => Ok(Ready {
+            business,
+            account,
+            lead,
+            zone,
+        }),
+        None => Err(ToolReply::error(
+            "I can't see the calendar for this business. Someone from the team will call you to book.",
+        )),
+    }
+}
+
+fn business_info(business: &Business) -> ToolReply {
+    let mut sentence = format!("This is {}.", business.name);
+    if let Some(about) = &business.about {
+        sentence.push(' ');
+        sentence.push_str(about);
+    }
+    if let Some(address) = &business.address {
+        sentence.push_str(&format!(" We're at {address}."));
+    }
+    ToolReply::say(
+        sentence,
+        json!({
+            "name": business.name,
+            "address": business.address,
+            "phone": business.phone.as_ref().map(Phone::as_str),
+            "timezone": business.zone.name(),
+            "hours": business.spoken_hours(),
+            "answers": business.answers,
+        }),
+    )
+}
+
+fn services(business: &Business) -> ToolReply {
+    let listed: Vec<Value> = business
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": s.name,
+                "duration_minutes": s.duration_minutes,
+                "price": s.price.to_string(),
+                "bookable_by_phone": s.voice_booking,
+            })
+        })
+        .collect();
+    let names: Vec<String> = business
+        .services
+        .iter()
+        .map(|s| format!("{} ({} minutes, {})", s.name, s.duration_minutes, s.price))
+        .collect();
+    let sentence = if names.is_empty() {
+        "I don't have a list of services to share right now.".to_owned()
+    } else {
+        format!("We offer {}.", and_list(&names))
+    };
+    ToolReply::say(sentence, json!({"services": listed}))
+}
+
+/// The service named in `service`, if it exists and may be booked by phone.
+fn bookable_service<'b>(business: &'b Business, args: Args<'_>) -> Result<&'b Service, ToolReply> {
+    let Some(named) = args.text("service") else {
+        return Err(ToolReply::error("Which service would you like to book?"));
+    };
+    let Some(service) = business.find_service(named) else {
+        return Err(ToolReply::error(format!(
+            "We don't offer a service called {named}. Would you like to hear what we offer?"
+        )));
+    };
+    if !service.voice_booking {
+        return Err(ToolReply::error(format!(
+            "{} can't be booked by phone. Someone from the team will help you with it.",
+            service.name
+        )));
+    }
+    Ok(service)
+}
+
+fn attendee(ready: &Ready<'_>, line: &Line, args: Args<'_>) -> Result<Attendee, ToolReply> {
+    let lead = ready.lead.as_ref();
+    let name = args
+        .text("name")
+        .map(str::to_owned)
+        .or_else(|| lead.and_then(|l| l.name.clone()))
+        .filter(|n| (1..=100).contains(&n.trim().len()));
+    let Some(name) = name else {
+        return Err(ToolReply::error("May I have your name for the booking?"));
+    };
+    let email = match args.text("email") {
+        Some(raw) => Email::parse(raw).map_err(|_| {
+            ToolReply::error("That email address doesn't look right. Could you spell it for me?")
+        })?,
+        None => match lead.and_then(|l| l.email.as_deref()).map(Email::parse) {
+            Some(Ok(email)) => email,
+            _ => {
+                return Err(ToolReply::error(
+                    "What email address should the confirmation go to?",
+                ));
+            }
+        },
+    };
+    let phone = match args.text("phone") {
+        Some(raw) => Some(Phone::parse(raw, None).map_err(|_| {
+            ToolReply::error("That phone number doesn't look right. Could you say it again?")
+        })?),
+        None => lead
+            .map(|l| l.phone.clone())
+            .or_else(|| line.caller.clone()),
+    };
+    Ok(Attendee {
+        name: name.trim().to_owned(),
+        email,
+        phone,
+        zone: ready.zone.clone(),
+    })
+}
+
+/// The arguments of one call, read leniently but never guessed.
+#[derive(Clone, Copy)]
+struct Args<'a>(&'a Map<String, Value>);
+
+impl Args<'_> {
+    /// A non-empty string (numbers are read as their text).
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.0.get(name)? {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim()),
+            _ => None,
+        }
+    }
+
+    /// The start of a booking: an instant with its offset, or a local date
+    /// and time in the caller's zone; within the booking rules.
+    fn start(&self, ready: &Ready<'_>, now: Timestamp) -> Result<Timestamp, ToolReply> {
+        let Some(raw) = self.text("start") else {
+            return Err(ToolReply::error("What time would you like?"));
+        };
+        let Some(start) = instant(raw, &ready.zone) else {
+            return Err(ToolReply::error(
+                "I didn't catch the time. Which day and time would you like?",
+            ));
+        };
+        let rules = ready.business.booking_rules;
+        if start <= now {
+            return Err(ToolReply::error(
+                "That time has already passed. Which later time works for you?",
+            ));
+        }
+        if start < rules.earliest(now) {
+            return Err(ToolReply::error(format!(
+                "We need at least {} minutes' notice. Which later time works for you?",
+                rules.min_notice_minutes
+            )));
+        }
+        if start > rules.latest(now) {
+            return Err(ToolReply::error(format!(
+                "We only book up to {} days ahead. Is there an earlier day that works?",
+                rules.max_days_ahead
+            )));
+        }
+        Ok(start)
+    }
+
+    /// The range the caller asked about: `date` (a day, or a date and time to
+    /// search from) and optionally `until` (a last day). `None` when not given.
+    fn range(
+        &self,
+        zone: &Zone,
+        now: Timestamp,
+    ) -> Result<Option<(Timestamp, Timestamp)>, ToolReply> {
+        let Some(raw) = self.text("date") else {
+            return Ok(None);
+        };
+        let unreadable = || ToolReply::error("I didn't catch the day. Which day would you like?");
+        let from = day_or_instant(raw, zone, now).ok_or_else(unreadable)?;
+        let to = match self.text("until") {
+            Some(raw) => {
+                let last = day_or_instant(raw, zone, now).ok_or_else(unreadable)?;
+                next_day(last, zone)
+            }
+            None => from + SignedDuration::from_hours(24 * SEARCH_DAYS),
+        };
+        if to <= from {
+            return Err(ToolReply::error(
+                "That range ends before it starts. Which days would you like?",
+            ));
+        }
+        Ok(Some((from, to)))
+    }
+}
+
+/// An RFC 3339 instant, or a local date and time (`2026-11-24T15:00`) in `zone`.
+fn instant(raw: &str, zone: &Zone) -> Option<Timestamp> {
+    raw.parse::<Timestamp>().ok().or_else(|| {
+        let local: DateTime = raw.replace(' ', "T").parse().ok()?;
+        local.to_zoned(zone.tz()).ok().map(|z| z.timestamp())
+    })
+}
+
+/// A date (its local midnight), `today`/`tomorrow`, or an instant.
+fn day_or_instant(raw: &str, zone: &Zone, now: Timestamp) -> Option<Timestamp> {
+    let today = zone.local(now).date();
+    let date = match raw.to_ascii_lowercase().as_str() {
+        "today" => Some(today),
+        "tomorrow" => today.tomorrow().ok(),
+        _ => raw.parse::<Date>().ok(),
+    };
+    match date {
+        Some(date) => date.to_zoned(zone.tz()).ok().map(|z| z.timestamp()),
+        None => instant(raw, zone),
+    }
+}
+
+fn start_of_day(at: Timestamp, zone: &Zone) -> Timestamp {
+    zone.local(at).start_of_day().map_or(at, |z| z.timestamp())
+}
+
+/// The start of the local day after the one `at` falls in.
+fn next_day(at: Timestamp, zone: &Zone) -> Timestamp {
+    zone.local(at)
+        .date()
+        .tomorrow()
+        .and_then(|d| d.to_zoned(zone.tz()))
+        .map_or(at, |z| z.timestamp())
+}
+
+/// The `n` free times closest to `wanted`, in order of time.
+pub fn nearest(slots: &[Timestamp], wanted: Timestamp, n: usize) -> Vec<Timestamp> {
+    let mut by_distance: Vec<Timestamp> = slots.to_vec();
+    by_distance.sort_by_key(|t| (t.duration_since(wanted).abs(), *t));
+    by_distance.dedup();
+    by_distance.truncate(n);
+    by_distance.sort();
+    by_distance
+}
+
+/// "Tuesday, November 24 at 3:00 PM" in the caller's zone.
+pub fn spoken(at: Timestamp, zone: &Zone) -> String {
+    zone.local(at)
+        .strftime("%A, %B %-d at %-I:%M %p")
+        .to_string()
+}
+
+fn spoken_day(at: Timestamp, zone: &Zone) -> String {
+    zone.local(at).strftime("%A, %B %-d").to_string()
+}
+
+fn slot_list(slots: &[Timestamp], zone: &Zone) -> Vec<Value> {
+    slots
+        .iter()
+        .map(|t| json!({"start": t.to_string(), "local": zone.local(*t).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(), "spoken": spoken(*t, zone)}))
+        .collect()
+}
+
+fn appointment_json(a: &Appointment, zone: &Zone) -> Value {
+    json!({
+        "id": a.id,
+        "service": a.service,
+        "start": a.starts_at.to_string(),
+        "end": a.ends_at.to_string(),
+        "spoken": spoken(a.starts_at, zone),
+        "status": a.status,
+    })
+}
+
+fn or_list(items: &[String]) -> String {
+    joined(items, "or")
+}
+
+fn and_list(items: &[String]) -> String {
+    joined(items, "and")
+}
+
+fn joined(items: &[String], word: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{}, {word} {last}", rest.join(", ")),
+    }
+}

@@ -1,0 +1,3 @@
+//! Messaging: SMS, email and WhatsApp messages to leads.
+
+pub mod message;
