@@ -5,7 +5,7 @@
 //! rows in DynamoDB, requests the provider received, answers of the API.
 
 use jiff::Timestamp;
-use leadline_core::calling::dispatch::DialMessage;
+use leadline_core::calling::work::DialMessage;
 use leadline_core::intake::tenant::VoiceProvider;
 use leadline_tests::calling::*;
 use leadline_tests::stack;

@@ -6,9 +6,9 @@ use jiff::Timestamp;
 use leadline_aws::{Aws, DynamoStore};
 use leadline_core::calling::attempt::CallAttempt;
 use leadline_core::calling::call::CallRef;
-use leadline_core::calling::dispatch::{DeploymentLimits, DialJob, SlotScope};
 use leadline_core::calling::lead::Lead;
 use leadline_core::calling::suppression::{Suppression, SuppressionSource};
+use leadline_core::calling::work::{DeploymentLimits, DialJob, SlotScope};
 use leadline_core::intake::campaign::{Campaign, CampaignStatus, Pacing};
 use leadline_core::intake::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::ports::{CallStore, CampaignStore, LeadStore, SuppressionStore, TenantStore};
@@ -396,7 +396,7 @@ async fn an_outbox_is_due_for_the_sweep_until_it_is_cleared() {
     // Long past: due at once, and first in the index.
     let then: Timestamp = "2001-01-01T00:00:00Z".parse().unwrap();
     let effect = Effect::Dial {
-        message: leadline_core::calling::dispatch::DialMessage::Dial(job),
+        message: leadline_core::calling::work::DialMessage::Dial(job),
         at: then,
     };
     let outbox = Outbox::new(f.tenant.id.clone(), vec![effect], then);

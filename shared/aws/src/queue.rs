@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use jiff::Timestamp;
-use leadline_core::calling::dispatch::DialMessage;
+use leadline_core::calling::work::DialMessage;
 use leadline_core::messaging::message::MessageJob;
 use leadline_core::ports::{DialQueue, MessageQueue};
 use leadline_core::{Error, Result, ScaledClock};
@@ -188,7 +188,7 @@ impl MessageQueue for SqsMessageQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadline_core::calling::dispatch::DialJob;
+    use leadline_core::calling::work::DialJob;
     use leadline_core::{CampaignId, LeadId, Phone, TenantId};
 
     #[test]

@@ -10,8 +10,8 @@ use aws_sdk_scheduler::types::{
     RetryPolicy, Target,
 };
 use jiff::{SignedDuration, Timestamp};
-use leadline_core::calling::dispatch::DialMessage;
-use leadline_core::calling::follow_up::FollowUp;
+use leadline_core::calling::work::DialMessage;
+use leadline_core::calling::work::FollowUp;
 use leadline_core::ports::FollowUpScheduler;
 use leadline_core::{Error, Result, ScaledClock};
 

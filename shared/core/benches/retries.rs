@@ -19,10 +19,9 @@ use leadline_core::calling::call::{
     CallEvent, CallPhase, CallReport, DialError, PlaceCall, PlacedCall, VoiceDialer,
 };
 use leadline_core::calling::call_events::apply_call_event;
-use leadline_core::calling::dispatch::{
-    DeploymentLimits, DialJob, DialResult, Dialers, Dispatcher,
-};
+use leadline_core::calling::dispatch::{DialResult, Dialers, Dispatcher};
 use leadline_core::calling::lead::{CallOutcome, Lead, LeadStatus};
+use leadline_core::calling::work::{DeploymentLimits, DialJob};
 use leadline_core::intake::campaign::{Campaign, CampaignStatus, Pacing};
 use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
 use leadline_core::kernel::time::Clock;

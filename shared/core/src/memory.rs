@@ -15,10 +15,10 @@ use crate::appointments::calendar::{
 use crate::billing::UsageRecord;
 use crate::calling::attempt::CallAttempt;
 use crate::calling::call::CallRef;
-use crate::calling::dispatch::{DialJob, DialMessage, SlotScope};
-use crate::calling::follow_up::FollowUp;
 use crate::calling::lead::{Lead, LeadStatus};
 use crate::calling::suppression::Suppression;
+use crate::calling::work::FollowUp;
+use crate::calling::work::{DialJob, DialMessage, SlotScope};
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::{Tenant, VoiceProvider};
 use crate::kernel::error::{Error, Result};

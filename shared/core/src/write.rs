@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 use crate::appointments::appointment::Appointment;
 use crate::billing::UsageRecord;
 use crate::calling::attempt::CallAttempt;
-use crate::calling::dispatch::{DialMessage, SlotClaim, SlotScope};
-use crate::calling::follow_up::FollowUp;
 use crate::calling::lead::Lead;
 use crate::calling::suppression::Suppression;
+use crate::calling::work::FollowUp;
+use crate::calling::work::{DialMessage, SlotClaim, SlotScope};
 use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::kernel::error::{Error, Result};
 use crate::kernel::ids::{AttemptId, TenantId};
@@ -575,7 +575,7 @@ mod tests {
         }
         fn decide(&self, _: (), now: Timestamp) -> Result<Decision<()>> {
             let lead = crate::calling::lead::tests::lead();
-            let job = crate::calling::dispatch::DialJob::for_lead(&lead, false);
+            let job = crate::calling::work::DialJob::for_lead(&lead, false);
             Ok(Decision::effects(
                 vec![Effect::Dial {
                     message: DialMessage::Dial(job),
@@ -601,7 +601,7 @@ mod tests {
         let lead = crate::calling::lead::tests::lead();
         let at = Timestamp::UNIX_EPOCH;
         let effect = |attempt| {
-            let mut job = crate::calling::dispatch::DialJob::for_lead(&lead, false);
+            let mut job = crate::calling::work::DialJob::for_lead(&lead, false);
             job.attempt = attempt;
             Effect::Dial {
                 message: DialMessage::Dial(job),

@@ -83,9 +83,9 @@ pub fn clock() -> Result<leadline_core::ScaledClock, Error> {
 }
 
 /// The provider plans: calls in flight per account, call starts per second.
-pub fn deployment_limits() -> Result<leadline_core::calling::dispatch::DeploymentLimits, Error> {
-    let defaults = leadline_core::calling::dispatch::DeploymentLimits::default();
-    Ok(leadline_core::calling::dispatch::DeploymentLimits {
+pub fn deployment_limits() -> Result<leadline_core::calling::work::DeploymentLimits, Error> {
+    let defaults = leadline_core::calling::work::DeploymentLimits::default();
+    Ok(leadline_core::calling::work::DeploymentLimits {
         retell_concurrent_calls: number(
             "RETELL_CONCURRENT_CALLS",
             defaults.retell_concurrent_calls,

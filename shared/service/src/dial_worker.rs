@@ -6,9 +6,8 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use leadline_core::calling::call::VoiceDialer;
-use leadline_core::calling::dispatch::{
-    DeploymentLimits, DialMessage, DialResult, Dialers, Dispatcher, sweep_campaign,
-};
+use leadline_core::calling::dispatch::{DialResult, Dialers, Dispatcher, sweep_campaign};
+use leadline_core::calling::work::{DeploymentLimits, DialMessage};
 use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::ports::{CallStore, CampaignStore, DialQueue, LeadStore};
 use leadline_core::write::Commit;
@@ -107,7 +106,7 @@ where
     }
 }
 
-fn log_dial(job: &leadline_core::calling::dispatch::DialJob, result: &DialResult) {
+fn log_dial(job: &leadline_core::calling::work::DialJob, result: &DialResult) {
     let attempt = job.call().attempt_id();
     match result {
         DialResult::Placed { provider_call_id } => {

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactW
 use leadline_core::billing::UsageRecord;
 use leadline_core::calling::attempt::CallAttempt;
 use leadline_core::calling::call::CallRef;
-use leadline_core::calling::dispatch::{DialJob, SlotScope};
 use leadline_core::calling::suppression::Suppression;
+use leadline_core::calling::work::{DialJob, SlotScope};
 use leadline_core::ports::{
     CallContext, CallStore, DialContext, Page, PageRequest, SuppressionStore, UsageStore,
 };
@@ -154,7 +154,7 @@ impl DynamoStore {
     /// One more call start in the provider account's second, if any are left.
     pub(super) fn count_call_start(
         &self,
-        claim: &leadline_core::calling::dispatch::PaceClaim,
+        claim: &leadline_core::calling::work::PaceClaim,
     ) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)

@@ -307,14 +307,14 @@ mod tests {
     use crate::ports::SuppressionStore;
 
     /// A world with lead 0's first call placed as `call_1`.
-    async fn placed() -> (World, crate::calling::dispatch::DialJob) {
+    async fn placed() -> (World, crate::calling::work::DialJob) {
         let w = World::new(1, FakeDialer::default()).await;
         let job = w.queue_lead(0).await;
         assert!(matches!(w.dial(&job).await, DialResult::Placed { .. }));
         (w, job)
     }
 
-    fn retell_events(w: &World, job: &crate::calling::dispatch::DialJob) -> Vec<CallEvent> {
+    fn retell_events(w: &World, job: &crate::calling::work::DialJob) -> Vec<CallEvent> {
         let mut analyzed = w.event(
             job,
             "call_1",
@@ -334,7 +334,7 @@ mod tests {
         ]
     }
 
-    fn vapi_events(w: &World, job: &crate::calling::dispatch::DialJob) -> Vec<CallEvent> {
+    fn vapi_events(w: &World, job: &crate::calling::work::DialJob) -> Vec<CallEvent> {
         let mut ringing = w.event(job, "call_1", CallPhase::Ringing, None);
         let mut started = w.event(job, "call_1", CallPhase::Started, None);
         let mut ended = w.event(

@@ -9,18 +9,17 @@
 //! sweep ([`crate::calling::sweep`]) does it.
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 use crate::calling::call::CallReport;
 use crate::calling::callback_time::{RequestedTime, requested_callback};
 use crate::calling::calling_hours::{lead_zone, next_call_time, next_window_opening};
-use crate::calling::dispatch::DialJob;
 use crate::calling::lead::{
     CallOutcome, Change, Lead, LeadMessage, LeadStatus, NextCall, NextCallKind,
 };
+use crate::calling::work::{DialJob, FollowUp};
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
-use crate::kernel::ids::{LeadId, MessageId, TenantId};
+use crate::kernel::ids::MessageId;
 use crate::messaging::message::{Channel, MessagePurpose, MessageStatus};
 use crate::ports::LeadStore;
 use crate::write::{Change as WriteChange, Decision, Entity, UseCase};
@@ -177,40 +176,6 @@ fn fallback_messages(lead: &Lead, now: Timestamp) -> Vec<LeadMessage> {
             at: now,
         })
         .collect()
-}
-
-/// The payload of the one-off schedule that places an owed call: it puts
-/// this on the dial queue at `due_at`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowUp {
-    pub tenant: TenantId,
-    pub lead: LeadId,
-    /// Retry or callback (not `kind`: the dial queue's messages are tagged `kind`).
-    pub reason: NextCallKind,
-    /// The attempt it places.
-    pub attempt: u32,
-    pub due_at: Timestamp,
-}
-
-impl FollowUp {
-    /// The call `lead` is owed, if any.
-    pub fn of(lead: &Lead) -> Option<Self> {
-        let next = lead.next_call.as_ref()?;
-        Some(Self {
-            tenant: lead.tenant.clone(),
-            lead: lead.id.clone(),
-            reason: next.kind,
-            attempt: next.attempt,
-            due_at: next.at,
-        })
-    }
-
-    /// `call-<lead>-<attempt>`, derived from (tenant, lead, attempt): a lead id
-    /// is derived from its tenant, so it is unique across tenants. A callback
-    /// that replaces a retry for the same attempt has the same name.
-    pub fn schedule_name(&self) -> String {
-        format!("call-{}-{}", self.lead, self.attempt)
-    }
 }
 
 /// What became of an owed call when its time came.

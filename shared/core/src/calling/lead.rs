@@ -10,7 +10,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::calling::follow_up::FollowUp;
+use crate::calling::work::FollowUp;
 use crate::kernel::ids::{CampaignId, LeadId, MessageId, TenantId};
 use crate::kernel::phone::Phone;
 use crate::kernel::time::Zone;

@@ -14,3 +14,4 @@ pub mod lead;
 pub mod outbound;
 pub mod suppression;
 pub mod sweep;
+pub mod work;

@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::calling::dispatch::{CampaignSweep, DialJob, DialMessage};
-use crate::calling::follow_up::FollowUp;
 use crate::calling::lead::{Change as LeadChange, Lead, LeadStatus};
 use crate::calling::suppression::{Suppression, SuppressionSource};
+use crate::calling::work::FollowUp;
+use crate::calling::work::{CampaignSweep, DialJob, DialMessage};
 use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::{Error, Result};

@@ -16,9 +16,10 @@ use jiff::{SignedDuration, Timestamp};
 use crate::calling::attempt::CallAttempt;
 use crate::calling::call::{CallEvent, CallLookup, CallPhase, CallRef, CallReport};
 use crate::calling::call_events::{EventResult, apply_call_event};
-use crate::calling::dispatch::DialMessage;
-use crate::calling::follow_up::{FireFollowUp, Fired, FollowUp};
+use crate::calling::follow_up::{FireFollowUp, Fired};
 use crate::calling::lead::{CallOutcome, Lead};
+use crate::calling::work::DialMessage;
+use crate::calling::work::FollowUp;
 use crate::intake::tenant::VoiceProvider;
 use crate::kernel::error::Result;
 use crate::ports::{

@@ -8,12 +8,14 @@ use super::*;
 use crate::calling::call::{CallEvent, CallPhase, CallReport, PlacedCall};
 use crate::calling::call_events::{EventResult, apply_call_event};
 use crate::calling::suppression::{Suppression, SuppressionSource};
+use crate::calling::work::SlotScope;
 use crate::intake::campaign::Pacing;
 use crate::kernel::time::{CallingWindow, LocalTime};
 use crate::memory::{MemoryMessages, MemoryScheduler};
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::ports::{SuppressionStore, TenantStore};
 use crate::write::{Change, Commit, EffectPorts, Entity};
+use crate::{AttemptId, CampaignId, LeadId, Phone};
 
 /// 10:00 in San Francisco on a Monday: inside every window used here.
 fn opening() -> Timestamp {

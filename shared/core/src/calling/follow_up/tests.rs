@@ -2,6 +2,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::*;
+use crate::LeadId;
 use crate::Phone;
 use crate::calling::call::{CallEvent, CallPhase};
 use crate::calling::call_events::{EventResult, apply_call_event};
@@ -608,11 +609,11 @@ fn a_follow_up_travels_the_dial_queue_as_json_and_back() {
         attempt: 2,
         due_at: ts("2026-11-24T20:00:00Z"),
     };
-    let message = crate::calling::dispatch::DialMessage::FollowUp(follow_up);
+    let message = crate::calling::work::DialMessage::FollowUp(follow_up);
     let json = serde_json::to_string(&message).unwrap();
     assert!(json.starts_with(r#"{"kind":"follow_up","#), "{json}");
     assert_eq!(
-        serde_json::from_str::<crate::calling::dispatch::DialMessage>(&json).unwrap(),
+        serde_json::from_str::<crate::calling::work::DialMessage>(&json).unwrap(),
         message
     );
 }

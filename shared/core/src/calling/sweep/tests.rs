@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use super::*;
 use crate::calling::call::DialError;
 use crate::calling::call_events::apply_call_event;
+use crate::calling::dispatch::DialResult;
 use crate::calling::dispatch::tests::{FakeDialer, World};
-use crate::calling::dispatch::{DialJob, DialResult};
 use crate::calling::lead::{LeadStatus, SWEEP_GRACE};
+use crate::calling::work::DialJob;
 use crate::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
 use crate::messaging::message::MessageStatus;
 use crate::ports::SuppressionStore;
@@ -98,7 +99,7 @@ async fn a_call_is_stuck_only_after_the_longest_call_and_a_margin() {
     let s = Stuck::placed().await;
     assert_eq!(
         s.stuck_after(),
-        s.w.clock_now() + SignedDuration::from_secs(3_600) + crate::calling::dispatch::STUCK_MARGIN
+        s.w.clock_now() + SignedDuration::from_secs(3_600) + crate::calling::work::STUCK_MARGIN
     );
     let early = s
         .sweep_at(s.stuck_after() - SignedDuration::from_secs(1))
