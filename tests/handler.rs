@@ -4,9 +4,9 @@
 
 use jiff::Timestamp;
 use lambda_http::{Body, Request};
+use leadline_aws::SystemClock;
 use leadline_aws::{Aws, DynamoStore, OneOffs, SchedulerFollowUps, SqsMessageQueue};
 use leadline_core::intake::tenant::VoiceProvider;
-use leadline_core::kernel::time::SystemClock;
 use leadline_core::memory::MemoryCalendar;
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
 use leadline_tests::calling::*;

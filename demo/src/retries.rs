@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use leadline_core::ScaledClock;
+use leadline_aws::ScaledClock;
 use reqwest::Method;
 use serde_json::{Value, json};
 

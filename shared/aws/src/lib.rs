@@ -5,11 +5,13 @@
 //! `AWS_ENDPOINT_URL`, which is how the local stack points them at MiniStack.
 
 pub mod calls;
+pub mod clock;
 pub mod dynamo;
 pub mod queue;
 pub mod schedules;
 
 pub use calls::Calls;
+pub use clock::{ScaledClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use queue::{SqsDialQueue, SqsMessageQueue};
 pub use schedules::{OneOffs, SchedulerFollowUps};

@@ -2,13 +2,14 @@
 //! EventBridge Scheduler one-off (targeting the same queue) for anything later;
 //! and the messenger's queue.
 
+use crate::ScaledClock;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use jiff::Timestamp;
 use leadline_core::calling::work::DialMessage;
 use leadline_core::messaging::message::MessageJob;
 use leadline_core::ports::{DialQueue, MessageQueue};
-use leadline_core::{Error, Result, ScaledClock};
+use leadline_core::{Error, Result};
 
 use crate::calls::Calls;
 use crate::schedules::OneOffs;

@@ -4,6 +4,7 @@
 //! to their target. Times are the deployment clock's: with a scaled demo
 //! clock, a virtual instant is turned back into wall-clock time here.
 
+use crate::ScaledClock;
 use async_trait::async_trait;
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
@@ -13,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use leadline_core::calling::work::DialMessage;
 use leadline_core::calling::work::FollowUp;
 use leadline_core::ports::FollowUpScheduler;
-use leadline_core::{Error, Result, ScaledClock};
+use leadline_core::{Error, Result};
 
 use crate::calls::Calls;
 

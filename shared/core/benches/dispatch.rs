@@ -25,7 +25,7 @@ use leadline_core::calling::lead::{CallOutcome, Lead, LeadStatus};
 use leadline_core::calling::work::{CampaignSweep, DeploymentLimits, DialMessage};
 use leadline_core::intake::campaign::{Campaign, CampaignStatus, Pacing};
 use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
-use leadline_core::kernel::time::{Clock, SystemClock};
+use leadline_core::kernel::time::Clock;
 use leadline_core::memory::{MemoryQueue, MemoryStore};
 use leadline_core::ports::{CampaignStore, LeadStore, TenantStore};
 use leadline_core::write::{EffectPorts, Unwired};
@@ -38,6 +38,15 @@ const CONCURRENCY: u32 = 20;
 const PACE: u32 = 10;
 
 /// A provider whose calls last 1-2.5 s and then report their end.
+/// The wall clock (its adapter lives in leadline-aws, which the core does not depend on).
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
 struct Provider {
     store: Arc<MemoryStore>,
     starts: Mutex<Vec<Timestamp>>,

@@ -14,6 +14,8 @@ pub mod in_call;
 pub mod intake;
 pub mod messaging;
 
+/// In-memory adapters for tests: not in a production build.
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod ports;
 pub mod write;
@@ -24,4 +26,4 @@ pub use kernel::ids::{
 };
 pub use kernel::money::Cents;
 pub use kernel::phone::{Phone, PhoneError, Region};
-pub use kernel::time::{Clock, ScaledClock, Zone};
+pub use kernel::time::{Clock, Zone};

@@ -1083,3 +1083,13 @@ impl MemoryStore {
             .collect()
     }
 }
+
+/// A clock that always answers the same instant (tests, replays).
+#[derive(Clone, Copy, Debug)]
+pub struct FixedClock(pub Timestamp);
+
+impl crate::Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}

@@ -27,7 +27,7 @@ use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::in_call::SEARCH_DAYS;
 use leadline_core::intake::tenant::VoiceProvider;
-use leadline_core::kernel::time::FixedClock;
+use leadline_core::memory::FixedClock;
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{BusinessStore, InCallStore, LeadStore};
 use leadline_core::{CampaignId, Cents, LeadId, Phone, TenantId};

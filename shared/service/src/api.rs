@@ -576,7 +576,7 @@ fn random<const N: usize>() -> [u8; N] {
 mod tests {
     use lambda_http::Body;
     use lambda_http::http::Request as HttpRequest;
-    use leadline_core::kernel::time::FixedClock;
+    use leadline_core::memory::FixedClock;
     use leadline_core::memory::{MemoryQueue, MemoryScheduler, MemoryStore};
     use serde_json::{Value, json};
 

@@ -64,17 +64,17 @@ pub fn message_queue_url() -> Result<String, Error> {
 /// The deployment's clock: the wall clock, unless `CLOCK_SCALE` (with
 /// `CLOCK_REAL_ORIGIN` and `CLOCK_VIRTUAL_ORIGIN`, RFC 3339) makes it run
 /// faster from an origin, as `make demo` does to show a day of retries in minutes.
-pub fn clock() -> Result<leadline_core::ScaledClock, Error> {
+pub fn clock() -> Result<leadline_aws::ScaledClock, Error> {
     let scale: f64 = number("CLOCK_SCALE", 1.0)?;
     if scale == 1.0 {
-        return Ok(leadline_core::ScaledClock::REAL);
+        return Ok(leadline_aws::ScaledClock::REAL);
     }
     let instant = |name: &str| -> Result<jiff::Timestamp, Error> {
         required(name)?
             .parse()
             .map_err(|e| Error::Internal(format!("{name} is not an RFC 3339 instant: {e}")))
     };
-    leadline_core::ScaledClock::new(
+    leadline_aws::ScaledClock::new(
         instant("CLOCK_REAL_ORIGIN")?,
         instant("CLOCK_VIRTUAL_ORIGIN")?,
         scale,

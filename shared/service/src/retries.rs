@@ -4,6 +4,8 @@
 //! sends messages that never reached the messenger. The owed calls
 //! themselves arrive on the dial queue, where their schedules put them.
 
+use leadline_aws::ScaledClock;
+use leadline_core::Error;
 use leadline_core::calling::call::{CallLookup, VoiceDialer};
 use leadline_core::calling::sweep::{Lookups, SweepReport, Sweeper};
 use leadline_core::intake::tenant::VoiceProvider;
@@ -11,7 +13,6 @@ use leadline_core::ports::{
     CallStore, DialQueue, FollowUpScheduler, LeadStore, MessageQueue, SweepStore,
 };
 use leadline_core::write::Commit;
-use leadline_core::{Error, ScaledClock};
 use serde::Deserialize;
 
 use crate::dial_worker::ProviderDialers;

@@ -304,7 +304,7 @@ mod tool_tests;
 mod tests {
     use lambda_http::Body;
     use lambda_http::http::Request as HttpRequest;
-    use leadline_core::ScaledClock;
+    use leadline_aws::ScaledClock;
     use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
 
     use super::*;

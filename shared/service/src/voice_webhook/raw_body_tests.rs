@@ -12,7 +12,7 @@ use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::calling::work::DeploymentLimits;
 use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
-use leadline_core::kernel::time::FixedClock;
+use leadline_core::memory::FixedClock;
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::ports::TenantStore;
 use leadline_core::write::{Change, Commit, Entity};

@@ -1,7 +1,7 @@
 //! What the voice webhook's tests share: the webhook over in-memory ports,
 //! its keys and its clock.
 
-use leadline_core::kernel::time::FixedClock;
+use leadline_core::memory::FixedClock;
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 
 use super::VoiceWebhook;

@@ -11,7 +11,7 @@ use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::in_call::NOT_THIS_CALL;
 use leadline_core::intake::tenant::VoiceProvider;
-use leadline_core::kernel::time::FixedClock;
+use leadline_core::memory::FixedClock;
 use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
 use leadline_core::{Cents, LeadId, Phone, TenantId};
 use serde_json::{Value, json};
@@ -366,7 +366,7 @@ async fn a_call_just_ended_by_the_providers_clock_still_takes_tool_calls_on_the_
     // Demo time runs 720 times as fast and is days ahead of the wall clock;
     // the provider reported the end 10 s ago by the wall clock.
     let demo =
-        leadline_core::ScaledClock::new(wall, wall + jiff::SignedDuration::from_hours(72), 720.0)
+        leadline_aws::ScaledClock::new(wall, wall + jiff::SignedDuration::from_hours(72), 720.0)
             .unwrap();
     let mut attempt = w.store.attempts().remove(0);
     assert_eq!(attempt.number, 1);

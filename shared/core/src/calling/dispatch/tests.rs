@@ -806,14 +806,9 @@ async fn a_sweep_queues_new_leads_spaced_at_the_campaigns_pace_and_sweeps_on() {
         cursor: None,
     };
     let now = w.clock.now();
-    let first = sweep_campaign(
-        &w.store,
-        &w.queue,
-        &sweep,
-        &crate::kernel::time::FixedClock(now),
-    )
-    .await
-    .unwrap();
+    let first = sweep_campaign(&w.store, &w.queue, &sweep, &crate::memory::FixedClock(now))
+        .await
+        .unwrap();
     assert_eq!(first.queued, 100);
     assert_eq!(first.next, Some(now + SignedDuration::from_secs(100)));
     let due_now = w.queue.take_due(now);
@@ -822,14 +817,9 @@ async fn a_sweep_queues_new_leads_spaced_at_the_campaigns_pace_and_sweeps_on() {
     let DialMessage::Sweep(next) = last.last().unwrap().clone() else {
         panic!("the next page is swept last")
     };
-    let second = sweep_campaign(
-        &w.store,
-        &w.queue,
-        &next,
-        &crate::kernel::time::FixedClock(now),
-    )
-    .await
-    .unwrap();
+    let second = sweep_campaign(&w.store, &w.queue, &next, &crate::memory::FixedClock(now))
+        .await
+        .unwrap();
     assert_eq!((second.queued, second.next), (50, None));
     let queued = w
         .store
