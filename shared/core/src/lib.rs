@@ -26,6 +26,7 @@ pub mod money;
 pub mod outbound;
 pub mod phone;
 pub mod ports;
+pub mod redact;
 pub mod suppression;
 pub mod sweep;
 pub mod tenant;
