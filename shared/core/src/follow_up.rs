@@ -18,7 +18,7 @@ use crate::dispatch::DialJob;
 use crate::error::{Error, Result};
 use crate::ids::{LeadId, MessageId, TenantId};
 use crate::lead::{CallOutcome, Change, Lead, LeadMessage, LeadStatus, NextCall, NextCallKind};
-use crate::message::{Channel, MessageJob, MessagePurpose, MessageStatus};
+use crate::message::{Channel, MessageJob, MessagePurpose, MessageStatus, Recipient};
 use crate::ports::{FollowUpScheduler, LeadStore, MessageQueue};
 use crate::tenant::Tenant;
 
@@ -153,11 +153,11 @@ fn callback_slot(
 /// there is an address. One message per channel per exhausted attempt.
 fn fallback_messages(lead: &Lead, now: Timestamp) -> Vec<LeadMessage> {
     let mut to = vec![match &lead.whatsapp {
-        Some(whatsapp) => (Channel::Whatsapp, whatsapp.as_str().to_owned()),
-        None => (Channel::Sms, lead.phone.as_str().to_owned()),
+        Some(whatsapp) => (Channel::Whatsapp, Recipient::from(whatsapp.clone())),
+        None => (Channel::Sms, Recipient::from(lead.phone.clone())),
     }];
     if let Some(email) = &lead.email {
-        to.push((Channel::Email, email.clone()));
+        to.push((Channel::Email, Recipient::from(email.clone())));
     }
     to.into_iter()
         .map(|(channel, to)| LeadMessage {

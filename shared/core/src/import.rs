@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::email::Email;
 use crate::error::Error;
 use crate::ids::{CampaignId, LeadId, TenantId};
 use crate::lead::{Lead, LeadStatus};
@@ -83,7 +84,7 @@ pub struct LeadRow {
     pub line: u64,
     pub phone: Phone,
     pub name: Option<String>,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub whatsapp: Option<Phone>,
     pub partner: Option<String>,
     pub zone: Option<Zone>,
@@ -313,7 +314,7 @@ fn read_row(
         (None, first, last) => first.or(last).map(str::to_owned),
     };
     let email = get(Column::Email)
-        .map(|raw| parse_email(raw).map_err(|e| format!("email: {e}")))
+        .map(|raw| Email::read(raw).ok_or("email: not an email address"))
         .transpose()?;
     let whatsapp = get(Column::Whatsapp)
         .map(|raw| Phone::parse(raw, Some(region)).map_err(|e| format!("whatsapp_number: {e}")))
@@ -336,24 +337,6 @@ fn read_row(
         partner,
         zone,
     })
-}
-
-/// A deliberately plain check: one `@`, something before it, a dotted domain
-/// after it, no spaces. The mail provider is the real judge.
-fn parse_email(raw: &str) -> Result<String, &'static str> {
-    let (local, domain) = raw.split_once('@').ok_or("not an email address")?;
-    let plausible = !local.is_empty()
-        && raw.len() <= 254
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
-    if plausible {
-        Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
-    } else {
-        Err("not an email address")
-    }
 }
 
 /// The line on which a quoted field opens and never closes, if any. A quote
@@ -412,9 +395,12 @@ mod tests {
         );
         assert_eq!(f.rows.len(), 1);
         let row = &f.rows[0];
-        assert_eq!(row.phone.as_str(), "+14155552671");
-        assert_eq!(row.email.as_deref(), Some("ADA@example.com"));
-        assert_eq!(row.whatsapp.as_ref().unwrap().as_str(), "+14155552672");
+        assert_eq!(row.phone.e164(), "+14155552671");
+        assert_eq!(
+            row.email.as_ref().map(Email::expose),
+            Some("ADA@example.com")
+        );
+        assert_eq!(row.whatsapp.as_ref().unwrap().e164(), "+14155552672");
         assert_eq!(row.zone.as_ref().unwrap().name(), "America/Los_Angeles");
         assert_eq!(row.line, 2);
     }

@@ -782,7 +782,7 @@ where
             channel: Channel::Sms,
             purpose: MessagePurpose::BookingFollowUp,
             template: "booking_follow_up".into(),
-            to: to.as_str().to_owned(),
+            to: to.into(),
             params,
         };
         let queued = match self.messages.enqueue(std::slice::from_ref(&job)).await {
@@ -859,7 +859,7 @@ fn business_info(business: &Business) -> ToolReply {
         json!({
             "name": business.name,
             "address": business.address,
-            "phone": business.phone.as_ref().map(Phone::as_str),
+            "phone": business.phone.as_ref().map(Phone::e164),
             "timezone": business.zone.name(),
             "hours": business.spoken_hours(),
             "answers": business.answers,
@@ -927,9 +927,9 @@ fn attendee(ready: &Ready<'_>, line: &Line, args: Args<'_>) -> Result<Attendee, 
         Some(raw) => Email::parse(raw).map_err(|_| {
             ToolReply::error("That email address doesn't look right. Could you spell it for me?")
         })?,
-        None => match lead.and_then(|l| l.email.as_deref()).map(Email::parse) {
-            Some(Ok(email)) => email,
-            _ => {
+        None => match lead.and_then(|l| l.email.clone()) {
+            Some(email) => email,
+            None => {
                 return Err(ToolReply::error(
                     "What email address should the confirmation go to?",
                 ));

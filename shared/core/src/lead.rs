@@ -10,8 +10,9 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::email::Email;
 use crate::ids::{CampaignId, LeadId, MessageId, TenantId};
-use crate::message::{Channel, MessagePurpose, MessageStatus};
+use crate::message::{Channel, MessagePurpose, MessageStatus, Recipient};
 use crate::phone::Phone;
 use crate::time::Zone;
 
@@ -215,8 +216,8 @@ pub struct LeadMessage {
     pub purpose: MessagePurpose,
     /// The template the messenger renders (WhatsApp needs an approved one).
     pub template: String,
-    /// The number (E.164) or address it goes to.
-    pub to: String,
+    /// The number or address it goes to.
+    pub to: Recipient,
     pub status: MessageStatus,
     pub at: Timestamp,
 }
@@ -243,7 +244,7 @@ pub struct Lead {
     pub campaign: CampaignId,
     pub phone: Phone,
     pub name: Option<String>,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub whatsapp: Option<Phone>,
     pub partner: Option<String>,
     /// The lead's own zone, when the CSV gave one.

@@ -13,6 +13,7 @@ pub mod callback_time;
 pub mod calling_hours;
 pub mod campaign;
 pub mod dispatch;
+pub mod email;
 pub mod error;
 pub mod follow_up;
 pub mod ids;
@@ -33,6 +34,7 @@ pub mod tenant;
 pub mod text;
 pub mod time;
 
+pub use email::Email;
 pub use error::{Error, Invalid, Result};
 pub use ids::{AppointmentId, AttemptId, CampaignId, InvoiceId, LeadId, MessageId, TenantId};
 pub use money::Cents;

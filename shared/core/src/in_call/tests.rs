@@ -34,7 +34,7 @@ impl World {
         let mut lead = crate::lead::tests::lead();
         lead.tenant = b.tenant.clone();
         lead.zone = Some(Zone::parse("America/Chicago").unwrap());
-        lead.email = Some("ada@example.com".into());
+        lead.email = Email::parse("ada@example.com").ok();
         lead.status = LeadStatus::Calling;
         store.insert_leads(&[lead.clone()]).await.unwrap();
         let calendar = MemoryCalendar::default();
