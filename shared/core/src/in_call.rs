@@ -25,6 +25,7 @@ use crate::lead::{Change, Lead};
 use crate::message::{Channel, MessageJob, MessagePurpose};
 use crate::phone::Phone;
 use crate::ports::{BusinessStore, InCallStore, InCallWrite, LeadStore, MessageQueue, ToolRecord};
+use crate::redact::Redacted;
 use crate::time::Zone;
 
 #[cfg(test)]
@@ -256,7 +257,7 @@ where
                     .await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the calendar refused a slot query");
+                tracing::warn!(error = %Redacted(&e), "the calendar refused a slot query");
                 return ToolReply::error(format!(
                     "I can't see free times for {} right now. Someone from the team will text you some.",
                     service.name
@@ -383,7 +384,7 @@ where
                             .cancel(ready.account, &booking.booking_uid, "duplicate request")
                             .await
                     {
-                        tracing::warn!(error = %e, "a duplicate booking could not be cancelled");
+                        tracing::warn!(error = %Redacted(&e), "a duplicate booking could not be cancelled");
                     }
                     let record = self.store.tool_record(&line.tenant, &record.key).await?;
                     return Ok(record.map_or(reply, |r| r.reply));
@@ -584,11 +585,11 @@ where
             // Gone from the calendar already: cancelled all the same.
             Ok(()) | Err(CalendarError::NotFound) => {}
             Err(CalendarError::Unavailable(why)) => {
-                tracing::warn!(%why, "the calendar failed a cancellation");
+                tracing::warn!(why = %Redacted(&why), "the calendar failed a cancellation");
                 return Ok(self.unavailable_reply(CalendarError::Unavailable(why)));
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the calendar refused a cancellation");
+                tracing::warn!(error = %Redacted(&e), "the calendar refused a cancellation");
                 return Ok(Outcome::Rejected(ToolReply::error(
                     "I couldn't cancel that appointment. Someone from the team will follow up.",
                 )));
@@ -719,7 +720,7 @@ where
                 self.fallback(line, call, ready, wanted, &error, now).await,
             )),
             e => {
-                tracing::warn!(error = %e, "the calendar refused the request");
+                tracing::warn!(error = %Redacted(&e), "the calendar refused the request");
                 Outcome::Rejected(ToolReply::error(
                     "I couldn't book that time. Could we try a different time?",
                 ))
@@ -728,7 +729,7 @@ where
     }
 
     fn unavailable_reply(&self, error: CalendarError) -> Outcome {
-        tracing::warn!(%error, "calendar unavailable during a call");
+        tracing::warn!(error = %Redacted(&error), "calendar unavailable during a call");
         Outcome::Done(Planned::answer(ToolReply::say(
             FALLBACK,
             json!({"follow_up": true}),
@@ -749,7 +750,7 @@ where
         error: &CalendarError,
         now: Timestamp,
     ) -> ToolReply {
-        tracing::warn!(%error, function = %call.name, "calendar unavailable during a call: fallback answer");
+        tracing::warn!(error = %Redacted(error), function = %call.name, "calendar unavailable during a call: fallback answer");
         let to = ready
             .lead
             .as_ref()
@@ -788,7 +789,7 @@ where
         let queued = match self.messages.enqueue(std::slice::from_ref(&job)).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(error = %e, message = %job.id, "the follow-up task could not be queued");
+                tracing::error!(error = %Redacted(&e), message = %job.id, "the follow-up task could not be queued");
                 false
             }
         };

@@ -20,6 +20,7 @@ use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS
 use leadline_core::ports::{
     BusinessStore, CallStore, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
 };
+use leadline_core::redact::Redacted;
 use leadline_core::{Clock, Error};
 use leadline_voice::tools::ToolRequest;
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
@@ -136,12 +137,19 @@ where
                 )
                 .await
                 {
-                    tracing::warn!(dedupe_key = %event.dedupe_key, error = %e, effects = ?applied.effects, "follow-up not carried out; the sweep will");
+                    let effects = &applied.effects;
+                    tracing::warn!(
+                        dedupe_key = %event.dedupe_key, error = %Redacted(&e),
+                        schedule = ?effects.schedule.as_ref().map(|f| (f.reason, f.attempt)),
+                        cancel = ?effects.cancel.as_ref().map(|f| (f.reason, f.attempt)),
+                        messages = ?effects.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+                        "follow-up not carried out; the sweep will"
+                    );
                 }
                 acknowledged(provider)
             }
             Err(e) => {
-                tracing::warn!(dedupe_key = %event.dedupe_key, error = %e, "call event not applied");
+                tracing::warn!(dedupe_key = %event.dedupe_key, error = %Redacted(&e), "call event not applied");
                 from_error(&e)
             }
         }
@@ -180,7 +188,7 @@ where
         let line = match self.line(request).await {
             Ok(line) => line,
             Err(e) => {
-                tracing::error!(call_id = %request.call_id, error = %e, "the call's tenant could not be read");
+                tracing::error!(call_id = %request.call_id, error = %Redacted(&e), "the call's tenant could not be read");
                 return every(request, OUR_FAULT);
             }
         };
@@ -199,7 +207,7 @@ where
             let reply = match tools.answer(&line, call, now).await {
                 Ok(reply) => reply,
                 Err(e) => {
-                    tracing::error!(call_id = %line.call_id, function = %call.name, error = %e, "tool call failed");
+                    tracing::error!(call_id = %line.call_id, function = %call.name, error = %Redacted(&e), "tool call failed");
                     ToolReply::Error(OUR_FAULT.into())
                 }
             };
@@ -296,7 +304,7 @@ fn log(event: &CallEvent, result: EventResult) {
 #[cfg(test)]
 mod raw_body_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tool_tests;
 

@@ -314,6 +314,54 @@ async fn a_slot_taken_meanwhile_gets_the_nearest_free_alternatives() {
     assert!(w.store.appointments(&w.line.tenant).is_empty());
 }
 
+/// What the code under test logs while `work` runs (the fmt layer's text).
+async fn logged<T>(work: impl std::future::Future<Output = T>) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let output = work.await;
+    drop(guard);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    (output, text)
+}
+
+#[tokio::test]
+async fn the_calendars_words_are_logged_without_numbers_or_addresses() {
+    let w = World::new().await;
+    let words = "attendee ada@example.com (+14155552671) is not allowed";
+    let args = json!({"service": "cleaning", "start": "2026-11-24T15:00:00Z"});
+    for error in [
+        CalendarError::Refused(words.into()),
+        CalendarError::Unavailable(words.into()),
+    ] {
+        w.calendar.fail_with(error);
+        let (_, log) = logged(w.ask("tc_1", "book_appointment", args.clone())).await;
+        assert!(log.contains("a•••@example.com"), "{log}");
+        assert_eq!(crate::redact::leaks(&log), [], "{log}");
+    }
+    w.calendar.fail_with(CalendarError::Refused(words.into()));
+    let (_, log) =
+        logged(w.ask("tc_2", "check_availability", json!({"service": "cleaning"}))).await;
+    assert!(log.contains("the calendar refused a slot query"), "{log}");
+    assert_eq!(crate::redact::leaks(&log), [], "{log}");
+}
+
 #[tokio::test]
 async fn a_failing_calendar_gets_the_fallback_and_one_follow_up_task() {
     let w = World::new().await;
