@@ -33,6 +33,8 @@ step "template checks: sam validate, cfn-lint 1.51.0, a broken template must fai
 cargo test -p leadline-tests --locked --test template
 
 step "integration tests: functions under cargo lambda watch against MiniStack"
+# MiniStack may hold logs of earlier runs: the log scan reads this run's (epoch ms).
+logs_since="$(date +%s%3N)"
 cargo build --workspace --bins --locked
 watch_port="${LEADLINE_WATCH_PORT:-9610}"
 export PATH="${LEADLINE_TOOLS_DIR:-$root/.tools}/sam/bin:$PATH"
@@ -59,6 +61,12 @@ export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
 cargo test -p leadline-tests --locked --test intake --test store --test calls --test tools --test handler
 # The sweep acts on every due item of the table: these run one at a time, after the rest.
 cargo test -p leadline-tests --locked --test retries -- --test-threads=1
+
+step "log scan: no function logged a phone number or an email address"
+# What the functions wrote during the tests: cargo lambda watch's output and
+# the CloudWatch Logs of those deployed in MiniStack (AWS_ENDPOINT_URL).
+LEADLINE_WATCH_LOG="$root/.demo/watch.log" LEADLINE_LOGS_SINCE="$logs_since" \
+  cargo test -p leadline-tests --locked --test logs
 
 step "benchmarks of the functions and the table, smoke run"
 # Every function binary started with the template's environment; the sweep's

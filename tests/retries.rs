@@ -108,7 +108,7 @@ async fn an_unanswered_lead_is_retried_through_scheduler_then_exhausted_with_a_f
     assert_eq!(
         (
             serde_json::to_value(sms.channel).unwrap(),
-            sms.to.as_str(),
+            sms.to.expose(),
             serde_json::to_value(sms.status).unwrap()
         ),
         (json!("sms"), phone.as_str(), json!("queued"))

@@ -7,6 +7,7 @@
 mod booking;
 mod calling;
 mod leads;
+mod logs;
 mod retries;
 
 use std::time::Instant;
@@ -116,6 +117,9 @@ async fn main() {
     };
     let admin = env("LEADLINE_ADMIN_API_KEY");
     let started = Instant::now();
+    let logs_since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let mut report = Vec::<String>::new();
 
     let slug = format!("demo-dental-{}", std::process::id());
@@ -287,4 +291,24 @@ async fn main() {
     );
     std::fs::create_dir_all(".demo").ok();
     std::fs::write(".demo/report.txt", text + "\n").ok();
+
+    // DESIGN rule 8: the functions' logs hold no number or address.
+    let endpoint = env("AWS_ENDPOINT_URL");
+    let scan = logs::scan(&endpoint, logs_since)
+        .await
+        .unwrap_or_else(|e| panic!("the functions' logs in MiniStack could not be read: {e}"));
+    assert!(
+        scan.lines > 0,
+        "MiniStack at {endpoint} holds no /aws/lambda/ log of this run: nothing was scanned"
+    );
+    assert!(
+        scan.findings.is_empty(),
+        "{} log line(s) of the deployed functions hold a phone number or an email address:\n{}",
+        scan.findings.len(),
+        scan.findings.join("\n")
+    );
+    eprintln!(
+        "\x1b[1m==> function logs: {} lines of {} functions scanned, no phone number or email address\x1b[0m",
+        scan.lines, scan.groups
+    );
 }

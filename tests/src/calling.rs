@@ -127,7 +127,7 @@ pub async fn setup_campaign(
         .await;
     let mut leads: Vec<Lead> = serde_json::from_value(listed.body["items"].clone()).unwrap();
     // In the order of `phones`, so lead i is the one called at phones[i].
-    leads.sort_by_key(|l| phones.iter().position(|p| p == l.phone.as_str()));
+    leads.sort_by_key(|l| phones.iter().position(|p| p == l.phone.e164()));
     Setup {
         slug,
         key,

@@ -4,6 +4,7 @@
 
 pub mod calling;
 pub mod lambda_env;
+pub mod logs;
 
 use std::sync::OnceLock;
 

@@ -53,11 +53,11 @@ pub fn book_body(booking: &NewBooking) -> Value {
     let attendee = &booking.attendee;
     let mut attendee_body = json!({
         "name": attendee.name,
-        "email": attendee.email.as_str(),
+        "email": attendee.email.expose(),
         "timeZone": attendee.zone.name(),
     });
     if let Some(phone) = &attendee.phone {
-        attendee_body["phoneNumber"] = phone.as_str().into();
+        attendee_body["phoneNumber"] = phone.e164().into();
     }
     let metadata: Map<String, Value> = booking
         .metadata

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod ports;
 pub mod write;
 
+pub use kernel::email::Email;
 pub use kernel::error::{Error, Invalid, Result};
 pub use kernel::ids::{
     AppointmentId, AttemptId, CampaignId, InvoiceId, LeadId, MessageId, TenantId,

@@ -21,6 +21,7 @@ use crate::calling::work::{DialMessage, SlotClaim, SlotScope};
 use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::kernel::error::{Error, Result};
 use crate::kernel::ids::{AttemptId, TenantId};
+use crate::kernel::redact::Redacted;
 use crate::messaging::message::MessageJob;
 use crate::ports::ToolRecord;
 
@@ -345,13 +346,17 @@ where
         return match (done, outbox) {
             (Ok(()), Some(outbox)) => {
                 if let Err(e) = store.clear_outbox(&outbox).await {
-                    tracing::warn!(outbox = %outbox.id, error = %e, "outbox not cleared; the sweep will");
+                    tracing::warn!(outbox = %outbox.id, error = %Redacted(&e), "outbox not cleared; the sweep will");
                 }
                 Ok(decision.answer)
             }
             (Ok(()), None) => Ok(decision.answer),
             (Err(e), Some(outbox)) => {
-                tracing::warn!(outbox = %outbox.id, error = %e, "effects not carried out; the sweep will");
+                let ids: Vec<String> = outbox.effects.iter().map(Effect::id).collect();
+                tracing::warn!(
+                    outbox = %outbox.id, effects = ?ids, error = %Redacted(&e),
+                    "effects not carried out; the sweep will"
+                );
                 Ok(decision.answer)
             }
             (Err(e), None) => Err(e),
@@ -492,7 +497,7 @@ mod tests {
             channel: crate::messaging::message::Channel::Sms,
             purpose: crate::messaging::message::MessagePurpose::Fallback,
             template: "t".into(),
-            to: w.leads[0].phone.as_str().to_owned(),
+            to: crate::messaging::message::Recipient::from(w.leads[0].phone.clone()),
             params: Default::default(),
         })
     }

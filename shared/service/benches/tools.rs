@@ -90,7 +90,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
                 campaign: campaign.clone(),
                 phone,
                 name: Some("Ada".into()),
-                email: Some("ada@example.com".into()),
+                email: leadline_core::Email::parse("ada@example.com").ok(),
                 whatsapp: None,
                 partner: None,
                 zone: None,

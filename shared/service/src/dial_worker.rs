@@ -9,6 +9,7 @@ use leadline_core::calling::call::VoiceDialer;
 use leadline_core::calling::dispatch::{DialResult, Dialers, Dispatcher, sweep_campaign};
 use leadline_core::calling::work::{DeploymentLimits, DialMessage};
 use leadline_core::intake::tenant::VoiceProvider;
+use leadline_core::kernel::redact::Redacted;
 use leadline_core::ports::{CallStore, CampaignStore, DialQueue, LeadStore};
 use leadline_core::write::Commit;
 use leadline_core::{Clock, Error};
@@ -60,7 +61,7 @@ where
         let id = message.message_id.as_deref().unwrap_or("?");
         let body = message.body.as_deref().unwrap_or_default();
         let parsed: DialMessage = serde_json::from_str(body).map_err(|e| {
-            tracing::error!(message = id, error = %e, "not a dial message; it will reach the dead-letter queue");
+            tracing::error!(message = id, error = %Redacted(&e), "not a dial message; it will reach the dead-letter queue");
             Error::Malformed(e.to_string())
         })?;
         let dispatcher = Dispatcher {
@@ -83,7 +84,7 @@ where
                     ),
                     other => tracing::info!(
                         tenant = %follow_up.tenant, lead = %follow_up.lead,
-                        attempt = follow_up.attempt, reason = ?follow_up.reason, result = ?other,
+                        attempt = follow_up.attempt, reason = ?follow_up.reason, result = ?Redacted(other),
                         "follow-up fired"
                     ),
                 },
@@ -101,7 +102,7 @@ where
             }
         };
         outcome.inspect_err(|e| {
-            tracing::warn!(message = id, error = %e, "dial message failed; SQS will deliver it again");
+            tracing::warn!(message = id, error = %Redacted(e), "dial message failed; SQS will deliver it again");
         })
     }
 }
@@ -113,7 +114,7 @@ fn log_dial(job: &leadline_core::calling::work::DialJob, result: &DialResult) {
             tracing::info!(tenant = %job.tenant, lead = %job.lead, %attempt, provider_call_id, "call placed")
         }
         other => {
-            tracing::info!(tenant = %job.tenant, lead = %job.lead, %attempt, result = ?other, "dial job handled")
+            tracing::info!(tenant = %job.tenant, lead = %job.lead, %attempt, result = ?Redacted(other), "dial job handled")
         }
     }
 }

@@ -3,6 +3,7 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use leadline_core::Error;
+use leadline_core::kernel::redact::Redacted;
 use serde::Serialize;
 use serde_json::json;
 
@@ -46,7 +47,7 @@ pub fn from_error(e: &Error) -> HttpResponse {
         Error::Transition(t) => error(StatusCode::CONFLICT, "conflict", &t.to_string()),
         Error::Refused(_) => error(StatusCode::CONFLICT, "conflict", &e.to_string()),
         Error::Unavailable(m) => {
-            tracing::warn!(error = %m, "dependency unavailable");
+            tracing::warn!(error = %Redacted(m), "dependency unavailable");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -54,7 +55,7 @@ pub fn from_error(e: &Error) -> HttpResponse {
             )
         }
         Error::Internal(m) => {
-            tracing::error!(error = %m, "internal error");
+            tracing::error!(error = %Redacted(m), "internal error");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -91,4 +92,29 @@ pub fn bearer(req: &Request) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voice_webhook::test_support::logged;
+
+    #[tokio::test]
+    async fn a_failing_dependencys_words_are_logged_redacted_and_never_answered() {
+        let words = "Cal.com answered 503: attendee ana@example.com, +14155552671";
+        for e in [
+            Error::Unavailable(words.into()),
+            Error::Internal(words.into()),
+        ] {
+            let (response, log) = logged(async { from_error(&e) }).await;
+            assert!(response.status().is_server_error());
+            assert!(log.contains("a•••@example.com"), "{log}");
+            assert_eq!(leadline_core::kernel::redact::leaks(&log), [], "{log}");
+            let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+            assert!(
+                body.contains("\"error\"") && !body.contains("Cal.com"),
+                "{body}"
+            );
+        }
+    }
 }

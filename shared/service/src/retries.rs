@@ -9,6 +9,7 @@ use leadline_core::Error;
 use leadline_core::calling::call::{CallLookup, VoiceDialer};
 use leadline_core::calling::sweep::{Lookups, SweepReport, Sweeper};
 use leadline_core::intake::tenant::VoiceProvider;
+use leadline_core::kernel::redact::Redacted;
 use leadline_core::ports::{
     CallStore, DialQueue, FollowUpScheduler, LeadStore, MessageQueue, SweepStore,
 };
@@ -57,8 +58,9 @@ where
 {
     pub async fn handle(&self, event: serde_json::Value) -> Result<SweepReport, Error> {
         let event: RetriesEvent = serde_json::from_value(event).map_err(|e| {
-            tracing::error!(error = %e, "not an event call-retries knows");
-            Error::Malformed(e.to_string())
+            tracing::error!(error = %Redacted(&e), "not an event call-retries knows");
+            // The runtime logs the error a handler returns.
+            Error::Malformed(Redacted(&e).to_string())
         })?;
         let RetriesEvent::Sweep { at } = event;
         // Scheduler's time is wall-clock time; the deployment's clock may run faster.
@@ -75,7 +77,7 @@ where
         };
         let report = sweeper.sweep(at).await?;
         for line in &report.log {
-            tracing::info!(%at, "{line}");
+            tracing::info!(%at, "{}", Redacted(line));
         }
         tracing::info!(
             %at,
@@ -135,6 +137,23 @@ mod tests {
             let refused = retries().handle(event.clone()).await;
             assert!(matches!(refused, Err(Error::Malformed(_))), "{event}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_event_is_logged_without_the_values_it_carried() {
+        let event = json!({"kind": "ana@example.com", "at": "+14155552671"});
+        let (refused, log) =
+            crate::voice_webhook::test_support::logged(retries().handle(event)).await;
+        let Err(Error::Malformed(answer)) = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(
+            leadline_core::kernel::redact::leaks(&answer),
+            [],
+            "{answer}"
+        );
+        assert!(log.contains("a•••@example.com"), "{log}");
+        assert_eq!(leadline_core::kernel::redact::leaks(&log), [], "{log}");
     }
 
     #[tokio::test]

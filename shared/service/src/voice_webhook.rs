@@ -17,6 +17,7 @@ use leadline_core::appointments::calendar::Calendar;
 use leadline_core::calling::call::CallEvent;
 use leadline_core::calling::call_events::{EventResult, apply_call_event};
 use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS, resolve_tenant};
+use leadline_core::kernel::redact::Redacted;
 use leadline_core::ports::{
     BusinessStore, CallStore, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
 };
@@ -136,7 +137,7 @@ where
                 acknowledged(provider)
             }
             Err(e) => {
-                tracing::warn!(dedupe_key = %event.dedupe_key, error = %e, "call event not applied");
+                tracing::warn!(dedupe_key = %event.dedupe_key, error = %Redacted(&e), "call event not applied");
                 from_error(&e)
             }
         }
@@ -175,7 +176,7 @@ where
         let line = match self.line(request).await {
             Ok(line) => line,
             Err(e) => {
-                tracing::error!(call_id = %request.call_id, error = %e, "the call's tenant could not be read");
+                tracing::error!(call_id = %request.call_id, error = %Redacted(&e), "the call's tenant could not be read");
                 return every(request, OUR_FAULT);
             }
         };
@@ -194,7 +195,7 @@ where
             let reply = match tools.answer(&line, call, now).await {
                 Ok(reply) => reply,
                 Err(e) => {
-                    tracing::error!(call_id = %line.call_id, function = %call.name, error = %e, "tool call failed");
+                    tracing::error!(call_id = %line.call_id, function = %call.name, error = %Redacted(&e), "tool call failed");
                     ToolReply::Error(OUR_FAULT.into())
                 }
             };
@@ -296,7 +297,7 @@ fn log(event: &CallEvent, result: EventResult) {
 #[cfg(test)]
 mod raw_body_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tool_tests;
 

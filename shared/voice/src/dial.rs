@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use leadline_core::calling::call::{CallEvent, DialError, PlacedCall};
+use leadline_core::kernel::redact::Redacted;
 use reqwest::RequestBuilder;
 use reqwest::header::RETRY_AFTER;
 use serde_json::Value;
@@ -25,7 +26,7 @@ pub(crate) async fn place(
     let answer = send(request).await?;
     let status = answer.status;
     let Answer { body, .. } = answer.accepted().inspect_err(|error| {
-        tracing::warn!(provider, status, %error, "the provider refused to place a call");
+        tracing::warn!(provider, status, error = %Redacted(error), "the provider refused to place a call");
     })?;
     let provider_call_id = serde_json::from_str::<Value>(&body)
         .ok()
@@ -52,10 +53,10 @@ pub(crate) async fn look_up(
         return Ok(None);
     }
     let Answer { body, .. } = answer.accepted().inspect_err(|error| {
-        tracing::warn!(provider, status, %error, "the provider refused to tell about a call");
+        tracing::warn!(provider, status, error = %Redacted(error), "the provider refused to tell about a call");
     })?;
     parse(body.as_bytes()).map(Some).map_err(|error| {
-        tracing::warn!(provider, status, %error, "the provider's call could not be read");
+        tracing::warn!(provider, status, error = %Redacted(&error), "the provider's call could not be read");
         DialError::Unavailable(format!("the provider's call could not be read: {error}"))
     })
 }

@@ -22,6 +22,7 @@
 //! with the providers' growing lists.
 
 use leadline_core::calling::lead::CallOutcome;
+use leadline_core::kernel::redact::Redacted;
 
 const COMPLETED: CallOutcome = CallOutcome::Completed;
 const VOICEMAIL: CallOutcome = CallOutcome::Voicemail;
@@ -156,7 +157,7 @@ fn outcome_of(
     lookup(reason, exact, families).unwrap_or_else(|| {
         tracing::warn!(
             provider,
-            reason,
+            reason = %Redacted(reason),
             "unknown end-of-call reason, taken as a retryable failure"
         );
         RETRYABLE

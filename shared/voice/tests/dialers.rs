@@ -4,6 +4,8 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leadline_core::calling::call::{
@@ -11,6 +13,7 @@ use leadline_core::calling::call::{
 };
 use leadline_core::calling::lead::CallOutcome;
 use leadline_core::intake::tenant::VoiceProvider;
+use leadline_core::kernel::redact::leaks;
 use leadline_core::{LeadId, Phone, TenantId};
 use leadline_voice::{RetellDialer, VapiDialer};
 use serde_json::json;
@@ -444,4 +447,66 @@ async fn an_odd_call_id_stays_in_its_path_segment() {
         matches!(result, Err(DialError::Rejected { status: 0, .. })),
         "{result:?}"
     );
+}
+
+/// What the code under test logs while `work` runs (the fmt layer's text).
+async fn logged<T>(work: impl Future<Output = T>) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let output = work.await;
+    drop(guard);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    (output, text)
+}
+
+#[tokio::test]
+async fn a_refusal_is_logged_without_the_number_or_address_it_names() {
+    let body =
+        r#"{"message":"to_number +14155550199 (sam.lee@example.com) is not a valid E.164 number"}"#;
+    let ((result, _), log) = logged(retell_answers(Canned::json(422, body))).await;
+    assert!(
+        matches!(result, Err(DialError::InvalidNumber(_))),
+        "{result:?}"
+    );
+    assert!(
+        log.contains("the provider refused to place a call"),
+        "{log}"
+    );
+    assert!(log.contains("s•••@example.com"), "{log}");
+    assert_eq!(leaks(&log), [], "{log}");
+    let (_, log) = logged(retell_looks_up("call_1", Canned::json(403, body))).await;
+    assert!(
+        log.contains("the provider refused to tell about a call"),
+        "{log}"
+    );
+    assert_eq!(leaks(&log), [], "{log}");
+}
+
+#[test]
+fn an_unknown_end_reason_is_logged_redacted() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (outcome, log) = runtime.block_on(logged(async {
+        leadline_voice::reasons::vapi_outcome("zz-unheard-of +14155550199 ana@example.com")
+    }));
+    assert_eq!(outcome, CallOutcome::Failed { retryable: true });
+    assert!(log.contains("unknown end-of-call reason"), "{log}");
+    assert_eq!(leaks(&log), [], "{log}");
 }

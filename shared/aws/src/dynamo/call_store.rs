@@ -179,7 +179,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(
                 tenant_pk(&entry.tenant),
-                suppression_sk(entry.phone.as_str()),
+                suppression_sk(entry.phone.e164()),
             )));
         let mut sets = Vec::new();
         for (i, (name, value)) in item.into_iter().enumerate() {
@@ -237,7 +237,7 @@ impl CallStore for DynamoStore {
             Self::key(pk.clone(), campaign_sk(&job.campaign)),
             Self::key(pk.clone(), lead_sk(&job.lead)),
             Self::key(pk.clone(), attempt_sk(&job.call().attempt_id())),
-            Self::key(pk, suppression_sk(job.phone.as_str())),
+            Self::key(pk, suppression_sk(job.phone.e164())),
         ];
         let mut ctx = DialContext::default();
         for (kind, item) in self.batch_get_kinds(keys).await? {

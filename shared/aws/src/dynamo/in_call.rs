@@ -64,7 +64,7 @@ impl BusinessStore for DynamoStore {
         let mut guards = vec![Refused::Stale];
         let tenant = s(business.tenant.as_str());
         for number in &business.inbound_numbers {
-            let mut item = Self::key(DEPLOYMENT_PK.into(), number_sk(number.as_str()));
+            let mut item = Self::key(DEPLOYMENT_PK.into(), number_sk(number.e164()));
             item.insert("tenant".into(), tenant.clone());
             items.push(self.put(
                 item,
@@ -84,7 +84,7 @@ impl BusinessStore for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(Self::key(
                     DEPLOYMENT_PK.into(),
-                    number_sk(number.as_str()),
+                    number_sk(number.e164()),
                 )))
                 .condition_expression("tenant = :tenant")
                 .expression_attribute_values(":tenant", tenant.clone())
@@ -108,7 +108,7 @@ impl BusinessStore for DynamoStore {
 
     async fn tenant_of_number(&self, number: &Phone) -> Result<Option<TenantId>> {
         let Some(item) = self
-            .get(DEPLOYMENT_PK.into(), number_sk(number.as_str()))
+            .get(DEPLOYMENT_PK.into(), number_sk(number.e164()))
             .await?
         else {
             return Ok(None);

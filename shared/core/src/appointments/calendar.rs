@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::error::Invalid;
 use crate::kernel::ids::{LeadId, TenantId};
 use crate::kernel::phone::Phone;
 use crate::kernel::time::Zone;
@@ -25,47 +24,7 @@ impl fmt::Debug for CalendarAccount {
     }
 }
 
-/// An email address: one `@`, a non-empty local part, a dotted domain, no spaces.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Email(String);
-
-impl Email {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let raw = raw.trim();
-        let bad = || Invalid::new("email", format!("{raw:?} is not an email address"));
-        let (local, domain) = raw.split_once('@').ok_or_else(bad)?;
-        let well_formed = !local.is_empty()
-            && raw.len() <= 254
-            && !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
-        if well_formed {
-            Ok(Email(format!("{local}@{}", domain.to_ascii_lowercase())))
-        } else {
-            Err(bad())
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = Invalid;
-    fn try_from(s: String) -> Result<Self, Invalid> {
-        Self::parse(&s)
-    }
-}
-
-impl From<Email> for String {
-    fn from(e: Email) -> String {
-        e.0
-    }
-}
+pub use crate::kernel::email::Email;
 
 /// Free slots of one event type between two instants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +149,7 @@ mod tests {
     #[test]
     fn an_email_needs_a_local_part_and_a_dotted_domain() {
         assert_eq!(
-            Email::parse(" Ana@Example.COM ").unwrap().as_str(),
+            Email::parse(" Ana@Example.COM ").unwrap().expose(),
             "Ana@example.com"
         );
         for bad in [

@@ -20,7 +20,7 @@ use crate::calling::work::{DialJob, FollowUp};
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
 use crate::kernel::ids::MessageId;
-use crate::messaging::message::{Channel, MessagePurpose, MessageStatus};
+use crate::messaging::message::{Channel, MessagePurpose, MessageStatus, Recipient};
 use crate::ports::LeadStore;
 use crate::write::{Change as WriteChange, Decision, Entity, UseCase};
 use async_trait::async_trait;
@@ -154,11 +154,11 @@ fn callback_slot(
 /// there is an address. One message per channel per exhausted attempt.
 fn fallback_messages(lead: &Lead, now: Timestamp) -> Vec<LeadMessage> {
     let mut to = vec![match &lead.whatsapp {
-        Some(whatsapp) => (Channel::Whatsapp, whatsapp.as_str().to_owned()),
-        None => (Channel::Sms, lead.phone.as_str().to_owned()),
+        Some(whatsapp) => (Channel::Whatsapp, Recipient::from(whatsapp.clone())),
+        None => (Channel::Sms, Recipient::from(lead.phone.clone())),
     }];
     if let Some(email) = &lead.email {
-        to.push((Channel::Email, email.clone()));
+        to.push((Channel::Email, Recipient::from(email.clone())));
     }
     to.into_iter()
         .map(|(channel, to)| LeadMessage {

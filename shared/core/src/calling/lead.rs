@@ -11,10 +11,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::calling::work::FollowUp;
+use crate::kernel::email::Email;
 use crate::kernel::ids::{CampaignId, LeadId, MessageId, TenantId};
 use crate::kernel::phone::Phone;
 use crate::kernel::time::Zone;
-use crate::messaging::message::{Channel, MessageJob, MessagePurpose, MessageStatus};
+use crate::messaging::message::{Channel, MessageJob, MessagePurpose, MessageStatus, Recipient};
 use crate::write::Effect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -217,8 +218,8 @@ pub struct LeadMessage {
     pub purpose: MessagePurpose,
     /// The template the messenger renders (WhatsApp needs an approved one).
     pub template: String,
-    /// The number (E.164) or address it goes to.
-    pub to: String,
+    /// The number or address it goes to.
+    pub to: Recipient,
     pub status: MessageStatus,
     pub at: Timestamp,
 }
@@ -245,7 +246,7 @@ pub struct Lead {
     pub campaign: CampaignId,
     pub phone: Phone,
     pub name: Option<String>,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub whatsapp: Option<Phone>,
     pub partner: Option<String>,
     /// The lead's own zone, when the CSV gave one.
@@ -539,7 +540,7 @@ pub(crate) mod tests {
             channel: Channel::Sms,
             purpose: MessagePurpose::Fallback,
             template: "call_fallback".into(),
-            to: l.phone.as_str().to_owned(),
+            to: Recipient::from(l.phone.clone()),
             status: MessageStatus::Pending,
             at: NOW,
         };

@@ -26,6 +26,7 @@ use crate::intake::tenant::VoiceProvider;
 use crate::kernel::error::Result;
 use crate::kernel::ids::{AppointmentId, LeadId, MessageId, TenantId};
 use crate::kernel::phone::Phone;
+use crate::kernel::redact::Redacted;
 use crate::kernel::time::Zone;
 use crate::messaging::message::{Channel, MessageJob, MessagePurpose};
 use crate::ports::{
@@ -424,7 +425,7 @@ where
                     .await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the calendar refused a slot query");
+                tracing::warn!(error = %Redacted(&e), "the calendar refused a slot query");
                 return ToolReply::error(format!(
                     "I can't see free times for {} right now. Someone from the team will text you some.",
                     service.name
@@ -546,7 +547,7 @@ where
                         .cancel(ready.account, &booking.booking_uid, "duplicate request")
                         .await
                 {
-                    tracing::warn!(error = %e, "a duplicate booking could not be cancelled");
+                    tracing::warn!(error = %Redacted(&e), "a duplicate booking could not be cancelled");
                 }
                 let record = self.store.tool_record(&line.tenant, &record.key).await?;
                 Ok(record.map_or(reply, |r| r.reply))
@@ -738,11 +739,11 @@ where
             // Gone from the calendar already: cancelled all the same.
             Ok(()) | Err(CalendarError::NotFound) => {}
             Err(CalendarError::Unavailable(why)) => {
-                tracing::warn!(%why, "the calendar failed a cancellation");
+                tracing::warn!(why = %Redacted(&why), "the calendar failed a cancellation");
                 return Ok(self.unavailable_reply(CalendarError::Unavailable(why)));
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the calendar refused a cancellation");
+                tracing::warn!(error = %Redacted(&e), "the calendar refused a cancellation");
                 return Ok(Outcome::Rejected(ToolReply::error(
                     "I couldn't cancel that appointment. Someone from the team will follow up.",
                 )));
@@ -873,7 +874,7 @@ where
                 self.fallback(line, call, ready, wanted, &error, now).await,
             )),
             e => {
-                tracing::warn!(error = %e, "the calendar refused the request");
+                tracing::warn!(error = %Redacted(&e), "the calendar refused the request");
                 Outcome::Rejected(ToolReply::error(
                     "I couldn't book that time. Could we try a different time?",
                 ))
@@ -882,7 +883,7 @@ where
     }
 
     fn unavailable_reply(&self, error: CalendarError) -> Outcome {
-        tracing::warn!(%error, "calendar unavailable during a call");
+        tracing::warn!(error = %Redacted(&error), "calendar unavailable during a call");
         Outcome::Done(Planned::answer(ToolReply::say(
             FALLBACK,
             json!({"follow_up": true}),
@@ -903,7 +904,7 @@ where
         error: &CalendarError,
         now: Timestamp,
     ) -> ToolReply {
-        tracing::warn!(%error, function = %call.name, "calendar unavailable during a call: fallback answer");
+        tracing::warn!(error = %Redacted(error), function = %call.name, "calendar unavailable during a call: fallback answer");
         let to = ready
             .lead
             .as_ref()
@@ -936,13 +937,13 @@ where
             channel: Channel::Sms,
             purpose: MessagePurpose::BookingFollowUp,
             template: "booking_follow_up".into(),
-            to: to.as_str().to_owned(),
+            to: to.into(),
             params,
         };
         let queued = match self.messages.enqueue(std::slice::from_ref(&job)).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(error = %e, message = %job.id, "the follow-up task could not be queued");
+                tracing::error!(error = %Redacted(&e), message = %job.id, "the follow-up task could not be queued");
                 false
             }
         };
@@ -1013,7 +1014,7 @@ fn business_info(business: &Business) -> ToolReply {
         json!({
             "name": business.name,
             "address": business.address,
-            "phone": business.phone.as_ref().map(Phone::as_str),
+            "phone": business.phone.as_ref().map(Phone::e164),
             "timezone": business.zone.name(),
             "hours": business.spoken_hours(),
             "answers": business.answers,
@@ -1081,9 +1082,9 @@ fn attendee(ready: &Ready<'_>, line: &Line, args: Args<'_>) -> Result<Attendee, 
         Some(raw) => Email::parse(raw).map_err(|_| {
             ToolReply::error("That email address doesn't look right. Could you spell it for me?")
         })?,
-        None => match lead.and_then(|l| l.email.as_deref()).map(Email::parse) {
-            Some(Ok(email)) => email,
-            _ => {
+        None => match lead.and_then(|l| l.email.clone()) {
+            Some(email) => email,
+            None => {
                 return Err(ToolReply::error(
                     "What email address should the confirmation go to?",
                 ));

@@ -36,7 +36,7 @@ impl World {
         let mut lead = crate::calling::lead::tests::lead();
         lead.tenant = b.tenant.clone();
         lead.zone = Some(Zone::parse("America/Chicago").unwrap());
-        lead.email = Some("ada@example.com".into());
+        lead.email = Email::parse("ada@example.com").ok();
         lead.status = LeadStatus::Calling;
         store.insert_leads(&[lead.clone()]).await.unwrap();
         let calendar = MemoryCalendar::default();
@@ -338,6 +338,54 @@ async fn a_slot_taken_meanwhile_gets_the_nearest_free_alternatives() {
     );
     assert_ne!(w.lead().await.status, LeadStatus::Booked);
     assert!(w.store.appointments(&w.line.tenant).is_empty());
+}
+
+/// What the code under test logs while `work` runs (the fmt layer's text).
+async fn logged<T>(work: impl std::future::Future<Output = T>) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let output = work.await;
+    drop(guard);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    (output, text)
+}
+
+#[tokio::test]
+async fn the_calendars_words_are_logged_without_numbers_or_addresses() {
+    let w = World::new().await;
+    let words = "attendee ada@example.com (+14155552671) is not allowed";
+    let args = json!({"service": "cleaning", "start": "2026-11-24T15:00:00Z"});
+    for error in [
+        CalendarError::Refused(words.into()),
+        CalendarError::Unavailable(words.into()),
+    ] {
+        w.calendar.fail_with(error);
+        let (_, log) = logged(w.ask("tc_1", "book_appointment", args.clone())).await;
+        assert!(log.contains("a•••@example.com"), "{log}");
+        assert_eq!(crate::kernel::redact::leaks(&log), [], "{log}");
+    }
+    w.calendar.fail_with(CalendarError::Refused(words.into()));
+    let (_, log) =
+        logged(w.ask("tc_2", "check_availability", json!({"service": "cleaning"}))).await;
+    assert!(log.contains("the calendar refused a slot query"), "{log}");
+    assert_eq!(crate::kernel::redact::leaks(&log), [], "{log}");
 }
 
 #[tokio::test]
@@ -650,7 +698,7 @@ async fn a_tool_call_whose_metadata_is_not_leadlines_call_is_refused_and_writes_
     bo.tenant = w.line.tenant.clone();
     bo.phone = Phone::parse("+14155550123", None).unwrap();
     bo.id = LeadId::from_bytes(&[9; 15]);
-    bo.email = Some("bo@example.com".into());
+    bo.email = crate::Email::read("bo@example.com");
     w.store.insert_leads(&[bo.clone()]).await.unwrap();
 
     let forged = |call: CallRef, provider: VoiceProvider, call_id: &str| Line {

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::calling::lead::{Lead, LeadStatus};
+use crate::kernel::email::Email;
 use crate::kernel::error::Error;
 use crate::kernel::ids::{CampaignId, LeadId, TenantId};
 use crate::kernel::phone::{Phone, Region};
@@ -154,7 +155,7 @@ pub struct LeadRow {
     pub line: u64,
     pub phone: Phone,
     pub name: Option<String>,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub whatsapp: Option<Phone>,
     pub partner: Option<String>,
     pub zone: Option<Zone>,
@@ -493,7 +494,7 @@ fn read_row(
         (None, first, last) => first.or(last).map(str::to_owned),
     };
     let email = get(Column::Email)
-        .map(|raw| parse_email(raw).map_err(|e| format!("email: {e}")))
+        .map(|raw| Email::read(raw).ok_or("email: not an email address"))
         .transpose()?;
     let whatsapp = get(Column::Whatsapp)
         .map(|raw| read_phone(raw, region).map_err(|e| format!("whatsapp_number: {e}")))
@@ -600,24 +601,6 @@ fn percent_decoded(text: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(out).ok().map(Cow::Owned)
 }
 
-/// A deliberately plain check: one `@`, something before it, a dotted domain
-/// after it, no spaces. The mail provider is the real judge.
-fn parse_email(raw: &str) -> Result<String, &'static str> {
-    let (local, domain) = raw.split_once('@').ok_or("not an email address")?;
-    let plausible = !local.is_empty()
-        && raw.len() <= 254
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
-    if plausible {
-        Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
-    } else {
-        Err("not an email address")
-    }
-}
-
 /// The line on which a quoted field opens and never closes, if any. A quote
 /// only opens a field at its very start (RFC 4180); elsewhere it is a character.
 fn unclosed_quote(bytes: &[u8], delimiter: u8) -> Option<usize> {
@@ -675,9 +658,12 @@ mod tests {
         );
         assert_eq!(f.rows.len(), 1);
         let row = &f.rows[0];
-        assert_eq!(row.phone.as_str(), "+14155552671");
-        assert_eq!(row.email.as_deref(), Some("ADA@example.com"));
-        assert_eq!(row.whatsapp.as_ref().unwrap().as_str(), "+14155552672");
+        assert_eq!(row.phone.e164(), "+14155552671");
+        assert_eq!(
+            row.email.as_ref().map(Email::expose),
+            Some("ADA@example.com")
+        );
+        assert_eq!(row.whatsapp.as_ref().unwrap().e164(), "+14155552672");
         assert_eq!(row.zone.as_ref().unwrap().name(), "America/Los_Angeles");
         assert_eq!(row.line, 2);
     }
@@ -952,7 +938,10 @@ mod tests {
         let semicolons = parse("number;name;email\n4155552671;Lovelace, Ada;ada@example.com\n");
         assert_eq!(semicolons.delimiter, Delimiter::Semicolon);
         assert_eq!(semicolons.rows[0].name.as_deref(), Some("Lovelace, Ada"));
-        assert_eq!(semicolons.rows[0].email.as_deref(), Some("ada@example.com"));
+        assert_eq!(
+            semicolons.rows[0].email.as_ref().map(|e| e.expose()),
+            Some("ada@example.com")
+        );
 
         let tabs = parse("number\tname\n4155552671\tAda; Countess\n");
         assert_eq!(tabs.delimiter, Delimiter::Tab);
@@ -987,7 +976,7 @@ mod tests {
              4155552677,tel:+1-415-555-2687;isub=1411\n\
              tel:+1-415-555-2678%,\n",
         );
-        let phones: Vec<&str> = f.rows.iter().map(|r| r.phone.as_str()).collect();
+        let phones: Vec<&str> = f.rows.iter().map(|r| r.phone.e164()).collect();
         assert_eq!(
             phones,
             vec![
@@ -997,10 +986,7 @@ mod tests {
                 "+14155552674"
             ]
         );
-        assert_eq!(
-            f.rows[0].whatsapp.as_ref().unwrap().as_str(),
-            "+14155552681"
-        );
+        assert_eq!(f.rows[0].whatsapp.as_ref().unwrap().e164(), "+14155552681");
         let reasons: Vec<(u64, &str)> = f
             .rejected
             .iter()

@@ -175,7 +175,7 @@ impl NewTenant {
         // a number of its plan.
         voice.from_number = voice
             .from_number
-            .map(|from| Phone::parse(from.as_str(), None))
+            .map(|from| Phone::parse(from.e164(), None))
             .transpose()
             .map_err(|e| Invalid::new("voice.from_number", e.to_string()))?;
         Ok(Tenant {

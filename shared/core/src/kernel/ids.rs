@@ -127,7 +127,7 @@ prefixed_id!(
 
 impl LeadId {
     pub fn derive(tenant: &TenantId, campaign: &CampaignId, phone: &crate::Phone) -> Self {
-        Self::from_bytes(&digest(&[tenant.as_str(), campaign.as_str(), phone.as_str()])[..15])
+        Self::from_bytes(&digest(&[tenant.as_str(), campaign.as_str(), phone.e164()])[..15])
     }
 }
 
@@ -135,7 +135,7 @@ impl LeadId {
     /// Whom an inbound caller's appointments belong to: there is no imported
     /// lead, so the owner is derived from (tenant, caller's number).
     pub fn for_caller(tenant: &TenantId, caller: &crate::Phone) -> Self {
-        Self::from_bytes(&digest(&[tenant.as_str(), "inbound", caller.as_str()])[..15])
+        Self::from_bytes(&digest(&[tenant.as_str(), "inbound", caller.e164()])[..15])
     }
 }
 

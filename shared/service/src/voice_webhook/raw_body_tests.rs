@@ -459,3 +459,17 @@ async fn a_vapi_report_with_the_legacy_shared_secret_is_applied_only_with_the_ri
     assert_eq!(response.status(), StatusCode::OK);
     assert_applied(&written(&webhook, &call).await);
 }
+
+#[tokio::test]
+async fn effects_not_carried_out_are_logged_by_kind_and_id_only() {
+    let (webhook, call) = placed(VoiceProvider::Retell, VapiAuth::Secret(VAPI_SECRET.into())).await;
+    webhook.follow_ups.set_failing(true);
+    let body = retell_call_ended(&call).replace("user_hangup", "dial_no_answer");
+    let request = retell_request(&body, &retell_signature(&body));
+    let (response, log) = logged(webhook.handle(request)).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(log.contains("effects not carried out"), "{log}");
+    assert!(log.contains("schedule:call-"), "{log}");
+    assert!(!log.contains("Ada") && !log.contains("FollowUp {"), "{log}");
+    assert_eq!(leadline_core::kernel::redact::leaks(&log), [], "{log}");
+}

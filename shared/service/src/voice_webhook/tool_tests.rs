@@ -63,7 +63,7 @@ async fn webhook() -> (Webhook, CallRef) {
         campaign,
         phone,
         name: Some("Ada".into()),
-        email: Some("ada@example.com".into()),
+        email: leadline_core::Email::parse("ada@example.com").ok(),
         whatsapp: None,
         partner: None,
         zone: None,

@@ -73,12 +73,12 @@ impl RetellDialer {
         let from_number = call
             .from
             .as_ref()
-            .map(|from| from.as_str())
+            .map(|from| from.e164())
             .or(self.default_from_number.as_deref())
             .ok_or_else(|| configuration_error("no from_number configured"))?;
         Ok(CreatePhoneCall {
             from_number,
-            to_number: call.to.as_str(),
+            to_number: call.to.e164(),
             override_agent_id: call
                 .agent_id
                 .as_deref()

@@ -97,7 +97,7 @@ impl VapiDialer {
             assistant_id,
             phone_number_id,
             customer: Customer {
-                number: call.to.as_str(),
+                number: call.to.e164(),
             },
             assistant_overrides: AssistantOverrides {
                 variable_values: &call.variables,

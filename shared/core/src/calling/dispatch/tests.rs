@@ -635,8 +635,8 @@ async fn a_late_do_not_call_of_a_create_call_that_timed_out_still_stops_the_lead
         .suppressions(&w.tenant.id, &Default::default())
         .await
         .unwrap();
-    let phones: Vec<&str> = listed.items.iter().map(|e| e.phone.as_str()).collect();
-    assert_eq!(phones, [w.leads[0].phone.as_str()]);
+    let phones: Vec<&str> = listed.items.iter().map(|e| e.phone.e164()).collect();
+    assert_eq!(phones, [w.leads[0].phone.e164()]);
 
     for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {
         apply_call_event(&w.store, &w.effects(), &event, w.clock.now())

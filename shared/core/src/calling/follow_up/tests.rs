@@ -41,7 +41,7 @@ impl Cadence {
         });
         let mut lead = w.lead(0).await;
         lead.zone = Some(Zone::parse("America/New_York").unwrap());
-        lead.email = Some("ada@example.com".into());
+        lead.email = crate::Email::parse("ada@example.com").ok();
         w.store.save_lead(&lead).await.unwrap();
         w.clock.reset(ts(now));
         Self {
@@ -219,7 +219,7 @@ async fn an_exhausted_lead_gets_an_sms_and_an_email_recorded_on_it_and_queued_fo
         .messages
         .jobs()
         .into_iter()
-        .map(|j| (j.channel, j.to))
+        .map(|j| (j.channel, j.to.expose().to_owned()))
         .collect();
     assert_eq!(
         sent,
@@ -253,7 +253,7 @@ async fn a_lead_with_a_whatsapp_number_gets_the_whatsapp_template_instead_of_an_
     assert_eq!(
         (
             jobs[0].channel,
-            jobs[0].to.as_str(),
+            jobs[0].to.expose(),
             jobs[0].template.as_str()
         ),
         (Channel::Whatsapp, "+447400123456", FALLBACK_TEMPLATE)

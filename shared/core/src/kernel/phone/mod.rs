@@ -79,7 +79,12 @@ pub enum PhoneError {
 }
 
 /// A phone number in E.164 form (`+919876543210`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Personal data: `Display` and `Debug` print it masked (`+91••••••••10`),
+/// so that it can reach a log only masked. The number itself is
+/// [`Phone::e164`], for the adapters that must send or store it (provider
+/// requests, table keys, API answers); serde reads and writes it whole.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
 
@@ -145,8 +150,9 @@ impl Phone {
         Ok(Phone(number.format().mode(Mode::E164).to_string()))
     }
 
-    /// The E.164 form.
-    pub fn as_str(&self) -> &str {
+    /// The number itself, in E.164 form: for what must send or store it
+    /// (a provider's request, a table key, an API answer), never for a log.
+    pub fn e164(&self) -> &str {
         &self.0
     }
 
@@ -157,7 +163,8 @@ impl Phone {
     }
 
     /// The international display form ("+1 415-555-2671"), for people to
-    /// read; the E.164 form when the plan cannot read the number.
+    /// read (the number itself, like [`Phone::e164`]); the E.164 form when
+    /// the plan cannot read the number.
     pub fn display(&self) -> String {
         match self.parsed() {
             Some(number) => number.format().mode(Mode::International).to_string(),
@@ -180,7 +187,9 @@ impl Phone {
         }
     }
 
-    /// The number with all but the last two digits hidden, for logs.
+    /// The number with all but the last two digits hidden, for answers
+    /// that must not tell whose number it is. Logs print the number itself
+    /// (`Display`), which keeps the country code too.
     pub fn masked(&self) -> String {
         let keep = &self.0[self.0.len() - 2..];
         format!("+{}{keep}", "*".repeat(self.0.len() - 3))
@@ -271,9 +280,46 @@ impl From<Phone> for String {
     }
 }
 
+/// The country code, the last two digits and a `•` for every digit between
+/// them: `+1••••••••71`.
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        let digits = &self.0[1..];
+        let code = country_code_len(digits);
+        let hidden = digits.len() - code - 2;
+        write!(
+            f,
+            "+{}{}{}",
+            &digits[..code],
+            "•".repeat(hidden),
+            &digits[code + hidden..]
+        )
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone({self})")
+    }
+}
+
+/// How many of the leading `digits` (of an E.164 number, after its `+`)
+/// are its country code. Country codes are prefix-free: 1 and 7 are one
+/// digit long, the two-digit ones are listed, all others have three (ITU-T
+/// E.164 assignments; a test checks them against the numbering plans).
+/// A table, so that printing a number never loads the plans.
+fn country_code_len(digits: &str) -> usize {
+    const TWO_DIGITS: [&str; 44] = [
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    if digits.starts_with(['1', '7']) {
+        1
+    } else if TWO_DIGITS.iter().any(|code| digits.starts_with(code)) {
+        2
+    } else {
+        3
     }
 }
 
@@ -287,7 +333,7 @@ mod tests {
     }
 
     fn e164(raw: &str, region_code: Option<&str>) -> Result<String, PhoneError> {
-        Phone::parse(raw, region_code.and_then(region)).map(|p| p.as_str().to_owned())
+        Phone::parse(raw, region_code.and_then(region)).map(|p| p.e164().to_owned())
     }
 
     #[test]
@@ -389,6 +435,36 @@ mod tests {
     }
 
     #[test]
+    fn a_number_prints_masked_but_its_country_code_and_last_two_digits() {
+        for (e164, printed) in [
+            ("+14155552671", "+1••••••••71"),
+            ("+919876543210", "+91••••••••10"),
+            ("+442079460958", "+44••••••••58"),
+            ("+971501234567", "+971•••••••67"),
+            ("+2921234567", "+292•••••67"),
+        ] {
+            let phone: Phone = serde_json::from_value(e164.into()).unwrap();
+            assert_eq!(phone.to_string(), printed);
+            assert_eq!(format!("{phone:?}"), format!("Phone({printed})"));
+            assert_eq!(phone.e164(), e164);
+            assert_eq!(serde_json::to_value(&phone).unwrap(), e164);
+        }
+        let call = Some(Phone::parse("+14155552671", None).unwrap());
+        assert_eq!(format!("{call:?}"), "Some(Phone(+1••••••••71))");
+    }
+
+    #[test]
+    fn the_country_code_table_agrees_with_the_numbering_plans() {
+        for code in 1u16..1000 {
+            if phonenumber::metadata::DATABASE.region(&code).is_none() {
+                continue;
+            }
+            let digits = format!("{code}0000000");
+            assert_eq!(country_code_len(&digits), code.to_string().len(), "+{code}");
+        }
+    }
+
+    #[test]
     fn serde_round_trips_e164_and_rejects_anything_else() {
         let p = Phone::parse("+14155552671", None).unwrap();
         let json = serde_json::to_string(&p).unwrap();
@@ -433,7 +509,7 @@ mod tests {
             let read = serde_json::from_value::<Phone>(serde_json::Value::String(raw.clone()));
             prop_assert_eq!(read.is_ok(), form, "{:?}", raw);
             if let Ok(phone) = read {
-                prop_assert_eq!(phone.as_str(), raw.as_str());
+                prop_assert_eq!(phone.e164(), raw.as_str());
             }
         }
     }
@@ -486,7 +562,7 @@ mod tests {
         #[test]
         fn normalizing_twice_changes_nothing(raw in proptest::sample::select(SAMPLES).prop_flat_map(spelled)) {
             let once = Phone::parse(&raw, region("DE")).unwrap();
-            let twice = Phone::parse(once.as_str(), None).unwrap();
+            let twice = Phone::parse(once.e164(), None).unwrap();
             prop_assert_eq!(once, twice);
         }
 
@@ -517,9 +593,9 @@ mod tests {
         #[test]
         fn no_input_panics_or_yields_a_non_e164_number(raw in "[0-9+() .a-z-]{0,24}", r in proptest::sample::select(vec!["US", "IN", "GB"])) {
             if let Ok(p) = Phone::parse(&raw, region(r)) {
-                prop_assert!(p.as_str().starts_with('+'));
-                prop_assert!(p.as_str()[1..].bytes().all(|b| b.is_ascii_digit()));
-                prop_assert!(p.as_str().len() <= 16);
+                prop_assert!(p.e164().starts_with('+'));
+                prop_assert!(p.e164()[1..].bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!(p.e164().len() <= 16);
             }
         }
     }
