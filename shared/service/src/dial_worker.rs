@@ -1,10 +1,8 @@
-//! The `call-dispatcher` function: each dial-queue message is a dial job or
-//! a campaign sweep, handled concurrently; a message that fails is reported
-//! alone (`SqsBatchResponse`), so SQS redelivers it and, in the end, parks it
-//! in the dead-letter queue.
+//! The `call-dispatcher` function: each dial-queue message is a dial job, an
+//! owed call whose schedule fired, or a campaign sweep, run through the one
+//! SQS batch runner ([`crate::batch`]).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::future::join_all;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use leadline_core::calling::call::VoiceDialer;
 use leadline_core::calling::dispatch::{DialResult, Dialers, Dispatcher, sweep_campaign};
 use leadline_core::calling::work::{DeploymentLimits, DialMessage};
@@ -13,6 +11,8 @@ use leadline_core::kernel::redact::Redacted;
 use leadline_core::ports::{CallStore, CampaignStore, DialQueue, LeadStore};
 use leadline_core::write::Commit;
 use leadline_core::{Clock, Error};
+
+use crate::batch;
 
 /// The deployment's two provider accounts.
 pub struct ProviderDialers<R, V> {
@@ -45,16 +45,7 @@ where
     C: Clock,
 {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results = join_all(event.records.iter().map(|m| self.handle_message(m))).await;
-        let mut response = SqsBatchResponse::default();
-        for (message, result) in event.records.iter().zip(results) {
-            if result.is_err() {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
+        batch::run("dial", &event, |message| self.handle_message(message)).await
     }
 
     async fn handle_message(&self, message: &SqsMessage) -> Result<(), Error> {
@@ -71,7 +62,7 @@ where
             clock: &self.clock,
             limits: self.limits,
         };
-        let outcome = match &parsed {
+        match &parsed {
             DialMessage::Dial(job) => dispatcher.dial(job).await.map(|result| {
                 log_dial(job, &result);
             }),
@@ -100,10 +91,7 @@ where
                         );
                     })
             }
-        };
-        outcome.inspect_err(|e| {
-            tracing::warn!(message = id, error = %Redacted(e), "dial message failed; SQS will deliver it again");
-        })
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! router, and the answer of functions whose capability is still to come.
 
 pub mod api;
+pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod dial_worker;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod not_implemented;
 pub mod retries;
 pub mod voice_webhook;
+pub mod webhook;
 
 /// Logs as JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`, set by
 /// the template's `LoggingConfig`), at the level of `AWS_LAMBDA_LOG_LEVEL` (or

@@ -26,7 +26,8 @@ use leadline_core::{Clock, Error};
 use leadline_voice::tools::ToolRequest;
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
 
-use crate::http::{HttpResponse, body_bytes, error, from_error, json};
+use crate::http::{HttpResponse, body_bytes, error, json};
+use crate::webhook::{self, Webhook as Pipeline};
 
 /// How Vapi's server messages prove where they come from.
 pub enum VapiAuth {
@@ -88,12 +89,12 @@ where
 {
     pub async fn handle(&self, req: Request) -> HttpResponse {
         let path = req.uri().path().trim_end_matches('/');
-        let provider = if path.ends_with("/webhooks/retell") {
-            Provider::Retell
+        let (provider, tools_only) = if path.ends_with("/webhooks/retell") {
+            (Provider::Retell, false)
         } else if path.ends_with("/webhooks/retell/tools") {
-            return self.retell_tool_call(&req).await;
+            (Provider::Retell, true)
         } else if path.ends_with("/webhooks/vapi") {
-            Provider::Vapi
+            (Provider::Vapi, false)
         } else {
             return error(
                 StatusCode::NOT_FOUND,
@@ -101,73 +102,50 @@ where
                 &format!("no route {path}"),
             );
         };
-        if let Err(e) = self.verify(provider, &req) {
-            tracing::warn!(?provider, error = %e, "webhook refused: bad signature");
-            return error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
-        }
-        let body = body_bytes(&req);
-        if let Provider::Vapi = provider {
-            match vapi::parse_tool_calls(body) {
-                Ok(Some(request)) => return self.vapi_tool_calls(request).await,
-                Ok(None) => {}
-                Err(e) => return from_error(&Error::Malformed(e.to_string())),
-            }
-        }
-        let parsed = match provider {
-            Provider::Retell => retell::parse_event(body),
-            Provider::Vapi => vapi::parse_event(body),
+        let hook = Hook {
+            webhook: self,
+            provider,
+            tools_only,
         };
-        let event = match parsed {
-            Ok(Some(event)) => event,
-            Ok(None) => return acknowledged(provider),
-            Err(e) => return from_error(&Error::Malformed(e.to_string())),
-        };
-        let now = self.clock.now();
-        // The runner commits the event and carries out its effects; effects
-        // that fail are left to the sweep (their outbox), so the provider is
-        // not asked to deliver the event again.
+        webhook::handle(&hook, &req).await
+    }
+
+    /// A call event through the runner: it commits the event and carries out
+    /// its effects; effects that fail are left to the sweep (their outbox),
+    /// so the provider is not asked to deliver the event again.
+    async fn apply_event(
+        &self,
+        provider: Provider,
+        event: &CallEvent,
+    ) -> Result<HttpResponse, Error> {
         let effects = EffectPorts {
             scheduler: &self.follow_ups,
             dial_queue: &Unwired,
             messages: &self.messages,
         };
-        match apply_call_event(&self.store, &effects, &event, now).await {
-            Ok(result) => {
-                log(&event, result);
-                acknowledged(provider)
-            }
-            Err(e) => {
-                tracing::warn!(dedupe_key = %event.dedupe_key, error = %Redacted(&e), "call event not applied");
-                from_error(&e)
-            }
-        }
+        let result = apply_call_event(&self.store, &effects, event, self.clock.now()).await?;
+        log(event, result);
+        Ok(acknowledged(provider))
     }
 
-    /// A Retell custom function: `{name, args, call}`, signed like its webhooks.
-    async fn retell_tool_call(&self, req: &Request) -> HttpResponse {
-        if let Err(e) = self.verify(Provider::Retell, req) {
-            tracing::warn!(error = %e, "tool call refused: bad signature");
-            return error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+    /// Tool calls, answered synchronously in the provider's shape: a Retell
+    /// custom function gets one answer, a Vapi `tool-calls` message one
+    /// result per item (failures included).
+    async fn answer_tools(&self, provider: Provider, request: &ToolRequest) -> HttpResponse {
+        let replies = self.answer(request).await;
+        match provider {
+            Provider::Retell => {
+                let reply = replies
+                    .into_iter()
+                    .next()
+                    .map_or_else(|| ToolReply::Error(OUR_FAULT.into()), |(_, reply)| reply);
+                json(StatusCode::OK, &retell::tool_answer(&reply))
+            }
+            Provider::Vapi => json(
+                StatusCode::OK,
+                &vapi::tool_results(&replies, &request.malformed),
+            ),
         }
-        let request = match retell::parse_tool_call(body_bytes(req)) {
-            Ok(request) => request,
-            Err(e) => return from_error(&Error::Malformed(e.to_string())),
-        };
-        let replies = self.answer(&request).await;
-        let reply = replies
-            .into_iter()
-            .next()
-            .map_or_else(|| ToolReply::Error(OUR_FAULT.into()), |(_, reply)| reply);
-        json(StatusCode::OK, &retell::tool_answer(&reply))
-    }
-
-    /// A Vapi `tool-calls` message: one result per item, failures included.
-    async fn vapi_tool_calls(&self, request: ToolRequest) -> HttpResponse {
-        let replies = self.answer(&request).await;
-        json(
-            StatusCode::OK,
-            &vapi::tool_results(&replies, &request.malformed),
-        )
     }
 
     /// Answers every call of a request, concurrently, in their order.
@@ -249,6 +227,71 @@ where
                 hmac.verify(header, req.method().as_str(), &req.uri().to_string(), body)
             }
         }
+    }
+}
+
+/// What a verified voice delivery holds.
+pub enum Delivery {
+    Event(CallEvent),
+    Tools(ToolRequest),
+}
+
+/// One of the voice webhook's three routes, as a step list of the pipeline.
+struct Hook<'a, S, F, M, C, B, K> {
+    webhook: &'a VoiceWebhook<S, F, M, C, B, K>,
+    provider: Provider,
+    /// Retell's custom functions have a route of their own.
+    tools_only: bool,
+}
+
+#[async_trait::async_trait]
+impl<S, F, M, C, B, K> Pipeline for Hook<'_, S, F, M, C, B, K>
+where
+    S: CallStore + LeadStore + InCallStore + Commit,
+    F: FollowUpScheduler,
+    M: MessageQueue,
+    C: Clock,
+    B: BusinessStore,
+    K: Calendar,
+{
+    type Delivery = Delivery;
+    const NAME: &'static str = "voice";
+
+    async fn verify(&self, req: &Request) -> Result<(), String> {
+        self.webhook
+            .verify(self.provider, req)
+            .map_err(|e| e.to_string())
+    }
+
+    fn parse(&self, _: &Request, body: &[u8]) -> Result<Option<Delivery>, String> {
+        match (self.provider, self.tools_only) {
+            (Provider::Retell, true) => retell::parse_tool_call(body)
+                .map(|request| Some(Delivery::Tools(request)))
+                .map_err(|e| e.to_string()),
+            (Provider::Retell, false) => retell::parse_event(body)
+                .map(|event| event.map(Delivery::Event))
+                .map_err(|e| e.to_string()),
+            // Vapi sends tool calls and call events to the one server URL.
+            (Provider::Vapi, _) => match vapi::parse_tool_calls(body).map_err(|e| e.to_string())? {
+                Some(request) => Ok(Some(Delivery::Tools(request))),
+                None => vapi::parse_event(body)
+                    .map(|event| event.map(Delivery::Event))
+                    .map_err(|e| e.to_string()),
+            },
+        }
+    }
+
+    async fn apply(&self, delivery: Delivery) -> Result<HttpResponse, Error> {
+        match delivery {
+            Delivery::Event(event) => self.webhook.apply_event(self.provider, &event).await,
+            Delivery::Tools(request) => {
+                Ok(self.webhook.answer_tools(self.provider, &request).await)
+            }
+        }
+    }
+
+    fn acknowledged(&self) -> HttpResponse {
+        acknowledged(self.provider)
     }
 }
 
