@@ -19,6 +19,7 @@ use crate::calling::lead::{Lead, LeadStatus};
 use crate::calling::suppression::Suppression;
 use crate::calling::work::FollowUp;
 use crate::calling::work::{DialJob, DialMessage, SlotScope};
+use crate::in_call::ToolRecord;
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::{Tenant, VoiceProvider};
 use crate::kernel::error::{Error, Result};
@@ -28,7 +29,7 @@ use crate::messaging::message::MessageJob;
 use crate::ports::{
     BusinessStore, CallContext, CallStore, CampaignStore, DialContext, DialQueue, DueWork,
     FollowUpScheduler, InCallStore, LeadStore, MessageQueue, Page, PageRequest, SuppressionStore,
-    SweepStore, TenantStore, ToolRecord, UsageStore,
+    SweepStore, TenantStore, UsageStore,
 };
 use crate::write::{Change, Commit, Entity, Outbox, Precondition, Refused};
 

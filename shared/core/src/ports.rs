@@ -18,7 +18,7 @@ use crate::calling::lead::{Lead, LeadStatus};
 use crate::calling::suppression::Suppression;
 use crate::calling::work::FollowUp;
 use crate::calling::work::{DialJob, DialMessage, SlotScope};
-use crate::in_call::ToolReply;
+use crate::in_call::ToolRecord;
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
@@ -214,18 +214,6 @@ pub trait BusinessStore: Send + Sync {
 
     /// The tenant an inbound number belongs to.
     async fn tenant_of_number(&self, number: &Phone) -> Result<Option<TenantId>>;
-}
-
-/// A tool call that changed something (a booking, a move, a cancellation),
-/// kept with the answer it got so a redelivery gets the same answer.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ToolRecord {
-    /// `<provider call id>#<tool call id>`.
-    pub key: String,
-    pub tenant: TenantId,
-    pub name: String,
-    pub reply: ToolReply,
-    pub at: Timestamp,
 }
 
 #[async_trait]

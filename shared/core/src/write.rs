@@ -18,12 +18,12 @@ use crate::calling::lead::Lead;
 use crate::calling::suppression::Suppression;
 use crate::calling::work::FollowUp;
 use crate::calling::work::{DialMessage, SlotClaim, SlotScope};
+use crate::in_call::ToolRecord;
 use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::kernel::error::{Error, Result};
 use crate::kernel::ids::{AttemptId, TenantId};
 use crate::kernel::redact::Redacted;
 use crate::messaging::message::MessageJob;
-use crate::ports::ToolRecord;
 
 /// A stored thing a change set creates, saves or deletes.
 #[derive(Clone, Debug, PartialEq)]

@@ -232,7 +232,7 @@ where
 
 /// What a verified voice delivery holds.
 pub enum Delivery {
-    Event(CallEvent),
+    Event(Box<CallEvent>),
     Tools(ToolRequest),
 }
 
@@ -269,13 +269,13 @@ where
                 .map(|request| Some(Delivery::Tools(request)))
                 .map_err(|e| e.to_string()),
             (Provider::Retell, false) => retell::parse_event(body)
-                .map(|event| event.map(Delivery::Event))
+                .map(|event| event.map(|e| Delivery::Event(Box::new(e))))
                 .map_err(|e| e.to_string()),
             // Vapi sends tool calls and call events to the one server URL.
             (Provider::Vapi, _) => match vapi::parse_tool_calls(body).map_err(|e| e.to_string())? {
                 Some(request) => Ok(Some(Delivery::Tools(request))),
                 None => vapi::parse_event(body)
-                    .map(|event| event.map(Delivery::Event))
+                    .map(|event| event.map(|e| Delivery::Event(Box::new(e))))
                     .map_err(|e| e.to_string()),
             },
         }

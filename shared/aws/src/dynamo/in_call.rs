@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use leadline_core::appointments::appointment::Appointment;
 use leadline_core::appointments::business::Business;
-use leadline_core::ports::{BusinessStore, InCallStore, PageRequest, ToolRecord};
+use leadline_core::in_call::ToolRecord;
+use leadline_core::ports::{BusinessStore, InCallStore, PageRequest};
 use leadline_core::write::Refused;
 use leadline_core::{Error, LeadId, Phone, Result, TenantId};
 

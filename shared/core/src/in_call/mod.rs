@@ -29,16 +29,23 @@ use crate::kernel::phone::Phone;
 use crate::kernel::redact::Redacted;
 use crate::kernel::time::Zone;
 use crate::messaging::message::{Channel, MessageJob, MessagePurpose};
-use crate::ports::{
-    BusinessStore, CallContext, CallStore, InCallStore, LeadStore, MessageQueue, ToolRecord,
-};
+use crate::ports::{BusinessStore, CallContext, CallStore, InCallStore, LeadStore, MessageQueue};
 use crate::write::{
     Change as WriteChange, Commit, Decision, Effect, Effects, Entity, Refused, UseCase, run,
 };
 use async_trait::async_trait;
 
+mod args;
+mod reply;
+mod rules;
+mod speech;
 #[cfg(test)]
 mod tests;
+
+use args::*;
+pub use reply::*;
+pub use rules::*;
+pub use speech::*;
 
 /// The functions the agent may call.
 pub const FUNCTIONS: [&str; 7] = [
@@ -65,42 +72,6 @@ pub struct ToolCall {
     pub name: String,
     /// A JSON object (a JSON-encoded string is read by the adapter first).
     pub args: Value,
-}
-
-/// What the agent hears back: an answer (an object whose `say` is the
-/// sentence to speak) or an error it can speak.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolReply {
-    Answer(Map<String, Value>),
-    Error(String),
-}
-
-impl ToolReply {
-    fn say(sentence: impl Into<String>, data: Value) -> Self {
-        let mut object = Map::new();
-        object.insert("say".into(), Value::String(sentence.into()));
-        if let Value::Object(data) = data {
-            object.extend(data);
-        }
-        ToolReply::Answer(object)
-    }
-
-    fn error(sentence: impl Into<String>) -> Self {
-        ToolReply::Error(sentence.into())
-    }
-
-    pub fn is_error(&self) -> bool {
-        matches!(self, ToolReply::Error(_))
-    }
-
-    /// The sentence to speak.
-    pub fn spoken(&self) -> &str {
-        match self {
-            ToolReply::Answer(object) => object.get("say").and_then(Value::as_str).unwrap_or(""),
-            ToolReply::Error(sentence) => sentence,
-        }
-    }
 }
 
 /// Who is on the line, as leadline knows it: the tenant from our own call
@@ -140,61 +111,6 @@ impl Line {
     }
 }
 
-/// How long after the end its provider reported a call still takes tool
-/// calls. Events and tool calls are separate requests, so the end event can
-/// be applied before a tool call the agent sent as the caller hung up, or
-/// before a retry of one that timed out (Retell retries a function up to
-/// twice; docs/in-call-tools.md asks for an 8 s timeout); the provider's
-/// clock and ours may differ by a few seconds too. Two minutes covers these
-/// with room to spare and is far shorter than any reuse of an old call's
-/// metadata.
-pub const AFTER_THE_END: SignedDuration = SignedDuration::from_mins(2);
-
-/// Whether a tool call on `line`, whose metadata is `ours`, may act for
-/// the attempt leadline recorded under that metadata (`attempt`, read by
-/// tenant, lead and attempt number). `Err` says why not, for the log.
-///
-/// The attempt must exist and be this tenant's, lead's and number's; it
-/// was placed through the provider that sent the tool call; the provider
-/// call id it recorded, once the provider's answer or first event gave one,
-/// is this call's (before that, as while the create-call request is
-/// unanswered, any call id is taken); and its call has not ended, or ended
-/// at most [`AFTER_THE_END`] before the tool call arrived. An end without
-/// a reported time (the sweep gave up on a stuck call) takes none.
-pub fn check_attempt(
-    line: &Line,
-    ours: &CallRef,
-    attempt: Option<&CallAttempt>,
-) -> std::result::Result<(), &'static str> {
-    let Some(attempt) = attempt else {
-        return Err("leadline recorded no such attempt");
-    };
-    if attempt.tenant != line.tenant
-        || attempt.tenant != ours.tenant
-        || attempt.lead != ours.lead
-        || attempt.number != ours.attempt
-    {
-        return Err("the attempt is another tenant's, lead's or number's");
-    }
-    if attempt.provider != line.provider {
-        return Err("the attempt was placed through the other provider");
-    }
-    if attempt
-        .provider_call_id
-        .as_ref()
-        .is_some_and(|id| *id != line.call_id)
-    {
-        return Err("the attempt recorded another provider call");
-    }
-    if attempt.is_ended() {
-        match attempt.report.ended_at {
-            Some(end) if line.arrived.duration_since(end) <= AFTER_THE_END => {}
-            _ => return Err("the attempt's call has ended"),
-        }
-    }
-    Ok(())
-}
-
 /// The tenant of a call: leadline's metadata when present, else the tenant
 /// the dialled number belongs to (inbound calls).
 pub async fn resolve_tenant<S: BusinessStore>(
@@ -208,14 +124,6 @@ pub async fn resolve_tenant<S: BusinessStore>(
         (None, None) => Ok(None),
     }
 }
-
-/// Spoken when the call cannot be tied to a business.
-pub const UNKNOWN_BUSINESS: &str = "I'm sorry, I can't look that up for this business right now. Someone from the team will follow up with you.";
-
-/// Spoken when the metadata of a call does not match the call leadline
-/// placed (or the call is over): nothing is looked up, asked or written.
-pub const NOT_THIS_CALL: &str =
-    "I'm sorry, I can't do that on this call. Someone from the team will follow up with you.";
 
 /// The in-call use case: its ports, borrowed for one request. Businesses
 /// come through their own port so that the function can cache them.
@@ -958,10 +866,6 @@ struct Wanted<'a> {
     at: Option<Timestamp>,
 }
 
-/// What the agent says when the calendar cannot answer in time.
-pub const FALLBACK: &str =
-    "I'm having trouble reaching the calendar right now. I'll text you a confirmation shortly.";
-
 enum Outcome {
     /// Bad input or a refusal: the error is answered and nothing is written.
     Rejected(ToolReply),
@@ -997,275 +901,5 @@ fn ready(business: &Business, lead: Option<Lead>, zone: Zone) -> Result<Ready<'_
         None => Err(ToolReply::error(
             "I can't see the calendar for this business. Someone from the team will call you to book.",
         )),
-    }
-}
-
-fn business_info(business: &Business) -> ToolReply {
-    let mut sentence = format!("This is {}.", business.name);
-    if let Some(about) = &business.about {
-        sentence.push(' ');
-        sentence.push_str(about);
-    }
-    if let Some(address) = &business.address {
-        sentence.push_str(&format!(" We're at {address}."));
-    }
-    ToolReply::say(
-        sentence,
-        json!({
-            "name": business.name,
-            "address": business.address,
-            "phone": business.phone.as_ref().map(Phone::e164),
-            "timezone": business.zone.name(),
-            "hours": business.spoken_hours(),
-            "answers": business.answers,
-        }),
-    )
-}
-
-fn services(business: &Business) -> ToolReply {
-    let listed: Vec<Value> = business
-        .services
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "name": s.name,
-                "duration_minutes": s.duration_minutes,
-                "price": s.price.to_string(),
-                "bookable_by_phone": s.voice_booking,
-            })
-        })
-        .collect();
-    let names: Vec<String> = business
-        .services
-        .iter()
-        .map(|s| format!("{} ({} minutes, {})", s.name, s.duration_minutes, s.price))
-        .collect();
-    let sentence = if names.is_empty() {
-        "I don't have a list of services to share right now.".to_owned()
-    } else {
-        format!("We offer {}.", and_list(&names))
-    };
-    ToolReply::say(sentence, json!({"services": listed}))
-}
-
-/// The service named in `service`, if it exists and may be booked by phone.
-fn bookable_service<'b>(business: &'b Business, args: Args<'_>) -> Result<&'b Service, ToolReply> {
-    let Some(named) = args.text("service") else {
-        return Err(ToolReply::error("Which service would you like to book?"));
-    };
-    let Some(service) = business.find_service(named) else {
-        return Err(ToolReply::error(format!(
-            "We don't offer a service called {named}. Would you like to hear what we offer?"
-        )));
-    };
-    if !service.voice_booking {
-        return Err(ToolReply::error(format!(
-            "{} can't be booked by phone. Someone from the team will help you with it.",
-            service.name
-        )));
-    }
-    Ok(service)
-}
-
-fn attendee(ready: &Ready<'_>, line: &Line, args: Args<'_>) -> Result<Attendee, ToolReply> {
-    let lead = ready.lead.as_ref();
-    let name = args
-        .text("name")
-        .map(str::to_owned)
-        .or_else(|| lead.and_then(|l| l.name.clone()))
-        .filter(|n| (1..=100).contains(&n.trim().len()));
-    let Some(name) = name else {
-        return Err(ToolReply::error("May I have your name for the booking?"));
-    };
-    let email = match args.text("email") {
-        Some(raw) => Email::parse(raw).map_err(|_| {
-            ToolReply::error("That email address doesn't look right. Could you spell it for me?")
-        })?,
-        None => match lead.and_then(|l| l.email.clone()) {
-            Some(email) => email,
-            None => {
-                return Err(ToolReply::error(
-                    "What email address should the confirmation go to?",
-                ));
-            }
-        },
-    };
-    let phone = match args.text("phone") {
-        Some(raw) => Some(Phone::parse(raw, None).map_err(|_| {
-            ToolReply::error("That phone number doesn't look right. Could you say it again?")
-        })?),
-        None => lead
-            .map(|l| l.phone.clone())
-            .or_else(|| line.caller.clone()),
-    };
-    Ok(Attendee {
-        name: name.trim().to_owned(),
-        email,
-        phone,
-        zone: ready.zone.clone(),
-    })
-}
-
-/// The arguments of one call, read leniently but never guessed.
-#[derive(Clone, Copy)]
-struct Args<'a>(&'a Map<String, Value>);
-
-impl Args<'_> {
-    /// A non-empty string (numbers are read as their text).
-    fn text(&self, name: &str) -> Option<&str> {
-        match self.0.get(name)? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim()),
-            _ => None,
-        }
-    }
-
-    /// The start of a booking: an instant with its offset, or a local date
-    /// and time in the caller's zone; within the booking rules.
-    fn start(&self, ready: &Ready<'_>, now: Timestamp) -> Result<Timestamp, ToolReply> {
-        let Some(raw) = self.text("start") else {
-            return Err(ToolReply::error("What time would you like?"));
-        };
-        let Some(start) = instant(raw, &ready.zone) else {
-            return Err(ToolReply::error(
-                "I didn't catch the time. Which day and time would you like?",
-            ));
-        };
-        let rules = ready.business.booking_rules;
-        if start <= now {
-            return Err(ToolReply::error(
-                "That time has already passed. Which later time works for you?",
-            ));
-        }
-        if start < rules.earliest(now) {
-            return Err(ToolReply::error(format!(
-                "We need at least {} minutes' notice. Which later time works for you?",
-                rules.min_notice_minutes
-            )));
-        }
-        if start > rules.latest(now) {
-            return Err(ToolReply::error(format!(
-                "We only book up to {} days ahead. Is there an earlier day that works?",
-                rules.max_days_ahead
-            )));
-        }
-        Ok(start)
-    }
-
-    /// The range the caller asked about: `date` (a day, or a date and time to
-    /// search from) and optionally `until` (a last day). `None` when not given.
-    fn range(
-        &self,
-        zone: &Zone,
-        now: Timestamp,
-    ) -> Result<Option<(Timestamp, Timestamp)>, ToolReply> {
-        let Some(raw) = self.text("date") else {
-            return Ok(None);
-        };
-        let unreadable = || ToolReply::error("I didn't catch the day. Which day would you like?");
-        let from = day_or_instant(raw, zone, now).ok_or_else(unreadable)?;
-        let to = match self.text("until") {
-            Some(raw) => {
-                let last = day_or_instant(raw, zone, now).ok_or_else(unreadable)?;
-                next_day(last, zone)
-            }
-            None => from + SignedDuration::from_hours(24 * SEARCH_DAYS),
-        };
-        if to <= from {
-            return Err(ToolReply::error(
-                "That range ends before it starts. Which days would you like?",
-            ));
-        }
-        Ok(Some((from, to)))
-    }
-}
-
-/// An RFC 3339 instant, or a local date and time (`2026-11-24T15:00`) in `zone`.
-fn instant(raw: &str, zone: &Zone) -> Option<Timestamp> {
-    raw.parse::<Timestamp>().ok().or_else(|| {
-        let local: DateTime = raw.replace(' ', "T").parse().ok()?;
-        local.to_zoned(zone.tz()).ok().map(|z| z.timestamp())
-    })
-}
-
-/// A date (its local midnight), `today`/`tomorrow`, or an instant.
-fn day_or_instant(raw: &str, zone: &Zone, now: Timestamp) -> Option<Timestamp> {
-    let today = zone.local(now).date();
-    let date = match raw.to_ascii_lowercase().as_str() {
-        "today" => Some(today),
-        "tomorrow" => today.tomorrow().ok(),
-        _ => raw.parse::<Date>().ok(),
-    };
-    match date {
-        Some(date) => date.to_zoned(zone.tz()).ok().map(|z| z.timestamp()),
-        None => instant(raw, zone),
-    }
-}
-
-fn start_of_day(at: Timestamp, zone: &Zone) -> Timestamp {
-    zone.local(at).start_of_day().map_or(at, |z| z.timestamp())
-}
-
-/// The start of the local day after the one `at` falls in.
-fn next_day(at: Timestamp, zone: &Zone) -> Timestamp {
-    zone.local(at)
-        .date()
-        .tomorrow()
-        .and_then(|d| d.to_zoned(zone.tz()))
-        .map_or(at, |z| z.timestamp())
-}
-
-/// The `n` free times closest to `wanted`, in order of time.
-pub fn nearest(slots: &[Timestamp], wanted: Timestamp, n: usize) -> Vec<Timestamp> {
-    let mut by_distance: Vec<Timestamp> = slots.to_vec();
-    by_distance.sort_by_key(|t| (t.duration_since(wanted).abs(), *t));
-    by_distance.dedup();
-    by_distance.truncate(n);
-    by_distance.sort();
-    by_distance
-}
-
-/// "Tuesday, November 24 at 3:00 PM" in the caller's zone.
-pub fn spoken(at: Timestamp, zone: &Zone) -> String {
-    zone.local(at)
-        .strftime("%A, %B %-d at %-I:%M %p")
-        .to_string()
-}
-
-fn spoken_day(at: Timestamp, zone: &Zone) -> String {
-    zone.local(at).strftime("%A, %B %-d").to_string()
-}
-
-fn slot_list(slots: &[Timestamp], zone: &Zone) -> Vec<Value> {
-    slots
-        .iter()
-        .map(|t| json!({"start": t.to_string(), "local": zone.local(*t).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(), "spoken": spoken(*t, zone)}))
-        .collect()
-}
-
-fn appointment_json(a: &Appointment, zone: &Zone) -> Value {
-    json!({
-        "id": a.id,
-        "service": a.service,
-        "start": a.starts_at.to_string(),
-        "end": a.ends_at.to_string(),
-        "spoken": spoken(a.starts_at, zone),
-        "status": a.status,
-    })
-}
-
-fn or_list(items: &[String]) -> String {
-    joined(items, "or")
-}
-
-fn and_list(items: &[String]) -> String {
-    joined(items, "and")
-}
-
-fn joined(items: &[String], word: &str) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{}, {word} {last}", rest.join(", ")),
     }
 }
