@@ -31,6 +31,9 @@ cargo bench --locked -p leadline-core --bench dispatch
 cargo bench --locked -p leadline-service --bench webhook
 cargo bench --locked -p leadline-service --bench tools
 
+printf '\n\033[1m### item mapping: serde_dynamo against the JSON detour it replaced\033[0m\n'
+cargo bench --locked -p leadline-aws --bench item
+
 printf '\n\033[1m### retries: Scheduler requests per retried lead\033[0m\n'
 cargo bench --locked -p leadline-core --bench retries
 

@@ -139,14 +139,14 @@ fn main() {
     c.bench_function("lead_from_item_serde_dynamo", |b| {
         b.iter_batched(
             || stored.clone(),
-            |i| item::from_item::<leadline_core::lead::Lead>(i).unwrap(),
+            |i| item::from_item::<leadline_core::calling::lead::Lead>(i).unwrap(),
             BatchSize::SmallInput,
         )
     });
     c.bench_function("lead_from_item_serde_json_detour", |b| {
         b.iter_batched(
             || stored.clone(),
-            |i| json_detour::from_item::<leadline_core::lead::Lead>(i).unwrap(),
+            |i| json_detour::from_item::<leadline_core::calling::lead::Lead>(i).unwrap(),
             BatchSize::SmallInput,
         )
     });

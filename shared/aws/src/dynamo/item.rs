@@ -234,7 +234,7 @@ mod tests {
         item.insert("start_at".into(), AttributeValue::Null(true));
         item.insert("expires_at".into(), n("1764000000"));
         item.insert("holders".into(), AttributeValue::Ss(vec!["att_1".into()]));
-        let read: leadline_core::campaign::Campaign = from_item(item).unwrap();
+        let read: leadline_core::intake::campaign::Campaign = from_item(item).unwrap();
         assert_eq!(read.start_at, None);
         assert_eq!(read.lead_count, campaign.lead_count);
     }
@@ -248,12 +248,13 @@ mod tests {
     /// as that number. Floats such as `0.85` are spelled as before.
     #[test]
     fn a_float_in_stored_json_is_the_same_number_spelled_as_rust_prints_it() {
-        let record: leadline_core::ports::ToolRecord = serde_json::from_value(serde_json::json!({
-            "key": "call_1#tool_1", "tenant": "acme-dental", "name": "book_appointment",
-            "reply": {"answer": {"whole": 1.0, "tiny": 1e-7, "huge": 1e21, "plain": 0.85}},
-            "at": "2025-11-24T10:33:20Z"
-        }))
-        .unwrap();
+        let record: leadline_core::in_call::ToolRecord =
+            serde_json::from_value(serde_json::json!({
+                "key": "call_1#tool_1", "tenant": "acme-dental", "name": "book_appointment",
+                "reply": {"answer": {"whole": 1.0, "tiny": 1e-7, "huge": 1e21, "plain": 0.85}},
+                "at": "2025-11-24T10:33:20Z"
+            }))
+            .unwrap();
         let answer = |item: &Item| {
             item["reply"].as_m().unwrap()["answer"]
                 .as_m()
@@ -271,7 +272,7 @@ mod tests {
             assert_eq!(answer(&new)[field], n(new_spelling), "{field}");
             assert_eq!(answer(&old)[field], n(old_spelling), "{field}");
         }
-        let number = |record: leadline_core::ports::ToolRecord, field: &str| {
+        let number = |record: leadline_core::in_call::ToolRecord, field: &str| {
             let leadline_core::in_call::ToolReply::Answer(answer) = record.reply else {
                 panic!("an answer");
             };

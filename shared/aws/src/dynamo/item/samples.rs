@@ -3,15 +3,15 @@
 //! maps keyed by enums, JSON blobs from the providers) and every optional
 //! field absent (empty lists, empty maps).
 
-use leadline_core::appointment::Appointment;
-use leadline_core::attempt::CallAttempt;
+use leadline_core::appointments::appointment::Appointment;
+use leadline_core::appointments::business::Business;
 use leadline_core::billing::UsageRecord;
-use leadline_core::business::Business;
-use leadline_core::campaign::Campaign;
-use leadline_core::lead::Lead;
-use leadline_core::ports::ToolRecord;
-use leadline_core::suppression::Suppression;
-use leadline_core::tenant::Tenant;
+use leadline_core::calling::attempt::CallAttempt;
+use leadline_core::calling::lead::Lead;
+use leadline_core::calling::suppression::Suppression;
+use leadline_core::in_call::ToolRecord;
+use leadline_core::intake::campaign::Campaign;
+use leadline_core::intake::tenant::Tenant;
 use leadline_core::write::Outbox;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
