@@ -197,6 +197,9 @@ async fn main() {
                     *results.entry(kind).or_default() += 1;
                 }
                 DialMessage::FollowUp(_) => unreachable!("the bench's calls are never retried"),
+                DialMessage::Wake(wake) => {
+                    dispatcher.wake(&wake).await.unwrap();
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

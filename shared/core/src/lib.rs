@@ -31,6 +31,7 @@ pub mod sweep;
 pub mod tenant;
 pub mod text;
 pub mod time;
+pub mod waiting;
 pub mod write;
 
 pub use error::{Error, Invalid, Result};

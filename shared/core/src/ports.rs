@@ -25,6 +25,7 @@ use crate::message::MessageJob;
 use crate::phone::Phone;
 use crate::suppression::Suppression;
 use crate::tenant::Tenant;
+use crate::waiting::Waiter;
 use crate::write::Outbox;
 
 /// A page of a listing. The cursor is opaque to callers and bound to the
@@ -174,6 +175,10 @@ pub trait CallStore: Send + Sync {
 
     /// Who holds a slot in `scope` now (tests, operations and the stuck-call sweep).
     async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>>;
+
+    /// The `limit` jobs that have waited longest for a slot in `scope`,
+    /// oldest first, as written last (a strongly consistent read).
+    async fn waiters(&self, scope: &SlotScope, limit: u32) -> Result<Vec<Waiter>>;
 }
 
 #[async_trait]

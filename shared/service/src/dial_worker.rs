@@ -1,5 +1,6 @@
-//! The `call-dispatcher` function: each dial-queue message is a dial job or
-//! a campaign sweep, handled concurrently; a message that fails is reported
+//! The `call-dispatcher` function: each dial-queue message is a dial job, an
+//! owed call, a campaign sweep or the wake of slots a call gave back, handled
+//! concurrently; a message that fails is reported
 //! alone (`SqsBatchResponse`), so SQS redelivers it and, in the end, parks it
 //! in the dead-letter queue.
 
@@ -89,6 +90,18 @@ where
                     ),
                 },
             ),
+            DialMessage::Wake(wake) => dispatcher.wake(wake).await.map(|woken| {
+                if woken.is_empty() {
+                    tracing::info!(tenant = %wake.tenant, freed_by = %wake.freed_by, "slots given back: nobody was waiting");
+                }
+                for (waiter, result) in &woken {
+                    tracing::info!(
+                        tenant = %waiter.tenant, lead = %waiter.lead, attempt = waiter.attempt,
+                        freed_by = %wake.freed_by, waited_since = %waiter.since, result = ?result,
+                        "woken for a slot given back"
+                    );
+                }
+            }),
             DialMessage::Sweep(sweep) => {
                 sweep_campaign(&self.store, &self.queue, sweep, &self.clock)
                     .await
