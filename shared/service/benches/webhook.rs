@@ -20,7 +20,7 @@ use leadline_core::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::call::CallRef;
 use leadline_core::dispatch::DeploymentLimits;
 use leadline_core::lead::{Lead, LeadStatus};
-use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{LeadStore, PageRequest, TenantStore, UsageStore};
 use leadline_core::tenant::{NewTenant, Tenant, VoiceProvider};
 use leadline_core::time::SystemClock;
@@ -41,6 +41,7 @@ type Webhook = VoiceWebhook<
     SystemClock,
     MemoryStore,
     leadline_core::memory::MemoryCalendar,
+    MemoryQueue,
 >;
 
 /// The bench's tenant and campaign, stored, and the webhook over that store.
@@ -68,6 +69,7 @@ impl World {
             calendar: leadline_core::memory::MemoryCalendar::default(),
             follow_ups: MemoryScheduler::default(),
             messages: MemoryMessages::default(),
+            dial_queue: MemoryQueue::default(),
             clock: SystemClock,
             retell_api_key: KEY.into(),
             vapi: VapiAuth::Secret("s".into()),
