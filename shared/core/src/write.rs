@@ -347,8 +347,8 @@ where
         let state = use_case.load().await?;
         let mut decision = use_case.decide(state, now)?;
         let mut outbox = None;
-        // Whether the decision's change is committed: its effects no longer
-        // decide whether the run failed.
+        // Whether the decision's change is committed: then its outbox (if
+        // any) finishes its durable effects, and a failed hint is only logged.
         let mut stands = false;
         if !decision.changes.is_empty() {
             let mut changes = std::mem::take(&mut decision.changes);
