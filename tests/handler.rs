@@ -4,8 +4,9 @@
 
 use jiff::Timestamp;
 use lambda_http::{Body, Request};
-use leadline_aws::SystemClock;
-use leadline_aws::{Aws, DynamoStore, OneOffs, SchedulerFollowUps, SqsMessageQueue};
+use leadline_aws::{
+    Aws, DynamoStore, OneOffs, SchedulerFollowUps, SqsDialQueue, SqsMessageQueue, SystemClock,
+};
 use leadline_core::intake::tenant::VoiceProvider;
 use leadline_core::memory::MemoryCalendar;
 use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
@@ -19,6 +20,7 @@ type Webhook = VoiceWebhook<
     SystemClock,
     DynamoStore,
     MemoryCalendar,
+    SqsDialQueue,
 >;
 
 /// The webhook as `voice-webhook` builds it, but for the calendar, which no call event uses.
@@ -33,8 +35,14 @@ async fn webhook(store: DynamoStore) -> Webhook {
         businesses: store.clone(),
         store,
         calendar: MemoryCalendar::default(),
-        follow_ups: SchedulerFollowUps::new(one_offs, var("LEADLINE_DialQueueArn")),
+        follow_ups: SchedulerFollowUps::new(one_offs.clone(), var("LEADLINE_DialQueueArn")),
         messages: SqsMessageQueue::new(aws.sqs(), var("LEADLINE_MessageQueueUrl")),
+        dial_queue: SqsDialQueue::new(
+            aws.sqs(),
+            var("LEADLINE_DialQueueUrl"),
+            var("LEADLINE_DialQueueArn"),
+            one_offs,
+        ),
         clock: SystemClock,
         retell_api_key: var("LEADLINE_RETELL_API_KEY"),
         vapi: VapiAuth::Secret(var("LEADLINE_VAPI_WEBHOOK_SECRET")),

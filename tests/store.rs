@@ -706,3 +706,88 @@ async fn inserting_leads_that_exist_resets_none_of_them() {
         .unwrap();
     assert_eq!((untouched.status, untouched.version), (LeadStatus::New, 0));
 }
+
+/// A job that found no slot is recorded as a waiter in its scope's
+/// partition, oldest first, and only while the scope is full (a slot given
+/// back in between refuses it: the job is decided again). A waiter is taken
+/// once, however many wakes reach for it; one that stops waiting goes.
+#[tokio::test]
+async fn a_waiter_is_kept_while_its_scope_is_full_oldest_first_and_taken_once() {
+    use leadline_core::calling::waiting::{Waiter, Waiting};
+    let f = fixture(4).await;
+    let limits = roomy();
+    let second = a_second();
+    // The tenant allows 2 calls at once: leads 0 and 1 take them.
+    f.commit(&f.begin(0, &limits, second)).await.unwrap();
+    f.commit(&f.begin(1, &limits, second + 1)).await.unwrap();
+    let tenant = SlotScope::Tenant(f.tenant.id.clone());
+    let campaign = SlotScope::Campaign(f.tenant.id.clone(), f.campaign.id.clone());
+    let since = Timestamp::now();
+    let waiter = |i: usize, scope: &SlotScope, after_ms: i64| {
+        let job = DialJob::for_lead(&f.leads[i], false);
+        let waiting = Waiting {
+            scope: scope.clone(),
+            since: since + jiff::SignedDuration::from_millis(after_ms),
+        };
+        Waiter::of(&job, &waiting)
+    };
+    let (second_in_line, first_in_line) = (waiter(2, &tenant, 5), waiter(3, &tenant, 0));
+    let wait = |waiter: &Waiter, limit| {
+        vec![Change::Wait {
+            waiter: waiter.clone(),
+            limit,
+        }]
+    };
+
+    assert_eq!(
+        f.commit(&wait(&second_in_line, 3)).await,
+        Err(Refused::Stale),
+        "a scope with a slot free takes no waiter"
+    );
+    f.commit(&wait(&second_in_line, 2)).await.unwrap();
+    f.commit(&wait(&first_in_line, 2)).await.unwrap();
+    f.commit(&wait(&first_in_line, 2)).await.unwrap(); // recorded again: the same item
+    // The campaign's waiters are its own (it is full at 2 here too).
+    let in_the_campaign = waiter(2, &campaign, 1);
+    f.commit(&wait(&in_the_campaign, 2)).await.unwrap();
+    assert_eq!(
+        f.store.waiters(&tenant, 10).await.unwrap(),
+        [first_in_line.clone(), second_in_line.clone()],
+        "oldest first, each once"
+    );
+    assert_eq!(
+        f.store.waiters(&campaign, 10).await.unwrap(),
+        std::slice::from_ref(&in_the_campaign)
+    );
+
+    // Two wakes reach for the oldest at once: one takes it.
+    let claim = [Change::Claim(first_in_line.clone())];
+    let (a, b) = tokio::join!(f.store.commit(&claim), f.store.commit(&claim));
+    let taken = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(taken, 1, "{a:?} {b:?}");
+    for lost in [a, b].into_iter().filter_map(Result::err) {
+        // Refused (it was gone), or cancelled for the conflict (tried again: refused).
+        assert!(
+            matches!(
+                lost,
+                leadline_core::Error::Refused(Refused::Stale)
+                    | leadline_core::Error::Unavailable(_)
+            ),
+            "{lost:?}"
+        );
+    }
+    assert_eq!(f.commit(&claim).await, Err(Refused::Stale), "taken once");
+    assert_eq!(
+        f.store.waiters(&tenant, 10).await.unwrap(),
+        std::slice::from_ref(&second_in_line)
+    );
+
+    // A job that got its slots, or gave up, takes its waiter with it.
+    for waiter in [&second_in_line, &second_in_line, &in_the_campaign] {
+        f.commit(&[Change::StopWaiting(waiter.clone())])
+            .await
+            .unwrap();
+    }
+    assert!(f.store.waiters(&tenant, 10).await.unwrap().is_empty());
+    assert!(f.store.waiters(&campaign, 10).await.unwrap().is_empty());
+}

@@ -77,3 +77,52 @@ fn a_broken_template_fails_cfn_lint_with_every_planted_error() {
         );
     }
 }
+
+/// A function the template hands a queue's URL may send to that queue: the
+/// URL alone is no permission, and a send it is refused fails only at run
+/// time (the voice webhook's wakes of waiting dial jobs would be lost).
+#[test]
+fn every_function_given_a_queues_url_may_send_to_that_queue() {
+    use serde_norway::Value;
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let tagged = |value: &Value, tag: &str| match value {
+        Value::Tagged(t) if t.tag == tag => t.value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let mut checked = 0;
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let may_send: Vec<String> = props["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| tagged(&p["SQSSendMessagePolicy"]["QueueName"], "!GetAtt"))
+            .filter_map(|attribute| attribute.strip_suffix(".QueueName").map(str::to_owned))
+            .collect();
+        let vars = props["Environment"]["Variables"].as_mapping();
+        for (var, value) in vars.into_iter().flatten() {
+            let Some(queue) = tagged(value, "!Ref") else {
+                continue;
+            };
+            if doc["Resources"][queue.as_str()]["Type"].as_str() != Some("AWS::SQS::Queue") {
+                continue;
+            }
+            assert!(
+                may_send.contains(&queue),
+                "{} has {} (the URL of {queue}) but no SQSSendMessagePolicy for it",
+                name.as_str().unwrap(),
+                var.as_str().unwrap()
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 6,
+        "only {checked} queue URLs found in the template"
+    );
+}

@@ -19,6 +19,8 @@ async fn main() -> Result<(), Error> {
         store,
         follow_ups: wiring::follow_ups(&aws)?,
         messages: wiring::message_queue(&aws)?,
+        // The SQS and Scheduler clients the two lines above built, shared.
+        dial_queue: wiring::dial_queue(&aws)?,
         clock: config::clock()?,
         retell_api_key: config::retell()?.api_key,
         vapi: VapiAuth::from_config(&config::vapi()?)?,

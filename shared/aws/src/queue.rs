@@ -123,6 +123,7 @@ pub fn schedule_name(message: &DialMessage, at: Timestamp) -> String {
         DialMessage::FollowUp(follow_up) => {
             format!("{}-{}", follow_up.schedule_name(), at.as_second())
         }
+        DialMessage::Wake(wake) => format!("wake-{}-{}", wake.freed_by, at.as_second()),
     };
     name.chars().take(64).collect()
 }
@@ -202,6 +203,8 @@ mod tests {
             attempt: 3,
             manual: false,
             tries: 12,
+            waiting: None,
+            woken: false,
         };
         let at: Timestamp = "2026-11-24T16:00:00Z".parse().unwrap();
         let name = schedule_name(&DialMessage::Dial(job.clone()), at);

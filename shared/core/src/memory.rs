@@ -17,8 +17,8 @@ use crate::calling::attempt::CallAttempt;
 use crate::calling::call::CallRef;
 use crate::calling::lead::{Lead, LeadStatus};
 use crate::calling::suppression::Suppression;
-use crate::calling::work::FollowUp;
-use crate::calling::work::{DialJob, DialMessage, SlotScope};
+use crate::calling::waiting::Waiter;
+use crate::calling::work::{DialJob, DialMessage, FollowUp, SlotScope};
 use crate::in_call::ToolRecord;
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::{Tenant, VoiceProvider};
@@ -296,6 +296,12 @@ struct Calls {
     usage: BTreeMap<(TenantId, AttemptId), UsageRecord>,
     suppressions: BTreeMap<(TenantId, Phone), Suppression>,
     outboxes: BTreeMap<(TenantId, String), Outbox>,
+    /// Each scope's waiting jobs, oldest first.
+    waiters: HashMap<SlotScope, BTreeMap<(Timestamp, AttemptId), Waiter>>,
+}
+
+fn waiter_key(waiter: &Waiter) -> (Timestamp, AttemptId) {
+    (waiter.since, waiter.attempt_id())
 }
 
 impl MemoryStore {
@@ -321,6 +327,18 @@ impl MemoryStore {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Every job waiting for a slot, in every scope (tests).
+    pub fn waiting(&self) -> Vec<Waiter> {
+        let calls = self.calls.lock().unwrap();
+        let mut all: Vec<Waiter> = calls
+            .waiters
+            .values()
+            .flat_map(|w| w.values().cloned())
+            .collect();
+        all.sort_by_key(waiter_key);
+        all
     }
 
     /// Slots held in every scope together.
@@ -385,6 +403,15 @@ impl CallStore for MemoryStore {
             .slots
             .get(scope)
             .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn waiters(&self, scope: &SlotScope, limit: u32) -> Result<Vec<Waiter>> {
+        let calls = self.calls.lock().unwrap();
+        Ok(calls
+            .waiters
+            .get(scope)
+            .map(|w| w.values().take(limit as usize).cloned().collect())
             .unwrap_or_default())
     }
 }
@@ -959,7 +986,19 @@ fn refusal(inner: &Inner, calls: &Calls, state: &InCallState, change: &Change) -
                 .unwrap_or(0);
             (starts >= claim.pace.limit).then_some(Refused::Precondition(Precondition::Paced))
         }
-        Change::Suppress(_) | Change::ReleaseSlots { .. } | Change::Outbox(_) => None,
+        Change::Wait { waiter, limit } => {
+            let held = calls.slots.get(&waiter.scope).map_or(0, BTreeSet::len);
+            (held < *limit as usize).then_some(Refused::Stale)
+        }
+        Change::Claim(waiter) => {
+            let waiting = calls.waiters.get(&waiter.scope);
+            let there = waiting.is_some_and(|w| w.contains_key(&waiter_key(waiter)));
+            (!there).then_some(Refused::Stale)
+        }
+        Change::Suppress(_)
+        | Change::ReleaseSlots { .. }
+        | Change::Outbox(_)
+        | Change::StopWaiting(_) => None,
     }
 }
 
@@ -1023,6 +1062,18 @@ fn apply(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, change: 
             calls
                 .outboxes
                 .insert((outbox.tenant.clone(), outbox.id.clone()), outbox.clone());
+        }
+        Change::Wait { waiter, .. } => {
+            calls
+                .waiters
+                .entry(waiter.scope.clone())
+                .or_default()
+                .insert(waiter_key(waiter), waiter.clone());
+        }
+        Change::StopWaiting(waiter) | Change::Claim(waiter) => {
+            if let Some(waiting) = calls.waiters.get_mut(&waiter.scope) {
+                waiting.remove(&waiter_key(waiter));
+            }
         }
     }
 }

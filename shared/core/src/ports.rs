@@ -16,8 +16,8 @@ use crate::calling::attempt::CallAttempt;
 use crate::calling::call::CallRef;
 use crate::calling::lead::{Lead, LeadStatus};
 use crate::calling::suppression::Suppression;
-use crate::calling::work::FollowUp;
-use crate::calling::work::{DialJob, DialMessage, SlotScope};
+use crate::calling::waiting::Waiter;
+use crate::calling::work::{DialJob, DialMessage, FollowUp, SlotScope};
 use crate::in_call::ToolRecord;
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::Tenant;
@@ -174,6 +174,10 @@ pub trait CallStore: Send + Sync {
 
     /// Who holds a slot in `scope` now (tests, operations and the stuck-call sweep).
     async fn slot_holders(&self, scope: &SlotScope) -> Result<Vec<AttemptId>>;
+
+    /// The `limit` jobs that have waited longest for a slot in `scope`,
+    /// oldest first, as written last (a strongly consistent read).
+    async fn waiters(&self, scope: &SlotScope, limit: u32) -> Result<Vec<Waiter>>;
 }
 
 #[async_trait]

@@ -16,8 +16,8 @@ use crate::billing::UsageRecord;
 use crate::calling::attempt::CallAttempt;
 use crate::calling::lead::Lead;
 use crate::calling::suppression::Suppression;
-use crate::calling::work::FollowUp;
-use crate::calling::work::{DialMessage, SlotClaim, SlotScope};
+use crate::calling::waiting::{Waiter, Wake};
+use crate::calling::work::{DialMessage, FollowUp, SlotClaim, SlotScope};
 use crate::in_call::ToolRecord;
 use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::kernel::error::{Error, Result};
@@ -96,6 +96,15 @@ pub enum Change {
         holder: AttemptId,
         scopes: [SlotScope; 3],
     },
+    /// A dial job waits for a slot in the waiter's scope, if that scope is
+    /// still full (`limit` holders or more). Else `Stale`: a slot was given
+    /// back since the job was refused one, and the job is decided again.
+    Wait { waiter: Waiter, limit: u32 },
+    /// A job no longer waits (it has its slots, or nothing left to do): its
+    /// waiter goes, if it is there.
+    StopWaiting(Waiter),
+    /// A waiter taken by a wake; `Stale` if another wake took it first.
+    Claim(Waiter),
     /// Effects to finish if the committing runner cannot (added by [`run`]).
     Outbox(Outbox),
 }
@@ -108,6 +117,9 @@ impl Change {
             Change::MoveCampaign { campaign, .. } => Some(&campaign.tenant),
             Change::Suppress(entry) => Some(&entry.tenant),
             Change::Outbox(outbox) => Some(&outbox.tenant),
+            Change::Wait { waiter, .. } | Change::StopWaiting(waiter) | Change::Claim(waiter) => {
+                Some(&waiter.tenant)
+            }
             Change::TakeSlots(_) | Change::ReleaseSlots { .. } => None,
         }
     }
@@ -175,6 +187,10 @@ pub enum Effect {
     Dial { message: DialMessage, at: Timestamp },
     /// Hand a message to the messenger.
     Send(MessageJob),
+    /// Hand the slots an ended call gave back to the jobs waiting for them
+    /// (a message on the dial queue, now). Best effort: it is in no outbox,
+    /// and if it is lost the waiting jobs' own retries stand in.
+    Wake(Wake),
 }
 
 impl Effect {
@@ -186,7 +202,16 @@ impl Effect {
             Effect::CancelCall(f) => format!("cancel:{}", f.schedule_name()),
             Effect::Dial { message, at } => format!("dial:{}@{}", message.subject(), at),
             Effect::Send(job) => format!("send:{}", job.id),
+            Effect::Wake(wake) => format!("wake:{}", wake.freed_by),
         }
+    }
+
+    /// Whether a committed change's outbox keeps it until it is carried out.
+    /// A wake is a hint: doing it late is worth less than the writes an
+    /// outbox costs on every ended call, and the jobs it would wake come
+    /// back by themselves.
+    pub fn durable(&self) -> bool {
+        !matches!(self, Effect::Wake(_))
     }
 }
 
@@ -291,7 +316,10 @@ pub trait UseCase: Send + Sync {
     fn decide(&self, state: Self::State, now: Timestamp) -> Result<Decision<Self::Answer>>;
 
     /// What a refusal other than `Stale` comes to, if the use case expects it
-    /// (a duplicate delivery, no free slot): effects only, no changes.
+    /// (a duplicate delivery, no free slot). Its changes (a job recording that
+    /// it waits) are written again whenever the input comes again: they need
+    /// no outbox, and its effects failing fails the run. A refusal of them
+    /// as `Stale` decides again.
     fn refused(&self, refused: &Refused, now: Timestamp) -> Option<Decision<Self::Answer>> {
         let _ = (refused, now);
         None
@@ -303,10 +331,12 @@ pub const STALE_RETRIES: usize = 5;
 
 /// The runner: load → decide → commit → (stale: again) → carry out effects.
 ///
-/// Effects of a committed change go into the same commit as an outbox; if
-/// carrying them out fails, the change stands and the sweep finishes them.
-/// Effects without changes (put a job back for later) fail the run, so the
-/// input is delivered again.
+/// Durable effects of a committed change go into the same commit as an
+/// outbox; if carrying them out fails, the change stands and the sweep
+/// finishes them. Hints ([`Effect::durable`]) of a committed change are
+/// carried out once, and a failure is only logged. Effects without a change
+/// that stands (put a job back for later) fail the run when they fail, so
+/// the input is delivered again.
 pub async fn run<U, S, E>(store: &S, effects: &E, use_case: &U, now: Timestamp) -> Result<U::Answer>
 where
     U: UseCase + ?Sized,
@@ -317,32 +347,62 @@ where
         let state = use_case.load().await?;
         let mut decision = use_case.decide(state, now)?;
         let mut outbox = None;
+        // Whether the decision's change is committed: then its outbox (if
+        // any) finishes its durable effects, and a failed hint is only logged.
+        let mut stands = false;
         if !decision.changes.is_empty() {
             let mut changes = std::mem::take(&mut decision.changes);
-            if !decision.effects.is_empty()
+            let durable: Vec<Effect> = decision
+                .effects
+                .iter()
+                .filter(|e| e.durable())
+                .cloned()
+                .collect();
+            if !durable.is_empty()
                 && let Some(tenant) = changes.iter().find_map(Change::tenant)
             {
-                let entry = Outbox::new(tenant.clone(), decision.effects.clone(), now);
+                let entry = Outbox::new(tenant.clone(), durable, now);
                 changes.push(Change::Outbox(entry.clone()));
                 outbox = Some(entry);
             }
             match store.commit(&changes).await {
-                Ok(()) => {}
+                Ok(()) => stands = true,
                 Err(Error::Refused(Refused::Stale)) => continue,
-                Err(Error::Refused(refused)) => match use_case.refused(&refused, now) {
-                    Some(instead) if instead.changes.is_empty() => {
-                        decision = instead;
-                        outbox = None;
+                Err(Error::Refused(refused)) => {
+                    let Some(instead) = use_case.refused(&refused, now) else {
+                        return Err(Error::Refused(refused));
+                    };
+                    decision = instead;
+                    outbox = None;
+                    if !decision.changes.is_empty() {
+                        match store.commit(&decision.changes).await {
+                            Ok(()) => {}
+                            Err(Error::Refused(Refused::Stale)) => continue,
+                            Err(other) => return Err(other),
+                        }
                     }
-                    _ => return Err(Error::Refused(refused)),
-                },
+                }
                 Err(other) => return Err(other),
             }
         }
-        if decision.effects.is_empty() {
+        if !stands {
+            if !decision.effects.is_empty() {
+                effects.carry_out(&decision.effects, now).await?;
+            }
             return Ok(decision.answer);
         }
-        let done = effects.carry_out(&decision.effects, now).await;
+        let (durable, hints): (Vec<Effect>, Vec<Effect>) =
+            decision.effects.into_iter().partition(Effect::durable);
+        let done = if durable.is_empty() {
+            Ok(())
+        } else {
+            effects.carry_out(&durable, now).await
+        };
+        if !hints.is_empty()
+            && let Err(e) = effects.carry_out(&hints, now).await
+        {
+            tracing::warn!(error = %e, "a wake was not carried out; the waiting jobs' retries stand in");
+        }
         return match (done, outbox) {
             (Ok(()), Some(outbox)) => {
                 if let Err(e) = store.clear_outbox(&outbox).await {
@@ -391,6 +451,7 @@ where
                 Effect::ScheduleCall(f) => self.scheduler.schedule(f).await?,
                 Effect::Dial { message, at } => dials.push((message.clone(), *at)),
                 Effect::Send(job) => sends.push(job.clone()),
+                Effect::Wake(wake) => dials.push((DialMessage::Wake(wake.clone()), now)),
             }
         }
         if !dials.is_empty() {
@@ -565,6 +626,51 @@ mod tests {
                 .iter()
                 .any(|d| matches!(d, crate::ports::DueWork::Outbox(o) if *o == outboxes[0]))
         );
+    }
+
+    fn wake(w: &World) -> Effect {
+        let attempt = crate::calling::attempt::CallAttempt::dialing(
+            &crate::calling::call::CallRef {
+                tenant: w.tenant.id.clone(),
+                lead: w.leads[0].id.clone(),
+                attempt: 1,
+            },
+            w.campaign.id.clone(),
+            crate::intake::tenant::VoiceProvider::Retell,
+            w.clock_now(),
+        );
+        Effect::Wake(crate::calling::waiting::Wake::after(&attempt))
+    }
+
+    #[tokio::test]
+    async fn a_wake_is_a_hint_in_no_outbox_whose_failure_fails_nothing() {
+        let w = World::new(1, FakeDialer::default()).await;
+        let booked = book(&w, 0, vec![send(&w), wake(&w)]);
+        let down = Down(Mutex::new(0));
+        let status = run(&w.store, &down, &booked, w.clock_now()).await;
+        assert_eq!(status.unwrap(), LeadStatus::Booked);
+        let outboxes = w.store.outboxes();
+        assert_eq!(outboxes.len(), 1);
+        assert_eq!(outboxes[0].effects, vec![send(&w)], "the message only");
+
+        let w = World::new(1, FakeDialer::default()).await;
+        let booked = book(&w, 0, vec![wake(&w)]);
+        let status = run(&w.store, &down, &booked, w.clock_now()).await;
+        assert_eq!(status.unwrap(), LeadStatus::Booked, "the change stands");
+        assert!(
+            w.store.outboxes().is_empty(),
+            "a wake alone writes no outbox"
+        );
+
+        // Carried out, it is a message on the dial queue, now.
+        let booked = book(&w, 0, vec![wake(&w)]);
+        run(&w.store, &w.effects(), &booked, w.clock_now())
+            .await
+            .unwrap();
+        let Effect::Wake(sent) = wake(&w) else {
+            unreachable!()
+        };
+        assert_eq!(w.queue.take_due(w.clock_now()), [DialMessage::Wake(sent)]);
     }
 
     /// Puts a job back for later: no change, effects only.

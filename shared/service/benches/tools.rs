@@ -27,8 +27,9 @@ use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::in_call::SEARCH_DAYS;
 use leadline_core::intake::tenant::VoiceProvider;
-use leadline_core::memory::FixedClock;
-use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::memory::{
+    FixedClock, MemoryCalendar, MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore,
+};
 use leadline_core::ports::{BusinessStore, InCallStore, LeadStore};
 use leadline_core::{CampaignId, Cents, LeadId, Phone, TenantId};
 use leadline_service::cache::CachedCalendar;
@@ -44,8 +45,15 @@ fn now() -> Timestamp {
     "2026-11-23T13:00:00Z".parse().unwrap()
 }
 
-type Webhook<K> =
-    VoiceWebhook<MemoryStore, MemoryScheduler, MemoryMessages, FixedClock, MemoryStore, K>;
+type Webhook<K> = VoiceWebhook<
+    MemoryStore,
+    MemoryScheduler,
+    MemoryMessages,
+    FixedClock,
+    MemoryStore,
+    K,
+    MemoryQueue,
+>;
 
 /// One business with 8 services, `n` leads in calls (lead i on Retell call
 /// `call_<i>`, its attempt recorded as the dispatcher does), and a free slot
@@ -136,6 +144,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
         calendar,
         follow_ups: MemoryScheduler::default(),
         messages: MemoryMessages::default(),
+        dial_queue: MemoryQueue::default(),
         clock: FixedClock(now()),
         retell_api_key: KEY.into(),
         vapi: VapiAuth::Secret("s".into()),

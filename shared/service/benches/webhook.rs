@@ -22,7 +22,7 @@ use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::calling::work::DeploymentLimits;
 use leadline_core::intake::tenant::{NewTenant, Tenant, VoiceProvider};
-use leadline_core::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
 use leadline_core::ports::{LeadStore, PageRequest, TenantStore, UsageStore};
 use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{CampaignId, LeadId, Phone, TenantId};
@@ -41,6 +41,7 @@ type Webhook = VoiceWebhook<
     SystemClock,
     MemoryStore,
     leadline_core::memory::MemoryCalendar,
+    MemoryQueue,
 >;
 
 /// The bench's tenant and campaign, stored, and the webhook over that store.
@@ -68,6 +69,7 @@ impl World {
             calendar: leadline_core::memory::MemoryCalendar::default(),
             follow_ups: MemoryScheduler::default(),
             messages: MemoryMessages::default(),
+            dial_queue: MemoryQueue::default(),
             clock: SystemClock,
             retell_api_key: KEY.into(),
             vapi: VapiAuth::Secret("s".into()),

@@ -1,6 +1,6 @@
 //! The `call-dispatcher` function: each dial-queue message is a dial job, an
-//! owed call whose schedule fired, or a campaign sweep, run through the one
-//! SQS batch runner ([`crate::batch`]).
+//! owed call whose schedule fired, a campaign sweep or the wake of slots a
+//! call gave back, run through the one SQS batch runner ([`crate::batch`]).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use leadline_core::calling::call::VoiceDialer;
@@ -80,6 +80,18 @@ where
                     ),
                 },
             ),
+            DialMessage::Wake(wake) => dispatcher.wake(wake).await.map(|woken| {
+                if woken.is_empty() {
+                    tracing::info!(tenant = %wake.tenant, freed_by = %wake.freed_by, "slots given back: nobody was waiting");
+                }
+                for (waiter, result) in &woken {
+                    tracing::info!(
+                        tenant = %waiter.tenant, lead = %waiter.lead, attempt = waiter.attempt,
+                        freed_by = %wake.freed_by, waited_since = %waiter.since, result = ?result,
+                        "woken for a slot given back"
+                    );
+                }
+            }),
             DialMessage::Sweep(sweep) => {
                 sweep_campaign(&self.store, &self.queue, sweep, &self.clock)
                     .await

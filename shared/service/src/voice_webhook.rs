@@ -19,9 +19,9 @@ use leadline_core::calling::call_events::{EventResult, apply_call_event};
 use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS, resolve_tenant};
 use leadline_core::kernel::redact::Redacted;
 use leadline_core::ports::{
-    BusinessStore, CallStore, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
+    BusinessStore, CallStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
 };
-use leadline_core::write::{Commit, EffectPorts, Unwired};
+use leadline_core::write::{Commit, EffectPorts};
 use leadline_core::{Clock, Error};
 use leadline_voice::tools::ToolRequest;
 use leadline_voice::{HmacAlgorithm, SignatureError, VapiHmac, retell, vapi};
@@ -53,7 +53,7 @@ impl VapiAuth {
     }
 }
 
-pub struct VoiceWebhook<S, F, M, C, B, K> {
+pub struct VoiceWebhook<S, F, M, C, B, K, Q> {
     pub store: S,
     /// Businesses, cached for a short time ([`crate::cache::CachedBusinesses`]).
     pub businesses: B,
@@ -63,6 +63,8 @@ pub struct VoiceWebhook<S, F, M, C, B, K> {
     pub follow_ups: F,
     /// The messenger's queue (fallback messages of exhausted leads).
     pub messages: M,
+    /// The dial queue: a call that ends wakes the jobs waiting for its slots.
+    pub dial_queue: Q,
     pub clock: C,
     pub retell_api_key: String,
     pub vapi: VapiAuth,
@@ -78,7 +80,7 @@ enum Provider {
 const OUR_FAULT: &str =
     "I'm sorry, something went wrong on our side. Someone from the team will follow up with you.";
 
-impl<S, F, M, C, B, K> VoiceWebhook<S, F, M, C, B, K>
+impl<S, F, M, C, B, K, Q> VoiceWebhook<S, F, M, C, B, K, Q>
 where
     S: CallStore + LeadStore + InCallStore + Commit,
     F: FollowUpScheduler,
@@ -86,6 +88,7 @@ where
     C: Clock,
     B: BusinessStore,
     K: Calendar,
+    Q: DialQueue,
 {
     pub async fn handle(&self, req: Request) -> HttpResponse {
         let path = req.uri().path().trim_end_matches('/');
@@ -120,7 +123,7 @@ where
     ) -> Result<HttpResponse, Error> {
         let effects = EffectPorts {
             scheduler: &self.follow_ups,
-            dial_queue: &Unwired,
+            dial_queue: &self.dial_queue,
             messages: &self.messages,
         };
         let result = apply_call_event(&self.store, &effects, event, self.clock.now()).await?;
@@ -237,15 +240,15 @@ pub enum Delivery {
 }
 
 /// One of the voice webhook's three routes, as a step list of the pipeline.
-struct Hook<'a, S, F, M, C, B, K> {
-    webhook: &'a VoiceWebhook<S, F, M, C, B, K>,
+struct Hook<'a, S, F, M, C, B, K, Q> {
+    webhook: &'a VoiceWebhook<S, F, M, C, B, K, Q>,
     provider: Provider,
     /// Retell's custom functions have a route of their own.
     tools_only: bool,
 }
 
 #[async_trait::async_trait]
-impl<S, F, M, C, B, K> Pipeline for Hook<'_, S, F, M, C, B, K>
+impl<S, F, M, C, B, K, Q> Pipeline for Hook<'_, S, F, M, C, B, K, Q>
 where
     S: CallStore + LeadStore + InCallStore + Commit,
     F: FollowUpScheduler,
@@ -253,6 +256,7 @@ where
     C: Clock,
     B: BusinessStore,
     K: Calendar,
+    Q: DialQueue,
 {
     type Delivery = Delivery;
     const NAME: &'static str = "voice";
@@ -365,6 +369,7 @@ mod tests {
             calendar: leadline_core::memory::MemoryCalendar::default(),
             follow_ups: MemoryScheduler::default(),
             messages: MemoryMessages::default(),
+            dial_queue: leadline_core::memory::MemoryQueue::default(),
             clock: demo,
             retell_api_key: "key_test".into(),
             vapi: VapiAuth::Secret("s".into()),

@@ -4,11 +4,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Put, TransactWriteItem, Update,
+};
 use leadline_core::billing::UsageRecord;
 use leadline_core::calling::attempt::CallAttempt;
 use leadline_core::calling::call::CallRef;
 use leadline_core::calling::suppression::Suppression;
+use leadline_core::calling::waiting::Waiter;
 use leadline_core::calling::work::{DialJob, SlotScope};
 use leadline_core::ports::{
     CallContext, CallStore, DialContext, Page, PageRequest, SuppressionStore, UsageStore,
@@ -151,6 +154,27 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// A scope is full: `limit` holders or more (an empty set is no attribute).
+    pub(super) fn slots_full(&self, scope: &SlotScope, limit: u32) -> Result<TransactWriteItem> {
+        let (pk, sk) = slot_key(scope);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .condition_expression(if limit == 0 {
+                "attribute_exists(PK) OR attribute_not_exists(PK)"
+            } else {
+                "size(holders) >= :limit"
+            });
+        let check = if limit == 0 {
+            check
+        } else {
+            check.expression_attribute_values(":limit", n(limit))
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(internal)?)
+            .build())
+    }
+
     /// One more call start in the provider account's second, if any are left.
     pub(super) fn count_call_start(
         &self,
@@ -220,6 +244,24 @@ pub(super) fn refusal(guards: &[Refused], reasons: &[CancellationReason]) -> Opt
         .min_by_key(Refused::rank)
 }
 
+/// A waiter's item: under its scope's partition, next to its slot item.
+pub(super) fn waiter_key(waiter: &Waiter) -> (String, String) {
+    let (pk, slot_sk) = slot_key(&waiter.scope);
+    (pk, waiter_sk(&slot_sk, waiter.since, &waiter.attempt_id()))
+}
+
+/// A waiter is kept this long after the job last recorded it: a job whose
+/// every retry found no slot records it again each time (10 minutes apart at
+/// most), so only a waiter nobody will take again expires.
+pub(super) const WAITER_DAYS: i64 = 1;
+
+pub(super) fn waiter_item(waiter: &Waiter) -> Result<Item> {
+    let (pk, sk) = waiter_key(waiter);
+    let mut item = to_item(waiter, &[(PK, pk), (SK, sk)])?;
+    item.insert("expires_at".into(), n(epoch_seconds_after(WAITER_DAYS)));
+    Ok(item)
+}
+
 pub(super) fn slot_key(scope: &SlotScope) -> (String, String) {
     match scope {
         SlotScope::Provider(provider) => (DEPLOYMENT_PK.to_owned(), provider_slots_sk(*provider)),
@@ -284,6 +326,27 @@ impl CallStore for DynamoStore {
         holders
             .iter()
             .map(|id| AttemptId::parse(id).map_err(internal))
+            .collect()
+    }
+
+    async fn waiters(&self, scope: &SlotScope, limit: u32) -> Result<Vec<Waiter>> {
+        let (pk, slot_sk) = slot_key(scope);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(waiters_prefix(&slot_sk)))
+            .consistent_read(true)
+            .limit(limit.clamp(1, 100) as i32)
+            .send()
+            .await
+            .map_err(sdk)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
             .collect()
     }
 }

@@ -4,10 +4,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use leadline_core::calling::waiting::Waiter;
 use leadline_core::write::{Change, Commit, Entity, Outbox, Refused};
 use leadline_core::{Error, Result};
 
-use super::call_store::{DEDUPE_DAYS, attempt_item, epoch_seconds_after, internal, n, s};
+use super::call_store::{
+    DEDUPE_DAYS, attempt_item, epoch_seconds_after, internal, n, s, waiter_item, waiter_key,
+};
 use super::item::{Item, to_item};
 use super::keys::*;
 use super::{DynamoStore, due_keys, lead_item, sdk};
@@ -137,7 +140,35 @@ impl DynamoStore {
             Change::Outbox(outbox) => {
                 vec![(self.put(outbox_item(outbox)?, None)?, Refused::Stale)]
             }
+            // The waiter, if its scope is still full: one transaction, so a
+            // slot given back before it is written refuses it (and the job
+            // is decided again), and one given back after finds it.
+            Change::Wait { waiter, limit } => vec![
+                (self.put(waiter_item(waiter)?, None)?, Refused::Stale),
+                (self.slots_full(&waiter.scope, *limit)?, Refused::Stale),
+            ],
+            Change::StopWaiting(waiter) => {
+                vec![(self.delete_waiter(waiter, false)?, Refused::Stale)]
+            }
+            Change::Claim(waiter) => vec![(self.delete_waiter(waiter, true)?, Refused::Stale)],
         })
+    }
+}
+
+impl DynamoStore {
+    /// Deletes a waiter; `claimed`: only if it is there (else the
+    /// transaction is cancelled: another wake took it).
+    fn delete_waiter(&self, waiter: &Waiter, claimed: bool) -> Result<TransactWriteItem> {
+        let (pk, sk) = waiter_key(waiter);
+        let mut delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)));
+        if claimed {
+            delete = delete.condition_expression("attribute_exists(PK)");
+        }
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(internal)?)
+            .build())
     }
 }
 

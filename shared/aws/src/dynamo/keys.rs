@@ -132,6 +132,23 @@ pub fn campaign_slots_sk(campaign: &CampaignId) -> String {
     format!("SLOTS#{campaign}")
 }
 
+/// The jobs waiting for a slot in a scope sort right after the scope's slot
+/// item (`slot_sk`), oldest first: `<slot SK>#WAIT#<since>#<attempt>`.
+/// (A tenant's slot item is `SLOTS` and a campaign's `SLOTS#cmp_...`, so a
+/// tenant's waiters, `SLOTS#WAIT#...`, never share a prefix with a campaign's.)
+pub fn waiters_prefix(slot_sk: &str) -> String {
+    format!("{slot_sk}#WAIT#")
+}
+
+/// `since` in epoch milliseconds, 15 digits, so the sort key sorts by time.
+pub fn waiter_sk(slot_sk: &str, since: jiff::Timestamp, attempt: &AttemptId) -> String {
+    format!(
+        "{}{:015}#{attempt}",
+        waiters_prefix(slot_sk),
+        since.as_millisecond().max(0)
+    )
+}
+
 /// The one partition that belongs to no tenant: what the deployment shares,
 /// the provider accounts' calls in flight and call starts per second.
 pub const DEPLOYMENT_PK: &str = "DEPLOYMENT";
@@ -182,6 +199,27 @@ pub fn appointments_prefix(lead: &LeadId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scopes_waiters_sort_by_when_they_started_and_no_other_scopes_share_their_prefix() {
+        let attempt = AttemptId::parse("att_aaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let early = waiter_sk(TENANT_SLOTS_SK, at("2026-11-23T18:00:09.5Z"), &attempt);
+        let late = waiter_sk(TENANT_SLOTS_SK, at("2026-11-23T18:00:10Z"), &attempt);
+        assert!(early < late, "{early} < {late}");
+        assert_eq!(
+            late,
+            "SLOTS#WAIT#001795456810000#att_aaaaaaaaaaaaaaaaaaaaaaaa"
+        );
+        let campaign = CampaignId::from_bytes(&[7; 15]);
+        let campaign_waiter = waiter_sk(
+            &campaign_slots_sk(&campaign),
+            at("2026-11-23T18:00:10Z"),
+            &attempt,
+        );
+        assert!(!campaign_waiter.starts_with(&waiters_prefix(TENANT_SLOTS_SK)));
+        assert!(!late.starts_with(&waiters_prefix(&campaign_slots_sk(&campaign))));
+    }
 
     #[test]
     fn an_items_due_shard_never_changes_and_the_shards_fill_evenly() {

@@ -10,6 +10,7 @@ use crate::calling::call::{CallEvent, CallPhase};
 use crate::calling::follow_up::plan_after_call;
 use crate::calling::lead::{CallOutcome, Lead, LeadStatus};
 use crate::calling::suppression::{Suppression, SuppressionSource};
+use crate::calling::waiting::give_back;
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
 use crate::ports::{CallContext, CallStore};
@@ -45,7 +46,8 @@ impl EventChange {
 }
 
 /// The rule: merge the event into the attempt, move the lead on, and when the
-/// call has just ended give its slots back; record usage once the call's
+/// call has just ended give its slots back (and wake a job waiting for
+/// them, [`apply`]); record usage once the call's
 /// length is known; add a "do not call me" to the tenant's list.
 pub fn decide_event(
     tenant: &Tenant,
@@ -239,13 +241,10 @@ pub fn apply(ctx: Option<CallContext>, event: &CallEvent, now: Timestamp) -> Dec
         }
         let mut ended = attempt.clone();
         ended.advance(AttemptStatus::Ended);
+        let (release, wake) = give_back(&attempt);
         return Decision::new(
-            vec![
-                dedupe,
-                Change::Save(Entity::Attempt(ended)),
-                Change::release_slots(&attempt),
-            ],
-            Vec::new(),
+            vec![dedupe, Change::Save(Entity::Attempt(ended)), release],
+            vec![wake],
             EventResult::Applied,
         );
     };
@@ -270,7 +269,9 @@ pub fn apply(ctx: Option<CallContext>, event: &CallEvent, now: Timestamp) -> Dec
         changes.push(Change::Save(Entity::Attempt(next)));
     }
     if change.release_slots {
-        changes.push(Change::release_slots(&attempt));
+        let (release, wake) = give_back(&attempt);
+        changes.push(release);
+        effects.push(wake);
     }
     if let Some(usage) = change.usage {
         changes.push(Change::Create(Entity::Usage(usage)));

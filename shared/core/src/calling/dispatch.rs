@@ -15,7 +15,10 @@ use crate::calling::call::{CallRef, DialError, PlaceCall, VoiceDialer};
 use crate::calling::calling_hours::next_call_time;
 use crate::calling::follow_up::{FireFollowUp, Fired};
 use crate::calling::lead::{CallOutcome, Lead, LeadStatus};
-use crate::calling::work::{CampaignSweep, DeploymentLimits, DialJob, DialMessage, FollowUp};
+use crate::calling::waiting::{Waiter, Waiting, give_back};
+use crate::calling::work::{
+    CampaignSweep, DeploymentLimits, DialJob, DialMessage, FollowUp, SlotClaim, SlotScope,
+};
 use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::intake::tenant::{Tenant, VoiceProvider};
 use crate::kernel::error::{Error, Result};
@@ -94,6 +97,14 @@ pub fn backoff(tries: u32) -> Duration {
     Duration::from_secs((10u64 << tries.min(6)).min(600))
 }
 
+/// When a job that found no free slot comes back by itself: 60 s doubling
+/// to at most 10 minutes. A call that ends wakes the oldest waiting job
+/// sooner ([`crate::calling::waiting`]); this is the safety net for a wake that is
+/// lost, or a limit raised while jobs wait.
+pub fn slot_backoff(tries: u32) -> Duration {
+    Duration::from_secs((60u64 << tries.min(4)).min(600))
+}
+
 /// What became of a dial job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DialResult {
@@ -103,10 +114,16 @@ pub enum DialResult {
     Waiting(Timestamp),
     Dropped(&'static str),
     Suppressed,
-    /// No free slot (or no call start left this second); the job comes back then.
+    /// No free slot (or no call start left this second); the job comes back
+    /// then, or sooner when a call of its scope ends.
     Deferred {
         scope: String,
         until: Timestamp,
+    },
+    /// A woken job found no free slot in `scope` after all: it waits again
+    /// (its own retry is on its way already).
+    WaitsForSlot {
+        scope: SlotScope,
     },
     /// The provider refused the number: the lead is invalid.
     InvalidNumber(String),
@@ -146,6 +163,8 @@ struct BeginDial<'a, S, C> {
     clock: &'a C,
     limits: DeploymentLimits,
     job: &'a DialJob,
+    /// The slots the last decision asked for, for what its refusal comes to.
+    claimed: Mutex<Option<SlotClaim>>,
 }
 
 impl<S, C: Clock> BeginDial<'_, S, C> {
@@ -158,6 +177,74 @@ impl<S, C: Clock> BeginDial<'_, S, C> {
             message: DialMessage::Dial(job),
             at,
         }
+    }
+
+    /// The job's waiter goes with `changes`, if it waits.
+    fn stop_waiting(&self, mut changes: Vec<Change>) -> Vec<Change> {
+        if let Some(waiting) = &self.job.waiting {
+            changes.push(Change::StopWaiting(Waiter::of(self.job, waiting)));
+        }
+        changes
+    }
+
+    /// The job is done with: nothing is written but its waiter going.
+    fn done(&self, result: DialResult) -> Decided<Begin> {
+        Decided::new(
+            self.stop_waiting(Vec::new()),
+            Vec::new(),
+            Begin::Done(result),
+        )
+    }
+
+    /// No free slot in `scope`: the job waits for one (in its place in
+    /// line, if it waited before) and, unless it is a woken copy, comes back
+    /// by itself after the backoff.
+    fn wait_for(&self, scope: &SlotScope, now: Timestamp) -> Decided<Begin> {
+        let job = self.job;
+        let limit = self.claimed.lock().ok().and_then(|claimed| {
+            let claimed = claimed.as_ref()?;
+            claimed
+                .scopes
+                .iter()
+                .find(|(s, _)| s == scope)
+                .map(|(_, limit)| *limit)
+        });
+        let waiting = Waiting {
+            scope: scope.clone(),
+            since: job.waiting.as_ref().map_or(now, |w| w.since),
+        };
+        let mut changes = Vec::new();
+        if let Some(limit) = limit {
+            changes.push(Change::Wait {
+                waiter: Waiter::of(job, &waiting),
+                limit,
+            });
+        }
+        if let Some(before) = job.waiting.as_ref().filter(|w| w.scope != *scope) {
+            changes.push(Change::StopWaiting(Waiter::of(job, before)));
+        }
+        if job.woken {
+            return Decided::new(
+                changes,
+                Vec::new(),
+                Begin::Done(DialResult::WaitsForSlot {
+                    scope: scope.clone(),
+                }),
+            );
+        }
+        let until = self.later(now, slot_backoff(job.tries));
+        let again = DialJob {
+            waiting: Some(waiting),
+            ..job.tried_again()
+        };
+        Decided::new(
+            changes,
+            vec![Self::requeue(again, until)],
+            Begin::Done(DialResult::Deferred {
+                scope: format!("{scope:?}"),
+                until,
+            }),
+        )
     }
 }
 
@@ -181,17 +268,24 @@ impl<S: CallStore, C: Clock> UseCase for BeginDial<'_, S, C> {
             attempt,
         } = ctx;
         let (Some(tenant), Some(mut lead)) = (tenant, lead) else {
-            return Ok(Decided::answer(Begin::Done(DialResult::Dropped(
+            return Ok(self.done(DialResult::Dropped(
                 "the tenant or the lead no longer exists",
-            ))));
+            )));
         };
         match decide(job, &tenant, campaign.as_ref(), &lead, suppressed, now) {
             Decision::Drop(why) => {
-                return Ok(Decided::answer(Begin::Done(DialResult::Dropped(why))));
+                return Ok(self.done(DialResult::Dropped(why)));
             }
             Decision::Wait(until) => {
-                return Ok(Decided::effects(
-                    vec![Self::requeue(job.clone(), until)],
+                // It no longer waits for a slot, but for the time to call.
+                let later = DialJob {
+                    waiting: None,
+                    woken: false,
+                    ..job.clone()
+                };
+                return Ok(Decided::new(
+                    self.stop_waiting(Vec::new()),
+                    vec![Self::requeue(later, until)],
                     Begin::Done(DialResult::Waiting(until)),
                 ));
             }
@@ -199,7 +293,7 @@ impl<S: CallStore, C: Clock> UseCase for BeginDial<'_, S, C> {
                 lead.suppress("the number is on the do-not-call list", now);
                 let effects = lead.take_effects();
                 return Ok(Decided::new(
-                    vec![Change::Save(Entity::Lead(lead))],
+                    self.stop_waiting(vec![Change::Save(Entity::Lead(lead))]),
                     effects,
                     Begin::Done(DialResult::Suppressed),
                 ));
@@ -220,11 +314,14 @@ impl<S: CallStore, C: Clock> UseCase for BeginDial<'_, S, C> {
                 let claim =
                     self.limits
                         .claim(&attempt, &tenant, campaign.as_ref(), self.clock.wall(now));
+                if let Ok(mut claimed) = self.claimed.lock() {
+                    *claimed = Some(claim.clone());
+                }
                 (
-                    vec![
+                    self.stop_waiting(vec![
                         Change::Create(Entity::Attempt(attempt.clone())),
                         Change::TakeSlots(claim),
-                    ],
+                    ]),
                     CallAttempt {
                         version: 1,
                         ..attempt
@@ -244,9 +341,7 @@ impl<S: CallStore, C: Clock> UseCase for BeginDial<'_, S, C> {
                 (change, attempt)
             }
             Some(_) => {
-                return Ok(Decided::answer(Begin::Done(DialResult::Dropped(
-                    "the attempt was dialed already",
-                ))));
+                return Ok(self.done(DialResult::Dropped("the attempt was dialed already")));
             }
         };
         Ok(Decided::new(
@@ -262,35 +357,25 @@ impl<S: CallStore, C: Clock> UseCase for BeginDial<'_, S, C> {
 
     fn refused(&self, refused: &Refused, now: Timestamp) -> Option<Decided<Begin>> {
         let job = self.job;
-        let (effect, result) = match refused {
+        match refused {
             Refused::Precondition(Precondition::Exists) | Refused::Duplicate => {
-                return Some(Decided::answer(Begin::Done(DialResult::Dropped(
+                Some(Decided::answer(Begin::Done(DialResult::Dropped(
                     "another delivery of the job is dialing",
-                ))));
+                ))))
             }
             Refused::Precondition(Precondition::Paced) => {
                 let next_second = self.later(now, Duration::from_secs(1));
-                (
-                    Self::requeue(job.clone(), next_second),
-                    DialResult::Deferred {
+                Some(Decided::effects(
+                    vec![Self::requeue(job.clone(), next_second)],
+                    Begin::Done(DialResult::Deferred {
                         scope: "call starts per second".into(),
                         until: next_second,
-                    },
-                )
+                    }),
+                ))
             }
-            Refused::Precondition(Precondition::NoSlot(scope)) => {
-                let until = self.later(now, backoff(job.tries));
-                (
-                    Self::requeue(job.tried_again(), until),
-                    DialResult::Deferred {
-                        scope: format!("{scope:?}"),
-                        until,
-                    },
-                )
-            }
-            Refused::Stale => return None,
-        };
-        Some(Decided::effects(vec![effect], Begin::Done(result)))
+            Refused::Precondition(Precondition::NoSlot(scope)) => Some(self.wait_for(scope, now)),
+            Refused::Stale => None,
+        }
     }
 }
 
@@ -347,6 +432,7 @@ where
             clock: self.clock,
             limits: self.limits,
             job,
+            claimed: Mutex::new(None),
         };
         match run(self.store, &self.effects(), &begin, self.clock.now()).await? {
             Begin::Done(result) => Ok(result),
@@ -370,7 +456,7 @@ where
         }
     }
 
-    fn effects(&self) -> DialEffects<'_, Q> {
+    pub(crate) fn effects(&self) -> DialEffects<'_, Q> {
         DialEffects(self.queue)
     }
 
@@ -500,27 +586,28 @@ where
     }
 
     /// The provider never took the call: remove the attempt, give its slots
-    /// back, and put the job back for `again` if there is one.
+    /// back, and put the job back for `again` if there is one. A provider
+    /// that refused for its load (the job comes back later) is not handed
+    /// the next waiting job at once; one that refused for good is.
     async fn abandon(
         &self,
         job: &DialJob,
         held: (Lead, CallAttempt),
         again: Option<Timestamp>,
     ) -> Result<()> {
-        let effects: Vec<Effect> = again
-            .map(|at| Effect::Dial {
-                message: DialMessage::Dial(job.tried_again()),
-                at,
-            })
-            .into_iter()
-            .collect();
+        let requeue: Option<Effect> = again.map(|at| Effect::Dial {
+            message: DialMessage::Dial(job.tried_again()),
+            at,
+        });
         self.settle(job, held, |_, attempt| {
+            let (release, wake) = give_back(&attempt);
+            let effects = match &requeue {
+                Some(requeue) => vec![requeue.clone()],
+                None => vec![wake],
+            };
             Decided::new(
-                vec![
-                    Change::release_slots(&attempt),
-                    Change::Delete(Entity::Attempt(attempt)),
-                ],
-                effects.clone(),
+                vec![release, Change::Delete(Entity::Attempt(attempt))],
+                effects,
                 (),
             )
         })
@@ -529,21 +616,23 @@ where
 }
 
 /// The lead and attempt saved together, with the lead's effects; an attempt
-/// that just ended gives its slots back.
+/// that just ended gives its slots back, and wakes a job waiting for them.
 fn saved(mut lead: Lead, attempt: CallAttempt, released: bool) -> Decided<()> {
-    let effects = lead.take_effects();
+    let mut effects = lead.take_effects();
     let mut changes = Vec::new();
     if released {
-        changes.push(Change::release_slots(&attempt));
+        let (release, wake) = give_back(&attempt);
+        changes.push(release);
+        effects.push(wake);
     }
     changes.push(Change::Save(Entity::Lead(lead)));
     changes.push(Change::Save(Entity::Attempt(attempt)));
     Decided::new(changes, effects, ())
 }
 
-/// The dispatcher's effects: jobs put back on the dial queue. It schedules
-/// and sends nothing; a decision that asks it to is a bug, and fails.
-struct DialEffects<'a, Q>(&'a Q);
+/// The dispatcher's effects: jobs put back on the dial queue, and wakes. It
+/// schedules and sends nothing; a decision that asks it to is a bug, and fails.
+pub(crate) struct DialEffects<'a, Q>(&'a Q);
 
 #[async_trait]
 impl<Q: DialQueue> Effects for DialEffects<'_, Q> {
@@ -552,6 +641,7 @@ impl<Q: DialQueue> Effects for DialEffects<'_, Q> {
         for effect in effects {
             match effect {
                 Effect::Dial { message, at } => dials.push((message.clone(), *at)),
+                Effect::Wake(wake) => dials.push((DialMessage::Wake(wake.clone()), now)),
                 other => {
                     return Err(Error::Internal(format!(
                         "the dispatcher cannot carry out {}",

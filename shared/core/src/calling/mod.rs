@@ -14,4 +14,5 @@ pub mod lead;
 pub mod outbound;
 pub mod suppression;
 pub mod sweep;
+pub mod waiting;
 pub mod work;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::calling::attempt::CallAttempt;
 use crate::calling::call::CallRef;
 use crate::calling::lead::{Lead, LeadStatus, NextCallKind};
+use crate::calling::waiting::{Waiting, Wake};
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::{Tenant, VoiceProvider};
 use crate::kernel::ids::{AttemptId, CampaignId, LeadId, TenantId};
@@ -24,6 +25,8 @@ pub enum DialMessage {
     Sweep(CampaignSweep),
     /// A call owed to a lead is due (its schedule fired): queue and dial it.
     FollowUp(FollowUp),
+    /// A call gave its slots back: dial the oldest job waiting for one.
+    Wake(Wake),
 }
 
 impl DialMessage {
@@ -38,6 +41,7 @@ impl DialMessage {
                 sweep.cursor.as_deref().unwrap_or("")
             ),
             DialMessage::FollowUp(f) => f.schedule_name(),
+            DialMessage::Wake(wake) => format!("wake#{}", wake.freed_by),
         }
     }
 }
@@ -57,6 +61,15 @@ pub struct DialJob {
     /// How often the job was put back for a slot or a provider failure.
     #[serde(default)]
     pub tries: u32,
+    /// The slot it waits for, and since when: its waiter, kept with its
+    /// scope's slots, goes when the job gets its slots or gives up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// Handed a slot by a call that ended (a copy of the job: its own retry
+    /// after the backoff is on its way still, so a woken copy that finds no
+    /// slot waits again without putting itself back).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub woken: bool,
 }
 
 impl DialJob {
@@ -69,6 +82,8 @@ impl DialJob {
             attempt: lead.attempts,
             manual,
             tries: 0,
+            waiting: None,
+            woken: false,
         }
     }
 
@@ -80,9 +95,12 @@ impl DialJob {
         }
     }
 
+    /// The job put back by itself (for a slot, a provider failure): its own
+    /// retry, never a woken copy.
     pub(crate) fn tried_again(&self) -> Self {
         Self {
             tries: self.tries + 1,
+            woken: false,
             ..self.clone()
         }
     }
@@ -99,7 +117,8 @@ pub struct CampaignSweep {
 }
 
 /// Where calls are counted. A call holds one slot in each of its three scopes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SlotScope {
     /// The provider account shared by the deployment (its plan's concurrency).
     Provider(VoiceProvider),

@@ -12,8 +12,9 @@ use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::calling::work::DeploymentLimits;
 use leadline_core::intake::tenant::{NewTenant, VoiceProvider};
-use leadline_core::memory::FixedClock;
-use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::memory::{
+    FixedClock, MemoryCalendar, MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore,
+};
 use leadline_core::ports::TenantStore;
 use leadline_core::write::{Change, Commit, Entity};
 use leadline_core::{CampaignId, LeadId, Phone};
@@ -98,6 +99,7 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         calendar: MemoryCalendar::default(),
         follow_ups: MemoryScheduler::default(),
         messages: MemoryMessages::default(),
+        dial_queue: MemoryQueue::default(),
         clock: FixedClock(now()),
         retell_api_key: RETELL_KEY.into(),
         vapi,
@@ -472,4 +474,32 @@ async fn effects_not_carried_out_are_logged_by_kind_and_id_only() {
     assert!(log.contains("schedule:call-"), "{log}");
     assert!(!log.contains("Ada") && !log.contains("FollowUp {"), "{log}");
     assert_eq!(leadline_core::kernel::redact::leaks(&log), [], "{log}");
+}
+
+/// A call that ends gives its slots back and wakes the dial jobs waiting for
+/// them: the webhook puts one wake on the dial queue, now; the same event
+/// delivered again puts none.
+#[tokio::test]
+async fn a_call_that_ends_puts_one_wake_for_its_slots_on_the_dial_queue() {
+    let (webhook, call) = placed(VoiceProvider::Retell, VapiAuth::Secret(VAPI_SECRET.into())).await;
+    let body = retell_call_ended(&call);
+    for _ in 0..2 {
+        let response = webhook
+            .handle(retell_request(&body, &retell_signature(&body)))
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    let attempt = webhook.store.attempts().remove(0);
+    let due = webhook.dial_queue.take_due(now());
+    assert_eq!(
+        due,
+        [leadline_core::calling::work::DialMessage::Wake(
+            leadline_core::calling::waiting::Wake::after(&attempt)
+        )]
+    );
+    assert!(webhook.dial_queue.is_empty());
+    assert!(
+        webhook.store.outboxes().is_empty(),
+        "a wake needs no outbox"
+    );
 }

@@ -1,8 +1,9 @@
 //! What the voice webhook's tests share: the webhook over in-memory ports,
 //! its keys and its clock.
 
-use leadline_core::memory::FixedClock;
-use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::memory::{
+    FixedClock, MemoryCalendar, MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore,
+};
 
 use super::VoiceWebhook;
 
@@ -16,6 +17,7 @@ pub type Webhook = VoiceWebhook<
     FixedClock,
     MemoryStore,
     MemoryCalendar,
+    MemoryQueue,
 >;
 
 /// Monday 2026-11-23, 08:00 in New York.

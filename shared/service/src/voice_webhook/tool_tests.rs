@@ -4,15 +4,15 @@
 
 use lambda_http::Body;
 use lambda_http::http::Request as HttpRequest;
-use leadline_core::appointments::business::BusinessSettings;
-use leadline_core::appointments::business::{Service, ServiceId};
+use leadline_core::appointments::business::{BusinessSettings, Service, ServiceId};
 use leadline_core::calling::attempt::{AttemptStatus, CallAttempt};
 use leadline_core::calling::call::CallRef;
 use leadline_core::calling::lead::{Lead, LeadStatus};
 use leadline_core::in_call::NOT_THIS_CALL;
 use leadline_core::intake::tenant::VoiceProvider;
-use leadline_core::memory::FixedClock;
-use leadline_core::memory::{MemoryCalendar, MemoryMessages, MemoryScheduler, MemoryStore};
+use leadline_core::memory::{
+    FixedClock, MemoryCalendar, MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore,
+};
 use leadline_core::{Cents, LeadId, Phone, TenantId};
 use serde_json::{Value, json};
 
@@ -109,6 +109,7 @@ async fn webhook() -> (Webhook, CallRef) {
         calendar,
         follow_ups: MemoryScheduler::default(),
         messages: MemoryMessages::default(),
+        dial_queue: MemoryQueue::default(),
         clock: FixedClock(now()),
         retell_api_key: RETELL_KEY.into(),
         vapi: VapiAuth::Secret(VAPI_SECRET.into()),
@@ -379,6 +380,7 @@ async fn a_call_just_ended_by_the_providers_clock_still_takes_tool_calls_on_the_
         calendar: w.calendar,
         follow_ups: w.follow_ups,
         messages: w.messages,
+        dial_queue: MemoryQueue::default(),
         clock: demo,
         retell_api_key: w.retell_api_key,
         vapi: w.vapi,

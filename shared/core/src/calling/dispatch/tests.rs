@@ -11,8 +11,7 @@ use crate::calling::suppression::{Suppression, SuppressionSource};
 use crate::calling::work::SlotScope;
 use crate::intake::campaign::Pacing;
 use crate::kernel::time::{CallingWindow, LocalTime};
-use crate::memory::{MemoryMessages, MemoryScheduler};
-use crate::memory::{MemoryQueue, MemoryStore};
+use crate::memory::{MemoryMessages, MemoryQueue, MemoryScheduler, MemoryStore};
 use crate::ports::{SuppressionStore, TenantStore};
 use crate::write::{Change, Commit, EffectPorts, Entity};
 use crate::{AttemptId, CampaignId, LeadId, Phone};
@@ -344,13 +343,31 @@ async fn without_a_free_slot_the_job_comes_back_later_and_is_not_lost() {
         panic!("the third call should wait for a slot");
     };
     assert!(scope.starts_with("Campaign"), "{scope}");
-    assert_eq!(until, w.clock.now() + backoff(0));
+    assert_eq!(until, w.clock.now() + slot_backoff(0));
     assert_eq!(w.queue.len(), 1);
-    let DialMessage::Dial(again) = &w.queue.take_due(until)[0] else {
+    let waiting = crate::calling::waiting::Waiting {
+        scope: SlotScope::Campaign(w.tenant.id.clone(), w.campaign.id.clone()),
+        since: w.clock.now(),
+    };
+    assert_eq!(
+        w.store.waiting(),
+        [crate::calling::waiting::Waiter::of(&third, &waiting)],
+        "it waits for a call of its campaign to end"
+    );
+    // A slot is given back, but its wake is lost: the job's own retry after
+    // the backoff takes it.
+    w.store
+        .commit(&[Change::release_slots(&w.attempt(0, 1))])
+        .await
+        .unwrap();
+    w.clock.set(until);
+    let DialMessage::Dial(again) = w.queue.take_due(until).remove(0) else {
         panic!()
     };
-    assert_eq!(again.tries, 1);
-    assert_eq!(w.dialer.calls(), 2);
+    assert_eq!((again.tries, &again.waiting), (1, &Some(waiting)));
+    assert!(matches!(w.dial(&again).await, DialResult::Placed { .. }));
+    assert_eq!(w.dialer.calls(), 3);
+    assert!(w.store.waiting().is_empty());
 }
 
 #[tokio::test]
@@ -860,15 +877,17 @@ fn provider() -> impl Strategy<Value = Provider> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Whatever the providers answer and however events are repeated and
-    /// reordered, once every call has ended no slot is held, and every ended
-    /// call has exactly one usage record.
+    /// Whatever the providers answer, however events are repeated and
+    /// reordered and whichever wakes are lost, once every call has ended no
+    /// slot is held, no job is left waiting for one, and every ended call has
+    /// exactly one usage record.
     #[test]
     fn slot_accounting_never_leaks(
         leads in 1usize..6,
         answers in proptest::collection::vec(provider(), 0..20),
         duplicate_jobs in proptest::collection::vec(any::<bool>(), 6),
         event_orders in proptest::collection::vec(proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 0..=6).prop_shuffle(), 40),
+        lost_wakes in proptest::collection::vec(any::<bool>(), 1..8),
     ) {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
             let script = answers.iter().map(|a| match a {
@@ -887,21 +906,36 @@ proptest! {
                 }
             }
             let mut orders = event_orders.into_iter().cycle();
+            let mut lost = lost_wakes.into_iter().cycle();
             let mut placed: Vec<(DialJob, String)> = Vec::new();
             for _round in 0..200 {
                 let Some(due) = w.queue.next_due() else { break };
                 w.clock.set(due);
                 for message in w.queue.take_due(due) {
-                    let DialMessage::Dial(job) = message else { continue };
                     let calls_before = w.dialer.calls();
-                    let result = w.dispatcher().dial(&job).await;
-                    let answer = answers.get(calls_before);
-                    match (&result, answer) {
-                        (Ok(DialResult::Placed { provider_call_id }), _) => placed.push((job.clone(), provider_call_id.clone())),
-                        (Ok(DialResult::Retrying { .. }), Some(Provider::TimesOut { placed_anyway: true })) => {
-                            placed.push((job.clone(), format!("late_{calls_before}")))
+                    let dialled: Vec<(DialJob, Result<DialResult>)> = match message {
+                        DialMessage::Dial(job) => {
+                            let result = w.dispatcher().dial(&job).await;
+                            vec![(job, result)]
                         }
-                        _ => {}
+                        // A wake may be lost: the waiting job's own retry stands in.
+                        DialMessage::Wake(_) if lost.next() == Some(true) => continue,
+                        // Freed slots handed to the jobs waiting for them.
+                        DialMessage::Wake(wake) => w.dispatcher().wake(&wake).await.unwrap().into_iter().map(|(waiter, result)| {
+                            let phone = w.leads.iter().find(|l| l.id == waiter.lead).unwrap().phone.clone();
+                            (waiter.woken_job(phone), Ok(result))
+                        }).collect(),
+                        _ => continue,
+                    };
+                    for (job, result) in dialled {
+                        let answer = answers.get(calls_before);
+                        match (&result, answer) {
+                            (Ok(DialResult::Placed { provider_call_id }), _) => placed.push((job.clone(), provider_call_id.clone())),
+                            (Ok(DialResult::Retrying { .. }), Some(Provider::TimesOut { placed_anyway: true })) => {
+                                placed.push((job.clone(), format!("late_{calls_before}")))
+                            }
+                            _ => {}
+                        }
                     }
                 }
                 // The provider reports each placed call: started, ended and
@@ -923,6 +957,7 @@ proptest! {
             let live: Vec<_> = w.store.attempts().into_iter().filter(|a| !a.is_ended()).collect();
             prop_assert!(live.is_empty(), "attempts not ended: {live:?}");
             prop_assert_eq!(w.store.slots_held(), 0);
+            prop_assert!(w.store.waiting().is_empty(), "jobs left waiting: {:?}", w.store.waiting());
             let ended_calls = w.store.attempts().iter().filter(|a| a.provider_call_id.is_some() && a.outcome != Some(CallOutcome::InvalidNumber)).count();
             prop_assert_eq!(w.store.usage_records().len(), ended_calls);
             Ok(())

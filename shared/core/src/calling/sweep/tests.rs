@@ -509,9 +509,17 @@ impl Stuck {
             Redial::Unanswered => {
                 let until = self.w.attempt(0, 2).redial_after.unwrap();
                 self.w.clock.set(until);
-                let DialMessage::Dial(again) = self.w.queue.take_due(until).remove(0) else {
-                    panic!("{case}: the redial's job comes back")
-                };
+                // (Next to the wake of the slots the stuck call gave back.)
+                let again = self
+                    .w
+                    .queue
+                    .take_due(until)
+                    .into_iter()
+                    .find_map(|m| match m {
+                        DialMessage::Dial(job) => Some(job),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| panic!("{case}: the redial's job comes back"));
                 let DialResult::Placed { provider_call_id } = self.w.dial(&again).await else {
                     panic!("{case}: the redial is dialled again")
                 };
