@@ -183,11 +183,17 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
             match call["status"].as_u64() {
                 Some(201) => {
                     placed += 1;
-                    if let Some(at) = call["received_at"].as_str() {
-                        edges.push((at.to_owned(), 1));
+                    if let Some(at) = call["received_at"]
+                        .as_str()
+                        .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+                    {
+                        edges.push((at, 1));
                     }
                     // The call is over at the first word of its end (retries
-                    // make several calls per number).
+                    // make several calls per number): when the simulator
+                    // sent it, its delivery's `at` less the time leadline
+                    // took to answer it (leadline frees the call's slot
+                    // before it answers).
                     if let Some(end) = delivered
                         .iter()
                         .filter(|d| d["call_id"] == call["call_id"])
@@ -195,10 +201,14 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, main: (&str, &str), report: 
                             d["event"] == "status-update:ended"
                                 || d["event"] == "end-of-call-report"
                         })
-                        .filter_map(|d| d["at"].as_str())
+                        .filter_map(|d| {
+                            let at: jiff::Timestamp = d["at"].as_str()?.parse().ok()?;
+                            let took = d["elapsed_ms"].as_i64().unwrap_or(0);
+                            Some(at - jiff::SignedDuration::from_millis(took))
+                        })
                         .min()
                     {
-                        edges.push((end.to_owned(), -1));
+                        edges.push((end, -1));
                     }
                 }
                 _ => refused += 1,

@@ -358,9 +358,14 @@ where
                 .filter(|e| e.durable())
                 .cloned()
                 .collect();
-            if !durable.is_empty()
-                && let Some(tenant) = changes.iter().find_map(Change::tenant)
-            {
+            if !durable.is_empty() {
+                // The outbox lives under the tenant of what it changed.
+                let Some(tenant) = changes.iter().find_map(Change::tenant) else {
+                    return Err(Error::Internal(format!(
+                        "{}: a change with effects names no tenant for its outbox",
+                        U::WHAT
+                    )));
+                };
                 let entry = Outbox::new(tenant.clone(), durable, now);
                 changes.push(Change::Outbox(entry.clone()));
                 outbox = Some(entry);

@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::calling::attempt::{AttemptStatus, CallAttempt};
 use crate::calling::call::{CallRef, DialError, PlaceCall, VoiceDialer};
 use crate::calling::calling_hours::next_call_time;
-use crate::calling::follow_up::{FireFollowUp, Fired};
+use crate::calling::follow_up::{FireFollowUp, Fired, FiredBy};
 use crate::calling::lead::{CallOutcome, Lead, LeadStatus};
 use crate::calling::waiting::{Waiter, Waiting, give_back};
 use crate::calling::work::{
@@ -23,7 +22,9 @@ use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::intake::tenant::{Tenant, VoiceProvider};
 use crate::kernel::error::{Error, Result};
 use crate::kernel::time::Clock;
-use crate::ports::{CallStore, CampaignStore, DialContext, DialQueue, LeadStore, PageRequest};
+use crate::ports::{
+    CallStore, CampaignStore, DialContext, DialQueue, LeadStore, Page, PageRequest,
+};
 use crate::write::{
     Change, Commit, Decision as Decided, Effect, Effects, Entity, Precondition, Refused, UseCase,
     run,
@@ -449,6 +450,7 @@ where
         let fire = FireFollowUp {
             store: self.store,
             follow_up,
+            by: FiredBy::Schedule,
         };
         match run(self.store, &self.effects(), &fire, self.clock.now()).await? {
             Fired::Queued(job) => self.dial(&job).await,
@@ -600,6 +602,11 @@ where
             at,
         });
         self.settle(job, held, |_, attempt| {
+            // A webhook that came meanwhile says the provider took the call
+            // after all: the attempt is the call's now, and keeps its slots.
+            if attempt.status != AttemptStatus::Dialing || attempt.provider_call_id.is_some() {
+                return Decided::effects(Vec::new(), ());
+            }
             let (release, wake) = give_back(&attempt);
             let effects = match &requeue {
                 Some(requeue) => vec![requeue.clone()],
@@ -678,8 +685,9 @@ pub fn place_call(tenant: &Tenant, lead: &Lead, call: CallRef) -> PlaceCall {
     }
 }
 
-/// Leads a sweep queues per page.
-pub const SWEEP_PAGE: u32 = 100;
+/// Leads a sweep queues per page: with its outbox, one transaction of at
+/// most 100 items.
+pub const SWEEP_PAGE: u32 = 99;
 
 /// What a sweep did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -693,7 +701,8 @@ pub struct SweepResult {
 /// Queues one page of a campaign's leads: each `new` lead becomes attempt 1
 /// and each already `queued` lead gets its job again. Jobs are spaced at the
 /// campaign's call starts per second, and the next page is swept when this
-/// page's last job is due.
+/// page's last job is due. The page's leads are queued in one commit whose
+/// outbox holds their jobs: a lead is never left queued with no job coming.
 pub async fn sweep_campaign<S, Q>(
     store: &S,
     queue: &Q,
@@ -704,53 +713,96 @@ where
     S: CampaignStore + LeadStore + Commit,
     Q: DialQueue,
 {
-    let now = clock.now();
-    let Some(campaign) = store.campaign(&sweep.tenant, &sweep.campaign).await? else {
-        return Ok(SweepResult::default());
+    let use_case = SweepCampaign {
+        store,
+        sweep,
+        clock,
     };
-    let Some(&status) = sweep.statuses.first() else {
-        return Ok(SweepResult::default());
-    };
-    if campaign.status != CampaignStatus::Running {
-        return Ok(SweepResult::default());
+    run(store, &DialEffects(queue), &use_case, clock.now()).await
+}
+
+/// One page of a campaign sweep.
+struct SweepCampaign<'a, S, C> {
+    store: &'a S,
+    sweep: &'a CampaignSweep,
+    clock: &'a C,
+}
+
+#[async_trait]
+impl<S: CampaignStore + LeadStore, C: Clock> UseCase for SweepCampaign<'_, S, C> {
+    type State = Option<(Campaign, Page<Lead>)>;
+    type Answer = SweepResult;
+    const WHAT: &'static str = "the campaign's page of leads";
+
+    async fn load(&self) -> Result<Self::State> {
+        let sweep = self.sweep;
+        let Some(campaign) = self.store.campaign(&sweep.tenant, &sweep.campaign).await? else {
+            return Ok(None);
+        };
+        let Some(&status) = sweep.statuses.first() else {
+            return Ok(None);
+        };
+        if campaign.status != CampaignStatus::Running {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .leads(
+                &sweep.tenant,
+                &sweep.campaign,
+                Some(status),
+                &PageRequest {
+                    limit: SWEEP_PAGE,
+                    cursor: sweep.cursor.clone(),
+                },
+            )
+            .await?;
+        Ok(Some((campaign, page)))
     }
-    let page = store
-        .leads(
-            &sweep.tenant,
-            &sweep.campaign,
-            Some(status),
-            &PageRequest {
-                limit: SWEEP_PAGE,
-                cursor: sweep.cursor.clone(),
-            },
-        )
-        .await?;
+
+    fn decide(&self, state: Self::State, now: Timestamp) -> Result<Decided<SweepResult>> {
+        let Some((campaign, page)) = state else {
+            return Ok(Decided::answer(SweepResult::default()));
+        };
+        Ok(sweep_page(self.sweep, &campaign, page, now, self.clock))
+    }
+}
+
+/// The rule of a sweep's page: queue its new leads, send every queued lead's
+/// job at the campaign's pace, and sweep the next page after the last job.
+fn sweep_page(
+    sweep: &CampaignSweep,
+    campaign: &Campaign,
+    page: Page<Lead>,
+    now: Timestamp,
+    clock: &impl Clock,
+) -> Decided<SweepResult> {
     let start = campaign.start_at.map_or(now, |s| s.max(now));
-    let jobs: Vec<DialJob> = stream::iter(page.items)
-        .map(|mut lead| async move {
-            // Each lead on its own: one that moved on meanwhile is skipped.
-            if lead.status == LeadStatus::New {
-                lead.queue(lead.attempts + 1, now).ok()?;
-                store
-                    .commit(&[Change::Save(Entity::Lead(lead.clone()))])
-                    .await
-                    .ok()?;
+    let mut changes = Vec::new();
+    let mut jobs = Vec::new();
+    for mut lead in page.items {
+        if lead.status == LeadStatus::New {
+            if lead.queue(lead.attempts + 1, now).is_err() {
+                continue;
             }
-            (lead.status == LeadStatus::Queued).then(|| DialJob::for_lead(&lead, false))
-        })
-        .buffered(16)
-        .filter_map(|job| async move { job })
-        .collect()
-        .await;
+            jobs.push(DialJob::for_lead(&lead, false));
+            changes.push(Change::Save(Entity::Lead(lead)));
+        } else if lead.status == LeadStatus::Queued {
+            jobs.push(DialJob::for_lead(&lead, false));
+        }
+    }
     // Spaced in wall-clock time: the pace is the provider's, whatever the clock.
     let spacing = clock.stretch(SignedDuration::from_millis(
         1000 / i64::from(campaign.pacing.calls_per_second.max(1)),
     ));
     let at = |k: usize| start + spacing * k as i32;
-    let mut messages: Vec<(DialMessage, Timestamp)> = jobs
+    let mut effects: Vec<Effect> = jobs
         .iter()
         .enumerate()
-        .map(|(k, job)| (DialMessage::Dial(job.clone()), at(k)))
+        .map(|(k, job)| Effect::Dial {
+            message: DialMessage::Dial(job.clone()),
+            at: at(k),
+        })
         .collect();
     let next = match (page.next_cursor, sweep.statuses.len()) {
         (Some(cursor), _) => Some(CampaignSweep {
@@ -766,18 +818,18 @@ where
     };
     let next_at = next.as_ref().map(|_| at(jobs.len()));
     if let (Some(next), Some(when)) = (next, next_at) {
-        messages.push((DialMessage::Sweep(next), when));
+        effects.push(Effect::Dial {
+            message: DialMessage::Sweep(next),
+            at: when,
+        });
     }
-    queue.enqueue(&messages, now).await?;
-    let (queued, resent) = match status {
-        LeadStatus::New => (jobs.len(), 0),
-        _ => (0, jobs.len()),
-    };
-    Ok(SweepResult {
+    let queued = changes.len();
+    let answer = SweepResult {
         queued,
-        resent,
+        resent: jobs.len() - queued,
         next: next_at,
-    })
+    };
+    Decided::new(changes, effects, answer)
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@ use crate::calling::calling_hours::{lead_zone, next_call_time, next_window_openi
 use crate::calling::lead::{
     CallOutcome, Change, Lead, LeadMessage, LeadStatus, NextCall, NextCallKind,
 };
-use crate::calling::work::{DialJob, FollowUp};
+use crate::calling::work::{DialJob, DialMessage, FollowUp};
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
 use crate::kernel::ids::MessageId;
 use crate::messaging::message::{Channel, MessagePurpose, MessageStatus, Recipient};
 use crate::ports::LeadStore;
-use crate::write::{Change as WriteChange, Decision, Entity, UseCase};
+use crate::write::{Change as WriteChange, Decision, Effect, Entity, UseCase};
 use async_trait::async_trait;
 
 /// The template of the message sent when no call got through.
@@ -192,12 +192,28 @@ pub enum Fired {
 /// this call. Firing twice queues once; a lead queued for this attempt
 /// already gets its job again (the earlier delivery may have died before
 /// sending it), and the dispatcher places at most one call per attempt.
-pub fn fire(lead: Option<Lead>, follow_up: &FollowUp, now: Timestamp) -> Decision<Fired> {
+pub fn fire(
+    lead: Option<Lead>,
+    follow_up: &FollowUp,
+    by: FiredBy,
+    now: Timestamp,
+) -> Decision<Fired> {
     let Some(mut lead) = lead else {
         return Decision::answer(Fired::Skipped("the lead was deleted".into()));
     };
     if lead.status == LeadStatus::Queued && lead.attempts == follow_up.attempt {
-        return Decision::answer(Fired::Queued(DialJob::for_lead(&lead, false)));
+        let job = DialJob::for_lead(&lead, false);
+        return match by {
+            FiredBy::Schedule => Decision::answer(Fired::Queued(job)),
+            // Queued before, and still queued: its job may have been lost.
+            FiredBy::Sweep => Decision::effects(
+                vec![Effect::Dial {
+                    message: DialMessage::Dial(job.clone()),
+                    at: now,
+                }],
+                Fired::Queued(job),
+            ),
+        };
     }
     match &lead.next_call {
         None => {
@@ -219,21 +235,47 @@ pub fn fire(lead: Option<Lead>, follow_up: &FollowUp, now: Timestamp) -> Decisio
         Ok(Change::Unchanged(why)) => return Decision::answer(Fired::Skipped(why.into())),
         Err(illegal) => return Decision::answer(Fired::Skipped(illegal.to_string())),
     }
-    // Queuing the lead ends the owed call, whose schedule is the one that
-    // fired (or that the sweep cancels): nothing else to do.
-    lead.take_effects();
     let job = DialJob::for_lead(&lead, false);
+    // Queuing the lead ends the owed call. Fired by its schedule, that
+    // schedule is gone and the dispatcher dials at once (the schedule's
+    // message comes again if it dies first). Found overdue by the sweep, the
+    // schedule may exist after all (it goes) and the job goes on the dial
+    // queue from the lead's commit, so a crash cannot leave it queued alone.
+    let effects = match by {
+        FiredBy::Schedule => {
+            lead.take_effects();
+            Vec::new()
+        }
+        FiredBy::Sweep => {
+            let mut effects = lead.take_effects();
+            effects.push(Effect::Dial {
+                message: DialMessage::Dial(job.clone()),
+                at: now,
+            });
+            effects
+        }
+    };
     Decision::new(
         vec![WriteChange::Save(Entity::Lead(lead))],
-        Vec::new(),
+        effects,
         Fired::Queued(job),
     )
+}
+
+/// What fired an owed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FiredBy {
+    /// Its schedule: the dial queue delivered it to the dispatcher.
+    Schedule,
+    /// The sweep, finding it overdue.
+    Sweep,
 }
 
 /// [`fire`] as a use case: the lead read, and read again after a lost race.
 pub struct FireFollowUp<'a, S: ?Sized> {
     pub store: &'a S,
     pub follow_up: &'a FollowUp,
+    pub by: FiredBy,
 }
 
 #[async_trait]
@@ -249,7 +291,7 @@ impl<S: LeadStore + ?Sized> UseCase for FireFollowUp<'_, S> {
     }
 
     fn decide(&self, lead: Option<Lead>, now: Timestamp) -> Result<Decision<Fired>> {
-        Ok(fire(lead, self.follow_up, now))
+        Ok(fire(lead, self.follow_up, self.by, now))
     }
 }
 

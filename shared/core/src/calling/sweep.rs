@@ -16,9 +16,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::calling::attempt::CallAttempt;
 use crate::calling::call::{CallEvent, CallLookup, CallPhase, CallRef, CallReport};
 use crate::calling::call_events::{EventResult, apply_call_event};
-use crate::calling::follow_up::{FireFollowUp, Fired};
+use crate::calling::follow_up::{FireFollowUp, Fired, FiredBy};
 use crate::calling::lead::{CallOutcome, Lead};
-use crate::calling::work::DialMessage;
 use crate::calling::work::FollowUp;
 use crate::intake::tenant::VoiceProvider;
 use crate::kernel::error::Result;
@@ -182,11 +181,14 @@ where
             report.nothing_to_do += 1;
             return Ok(());
         };
+        // The lead is queued, its job put on the dial queue and a schedule
+        // that exists after all deleted, from the lead's one commit.
         let fire = FireFollowUp {
             store: self.store,
             follow_up: &owed,
+            by: FiredBy::Sweep,
         };
-        let Fired::Queued(job) = run(self.store, &self.effects(), &fire, now).await? else {
+        let Fired::Queued(_) = run(self.store, &self.effects(), &fire, now).await? else {
             report.nothing_to_do += 1;
             return Ok(());
         };
@@ -194,15 +196,6 @@ where
             "lead {} of tenant {}: the schedule of attempt {} never fired; queued now",
             lead.id, lead.tenant, owed.attempt
         ));
-        // A schedule that exists after all would fire for nothing.
-        let effects = [
-            Effect::Dial {
-                message: DialMessage::Dial(job),
-                at: now,
-            },
-            Effect::CancelCall(owed),
-        ];
-        self.effects().carry_out(&effects, now).await?;
         report.follow_ups_queued += 1;
         Ok(())
     }
@@ -215,7 +208,24 @@ where
         now: Timestamp,
         report: &mut SweepReport,
     ) -> Result<()> {
-        self.effects().carry_out(&outbox.effects, now).await?;
+        // A schedule effect left behind may have been overtaken by a later
+        // commit of the same lead (a callback that moved the schedule): only
+        // what the lead owes now is done again.
+        let mut effects = Vec::with_capacity(outbox.effects.len());
+        for effect in &outbox.effects {
+            let still = match effect {
+                Effect::ScheduleCall(f) => self.owed_now(f).await?.as_ref() == Some(f),
+                Effect::CancelCall(f) => self
+                    .owed_now(f)
+                    .await?
+                    .is_none_or(|owed| owed.schedule_name() != f.schedule_name()),
+                _ => true,
+            };
+            if still {
+                effects.push(effect.clone());
+            }
+        }
+        self.effects().carry_out(&effects, now).await?;
         self.store.clear_outbox(outbox).await?;
         report.outboxes_finished += 1;
         report.messages_queued += outbox
@@ -230,6 +240,12 @@ where
             outbox.effects.len()
         ));
         Ok(())
+    }
+
+    /// The call the lead of `f` is owed now, if any.
+    async fn owed_now(&self, f: &FollowUp) -> Result<Option<FollowUp>> {
+        let lead = self.store.lead(&f.tenant, &f.lead).await?;
+        Ok(lead.as_ref().and_then(FollowUp::of))
     }
 
     fn effects(&self) -> EffectPorts<'_, F, Q, M> {

@@ -826,18 +826,25 @@ async fn a_sweep_queues_new_leads_spaced_at_the_campaigns_pace_and_sweeps_on() {
     let first = sweep_campaign(&w.store, &w.queue, &sweep, &crate::memory::FixedClock(now))
         .await
         .unwrap();
-    assert_eq!(first.queued, 100);
-    assert_eq!(first.next, Some(now + SignedDuration::from_secs(100)));
+    // A page is 99 leads: with the outbox of their jobs, one transaction of 100 items.
+    let page = SWEEP_PAGE as usize;
+    assert_eq!(first.queued, page);
+    assert_eq!(
+        first.next,
+        Some(now + SignedDuration::from_secs(page as i64))
+    );
     let due_now = w.queue.take_due(now);
     assert_eq!(due_now.len(), 1, "one job a second at 1 call/s");
-    let last = w.queue.take_due(now + SignedDuration::from_secs(100));
+    let last = w
+        .queue
+        .take_due(now + SignedDuration::from_secs(page as i64));
     let DialMessage::Sweep(next) = last.last().unwrap().clone() else {
         panic!("the next page is swept last")
     };
     let second = sweep_campaign(&w.store, &w.queue, &next, &crate::memory::FixedClock(now))
         .await
         .unwrap();
-    assert_eq!((second.queued, second.next), (50, None));
+    assert_eq!((second.queued, second.next), (150 - page, None));
     let queued = w
         .store
         .leads(
@@ -963,4 +970,51 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// A dial queue that is down.
+struct DownQueue;
+
+#[async_trait]
+impl DialQueue for DownQueue {
+    async fn enqueue(&self, _: &[(DialMessage, Timestamp)], _: Timestamp) -> Result<()> {
+        Err(Error::Unavailable("the queue is down".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_page_queued_while_the_dial_queue_fails_keeps_its_jobs_in_its_outbox() {
+    let w = World::new(3, FakeDialer::default()).await;
+    let sweep = CampaignSweep {
+        tenant: w.tenant.id.clone(),
+        campaign: w.campaign.id.clone(),
+        statuses: vec![LeadStatus::New],
+        cursor: None,
+    };
+    let done = sweep_campaign(&w.store, &DownQueue, &sweep, &w.clock)
+        .await
+        .unwrap();
+    assert_eq!(done.queued, 3);
+    for i in 0..3 {
+        assert_eq!(w.lead(i).await.status, LeadStatus::Queued);
+    }
+    // No lead is left queued with no job coming: the page's outbox holds
+    // one job for each, for the sweep to send if nobody does.
+    let outboxes = w.store.outboxes();
+    assert_eq!(outboxes.len(), 1);
+    let mut jobs: Vec<_> = outboxes[0]
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Dial {
+                message: DialMessage::Dial(job),
+                ..
+            } => Some(job.lead.clone()),
+            _ => None,
+        })
+        .collect();
+    jobs.sort();
+    let mut leads: Vec<_> = w.leads.iter().map(|l| l.id.clone()).collect();
+    leads.sort();
+    assert_eq!(jobs, leads);
 }

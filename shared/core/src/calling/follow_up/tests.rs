@@ -525,6 +525,7 @@ async fn a_lead_that_books_while_its_retry_fires_is_not_called() {
     let fire = FireFollowUp {
         store: &c.w.store,
         follow_up: &owed,
+        by: FiredBy::Schedule,
     };
     let fired = run(&racing, &c.effects(), &fire, owed.due_at)
         .await
@@ -546,6 +547,7 @@ async fn a_lead_that_books_while_its_retry_fires_is_not_called() {
     let fire = FireFollowUp {
         store: &c.w.store,
         follow_up: &owed,
+        by: FiredBy::Schedule,
     };
     let Fired::Queued(job) = run(&c.w.store, &c.effects(), &fire, owed.due_at)
         .await

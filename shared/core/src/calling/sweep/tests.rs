@@ -9,6 +9,7 @@ use crate::calling::dispatch::DialResult;
 use crate::calling::dispatch::tests::{FakeDialer, World};
 use crate::calling::lead::{LeadStatus, SWEEP_GRACE};
 use crate::calling::work::DialJob;
+use crate::calling::work::DialMessage;
 use crate::memory::{MemoryMessages, MemoryScheduler, MemoryStore};
 use crate::messaging::message::MessageStatus;
 use crate::ports::SuppressionStore;
@@ -608,4 +609,47 @@ async fn a_late_webhook_of_a_call_the_sweep_gave_up_on_changes_nothing_of_a_redi
             late_webhook_after_the_sweep_gave_up(gives_up, Redial::Unanswered, decision).await;
         }
     }
+}
+
+#[tokio::test]
+async fn a_schedule_left_in_an_outbox_does_not_undo_the_callback_that_moved_it() {
+    let s = Stuck::placed().await;
+    let no_answer = s.w.event(
+        &s.job,
+        "call_1",
+        CallPhase::Ended,
+        Some(CallOutcome::NoAnswer),
+    );
+    // The retry's schedule is left in an outbox: its process died.
+    apply_call_event(&s.w.store, &Dead, &no_answer, s.w.clock_now())
+        .await
+        .unwrap();
+    let retry = FollowUp::of(&s.lead().await).unwrap();
+    // The analysis says the lead asked to be called back: the same attempt's
+    // schedule moves to the callback's time, carried out at once.
+    let mut analyzed = s.w.event(
+        &s.job,
+        "call_1",
+        CallPhase::Analyzed,
+        Some(CallOutcome::CallbackRequested { at: None }),
+    );
+    analyzed.report.structured = Some(serde_json::json!({"callback_time": "in 3 hours"}));
+    let effects = EffectPorts {
+        scheduler: &s.scheduler,
+        dial_queue: &s.w.queue,
+        messages: &s.messages,
+    };
+    apply_call_event(&s.w.store, &effects, &analyzed, s.w.clock_now())
+        .await
+        .unwrap();
+    let callback = FollowUp::of(&s.lead().await).unwrap();
+    assert_eq!(callback.schedule_name(), retry.schedule_name());
+    assert_ne!(callback.due_at, retry.due_at);
+
+    // The sweep finishes the old outbox: the schedule stays the callback's.
+    let outbox_due = s.w.store.outboxes()[0].due_at;
+    let report = s.sweep_at(outbox_due).await;
+    assert_eq!(report.outboxes_finished, 1);
+    assert_eq!(s.scheduler.schedules(), [callback]);
+    assert!(s.w.store.outboxes().is_empty());
 }
