@@ -244,14 +244,12 @@ async fn a_suppressed_number_shows_in_the_dial_context() {
         reason: "asked by letter".into(),
         at: Timestamp::now(),
     };
-    f.store.suppress(&entry).await.unwrap();
-    f.store
-        .suppress(&Suppression {
-            reason: "again".into(),
-            ..entry.clone()
-        })
-        .await
-        .unwrap();
+    f.commit(&[Change::Suppress(entry.clone())]).await.unwrap();
+    let again = Suppression {
+        reason: "again".into(),
+        ..entry.clone()
+    };
+    f.commit(&[Change::Suppress(again)]).await.unwrap();
     let ctx = f.store.dial_context(&job).await.unwrap();
     assert!(ctx.suppressed);
     assert_eq!(ctx.lead.unwrap().id, f.leads[0].id);
@@ -790,4 +788,43 @@ async fn a_waiter_is_kept_while_its_scope_is_full_oldest_first_and_taken_once() 
     }
     assert!(f.store.waiters(&tenant, 10).await.unwrap().is_empty());
     assert!(f.store.waiters(&campaign, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_accounts_slot_is_taken_with_the_call_and_given_back_with_it() {
+    let f = fixture(1).await;
+    let call = CallRef {
+        tenant: f.tenant.id.clone(),
+        lead: f.leads[0].id.clone(),
+        attempt: 1,
+    };
+    let attempt = CallAttempt::dialing(
+        &call,
+        f.campaign.id.clone(),
+        VoiceProvider::Vapi,
+        Timestamp::now(),
+    );
+    let mut claim = roomy().claim(&attempt, &f.tenant, Some(&f.campaign), Timestamp::now());
+    claim.pace.second = a_second();
+    let provider = SlotScope::Provider(VoiceProvider::Vapi);
+    assert!(claim.scopes.iter().any(|(scope, _)| *scope == provider));
+    let holds = |holders: Vec<leadline_core::AttemptId>| holders.contains(&attempt.id);
+    f.commit(&[
+        Change::Create(Entity::Attempt(attempt.clone())),
+        Change::TakeSlots(claim),
+    ])
+    .await
+    .unwrap();
+    assert!(holds(f.store.slot_holders(&provider).await.unwrap()));
+    // The call ends within the test: the deployment's slot is back.
+    let mut ended = attempt.clone();
+    ended.version = 1;
+    ended.advance(leadline_core::calling::attempt::AttemptStatus::Ended);
+    f.commit(&[
+        Change::release_slots(&ended),
+        Change::Save(Entity::Attempt(ended)),
+    ])
+    .await
+    .unwrap();
+    assert!(!holds(f.store.slot_holders(&provider).await.unwrap()));
 }

@@ -418,16 +418,6 @@ impl CallStore for MemoryStore {
 
 #[async_trait]
 impl SuppressionStore for MemoryStore {
-    async fn suppress(&self, entry: &Suppression) -> Result<()> {
-        self.calls
-            .lock()
-            .unwrap()
-            .suppressions
-            .entry((entry.tenant.clone(), entry.phone.clone()))
-            .or_insert_with(|| entry.clone());
-        Ok(())
-    }
-
     async fn suppressions(
         &self,
         tenant: &TenantId,

@@ -182,9 +182,6 @@ pub trait CallStore: Send + Sync {
 
 #[async_trait]
 pub trait SuppressionStore: Send + Sync {
-    /// Adds a number to the tenant's do-not-call list; adding it twice keeps the first entry.
-    async fn suppress(&self, entry: &Suppression) -> Result<()>;
-
     async fn suppressions(
         &self,
         tenant: &TenantId,

@@ -353,21 +353,6 @@ impl CallStore for DynamoStore {
 
 #[async_trait]
 impl SuppressionStore for DynamoStore {
-    async fn suppress(&self, entry: &Suppression) -> Result<()> {
-        let update = self.suppression_update(entry)?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .set_expression_attribute_names(update.expression_attribute_names)
-            .set_expression_attribute_values(update.expression_attribute_values)
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(())
-    }
-
     async fn suppressions(
         &self,
         tenant: &TenantId,

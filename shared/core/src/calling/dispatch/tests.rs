@@ -390,13 +390,13 @@ async fn a_number_on_the_do_not_call_list_is_never_dialed() {
     let w = World::new(1, FakeDialer::default()).await;
     let job = w.queue_lead(0).await;
     w.store
-        .suppress(&Suppression {
+        .commit(&[Change::Suppress(Suppression {
             tenant: w.tenant.id.clone(),
             phone: w.leads[0].phone.clone(),
             source: SuppressionSource::Manual,
             reason: "asked by email".into(),
             at: w.clock.now(),
-        })
+        })])
         .await
         .unwrap();
     assert_eq!(w.dial(&job).await, DialResult::Suppressed);
