@@ -481,30 +481,30 @@ async fn a_started_campaign_calls_its_leads_within_the_tenants_concurrency() {
 /// When each call of `phone` started (the provider's accepted create-call)
 /// and ended (its `call_ended` delivery began: the answer frees the slot).
 async fn calls_of(phone: &str) -> Vec<(Timestamp, Timestamp)> {
-    let mut starts: Vec<Timestamp> = sim_calls(phone)
+    let query = format!("/_sim/deliveries?to={}", phone.replace('+', "%2B"));
+    let deliveries = sim(Method::GET, &query, None).await;
+    let deliveries = deliveries.as_array().unwrap();
+    let mut calls: Vec<(Timestamp, Timestamp)> = sim_calls(phone)
         .await
         .iter()
         .filter(|c| c["status"] == 201)
-        .map(|c| c["received_at"].as_str().unwrap().parse().unwrap())
-        .collect();
-    let query = format!("/_sim/deliveries?to={}", phone.replace('+', "%2B"));
-    let deliveries = sim(Method::GET, &query, None).await;
-    let mut ends: Vec<Timestamp> = deliveries
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["event"] == "call_ended")
-        .filter_map(|d| {
-            let answered: Timestamp = d["at"].as_str()?.parse().ok()?;
-            Some(answered - jiff::SignedDuration::from_millis(d["elapsed_ms"].as_i64()?))
+        .map(|c| {
+            let start: Timestamp = c["received_at"].as_str().unwrap().parse().unwrap();
+            // Its first `call_ended` (a provider may deliver it twice).
+            let end = deliveries
+                .iter()
+                .filter(|d| d["call_id"] == c["call_id"] && d["event"] == "call_ended")
+                .filter_map(|d| {
+                    let answered: Timestamp = d["at"].as_str()?.parse().ok()?;
+                    Some(answered - jiff::SignedDuration::from_millis(d["elapsed_ms"].as_i64()?))
+                })
+                .min()
+                .unwrap_or_else(|| panic!("{phone}: no call_ended for {}", c["call_id"]));
+            (start, end)
         })
         .collect();
-    starts.sort();
-    ends.sort();
-    // A provider may deliver an event twice: one end per call.
-    ends.dedup_by(|a, b| a.duration_since(*b).abs() < jiff::SignedDuration::from_millis(500));
-    assert_eq!(starts.len(), ends.len(), "{phone}: {starts:?} {ends:?}");
-    starts.into_iter().zip(ends).collect()
+    calls.sort();
+    calls
 }
 
 /// Issue 12 §9, the 150-lead campaign a new user tried, scaled down: 20
