@@ -171,22 +171,34 @@ pub async fn cloudwatch_lines(endpoint: &str, since: Option<u64>) -> Result<Vec<
     const PAGE: u64 = 10_000;
     let http = reqwest::Client::new();
     let call = |action: &'static str, body: Value| {
-        let request = http
-            .post(endpoint)
-            .header("x-amz-target", format!("Logs_20140328.{action}"))
-            .header("content-type", "application/x-amz-json-1.1")
-            .body(body.to_string());
+        let http = &http;
         async move {
-            let response = request.send().await.map_err(|e| format!("{action}: {e}"))?;
-            let status = response.status();
-            let answer: Value = response
-                .json()
-                .await
-                .map_err(|e| format!("{action}: {e}"))?;
-            if status.is_success() {
-                Ok(answer)
-            } else {
-                Err(format!("{action} answered {status}: {answer}"))
+            // MiniStack's log store can fail a read that races the functions'
+            // writes (a 500, "dictionary changed size during iteration"): a
+            // server error is asked again, a few times.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let response = http
+                    .post(endpoint)
+                    .header("x-amz-target", format!("Logs_20140328.{action}"))
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| format!("{action}: {e}"))?;
+                let status = response.status();
+                let answer: Value = response
+                    .json()
+                    .await
+                    .map_err(|e| format!("{action}: {e}"))?;
+                if status.is_success() {
+                    return Ok(answer);
+                }
+                if !status.is_server_error() || tries == 5 {
+                    return Err(format!("{action} answered {status}: {answer}"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
             }
         }
     };
