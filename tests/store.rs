@@ -239,7 +239,7 @@ async fn a_suppressed_number_shows_in_the_dial_context() {
     assert!(!f.store.dial_context(&job).await.unwrap().suppressed);
     let entry = Suppression {
         tenant: f.tenant.id.clone(),
-        phone: f.leads[0].phone.clone(),
+        address: f.leads[0].phone.clone().into(),
         source: SuppressionSource::Manual,
         reason: "asked by letter".into(),
         at: Timestamp::now(),

@@ -23,9 +23,12 @@ use crate::in_call::ToolRecord;
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::{Tenant, VoiceProvider};
 use crate::kernel::error::{Error, Result};
+use crate::kernel::ids::MessageId;
 use crate::kernel::ids::{AppointmentId, AttemptId, CampaignId, LeadId, TenantId};
 use crate::kernel::phone::Phone;
-use crate::messaging::message::MessageJob;
+use crate::messaging::message::{Message, MessageJob, MessageStatus, MessengerWork, ProviderRef};
+use crate::messaging::provider::InboundAddress;
+use crate::messaging::settings::MessagingSettings;
 use crate::ports::{
     BusinessStore, CallContext, CallStore, CampaignStore, DialContext, DialQueue, DueWork,
     FollowUpScheduler, InCallStore, LeadStore, MessageQueue, Page, PageRequest, SuppressionStore,
@@ -294,10 +297,22 @@ struct Calls {
     call_starts: HashMap<(VoiceProvider, i64), u32>,
     dedupe_keys: HashSet<(TenantId, String)>,
     usage: BTreeMap<(TenantId, AttemptId), UsageRecord>,
-    suppressions: BTreeMap<(TenantId, Phone), Suppression>,
+    /// By tenant and number (or address) itself.
+    suppressions: BTreeMap<(TenantId, String), Suppression>,
     outboxes: BTreeMap<(TenantId, String), Outbox>,
     /// Each scope's waiting jobs, oldest first.
     waiters: HashMap<SlotScope, BTreeMap<(Timestamp, AttemptId), Waiter>>,
+    messaging: Messaging,
+}
+
+/// Messages, their provider ids, senders' pacing, settings and claimed senders.
+#[derive(Default)]
+pub(crate) struct Messaging {
+    pub(crate) messages: BTreeMap<(TenantId, LeadId, MessageId), Message>,
+    pub(crate) provider_refs: BTreeMap<(TenantId, String), ProviderRef>,
+    pub(crate) paces: HashMap<(TenantId, String), Timestamp>,
+    pub(crate) settings: BTreeMap<TenantId, MessagingSettings>,
+    pub(crate) senders: HashMap<String, TenantId>,
 }
 
 fn waiter_key(waiter: &Waiter) -> (Timestamp, AttemptId) {
@@ -376,7 +391,7 @@ impl CallStore for MemoryStore {
             lead,
             suppressed: calls
                 .suppressions
-                .contains_key(&(tenant.clone(), phone.clone())),
+                .contains_key(&(tenant.clone(), phone.e164().to_owned())),
             attempt,
         })
     }
@@ -582,19 +597,38 @@ impl FollowUpScheduler for MemoryScheduler {
 /// A messenger queue that keeps what it was given.
 #[derive(Default)]
 pub struct MemoryMessages {
-    jobs: Mutex<Vec<MessageJob>>,
+    work: Mutex<Vec<MessengerWork>>,
 }
 
 impl MemoryMessages {
+    /// The messages put on the queue, in order.
     pub fn jobs(&self) -> Vec<MessageJob> {
-        self.jobs.lock().unwrap().clone()
+        self.work
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|w| match w {
+                MessengerWork::Send(job) => Some(job.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Everything put on the queue, in order.
+    pub fn work(&self) -> Vec<MessengerWork> {
+        self.work.lock().unwrap().clone()
+    }
+
+    /// Takes everything put on the queue so far (a test's messenger).
+    pub fn drain(&self) -> Vec<MessengerWork> {
+        std::mem::take(&mut self.work.lock().unwrap())
     }
 }
 
 #[async_trait]
 impl MessageQueue for MemoryMessages {
-    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()> {
-        self.jobs.lock().unwrap().extend_from_slice(jobs);
+    async fn put(&self, work: &[MessengerWork]) -> Result<()> {
+        self.work.lock().unwrap().extend_from_slice(work);
         Ok(())
     }
 }
@@ -664,6 +698,235 @@ impl BusinessStore for MemoryStore {
     async fn tenant_of_number(&self, number: &Phone) -> Result<Option<TenantId>> {
         Ok(self.in_call.lock().unwrap().numbers.get(number).cloned())
     }
+}
+
+/// The keys a sender is claimed under (the same in DynamoDB).
+pub fn sender_keys(settings: &MessagingSettings) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(number) = &settings.senders.sms_number {
+        keys.push(format!("sms#{}", number.e164()));
+    }
+    if let Some(id) = &settings.senders.whatsapp_number_id {
+        keys.push(format!("whatsapp#{id}"));
+    }
+    keys
+}
+
+fn inbound_key(address: &InboundAddress) -> String {
+    match address {
+        InboundAddress::Number(number) => format!("sms#{}", number.e164()),
+        InboundAddress::WhatsappNumber(id) => format!("whatsapp#{id}"),
+    }
+}
+
+#[async_trait]
+impl crate::ports::MessageStore for MemoryStore {
+    async fn send_context(&self, job: &MessageJob) -> Result<crate::ports::SendContext> {
+        let inner = self.inner.lock().unwrap();
+        let calls = self.calls.lock().unwrap();
+        let state = self.in_call.lock().unwrap();
+        let lead = inner
+            .leads
+            .get(&(job.tenant.clone(), job.lead.clone()))
+            .cloned();
+        let mut suppressions: Vec<Suppression> = calls
+            .suppressions
+            .get(&(job.tenant.clone(), job.to.expose().to_owned()))
+            .cloned()
+            .into_iter()
+            .collect();
+        if let Some(phone) = &job.lead_phone
+            && let Some(entry) = calls
+                .suppressions
+                .get(&(job.tenant.clone(), phone.e164().to_owned()))
+        {
+            suppressions.push(entry.clone());
+        }
+        Ok(crate::ports::SendContext {
+            message: calls
+                .messaging
+                .messages
+                .get(&(job.tenant.clone(), job.lead.clone(), job.id.clone()))
+                .cloned(),
+            lead,
+            tenant: inner.tenants.get(&job.tenant).cloned(),
+            settings: calls.messaging.settings.get(&job.tenant).cloned(),
+            suppressions,
+            appointment: job.appointment.as_ref().and_then(|a| {
+                state
+                    .appointments
+                    .get(&(job.tenant.clone(), a.id.clone()))
+                    .filter(|stored| stored.lead == job.lead)
+                    .cloned()
+            }),
+            pace: calls
+                .messaging
+                .paces
+                .get(&(job.tenant.clone(), job.channel.as_str().to_owned()))
+                .copied(),
+        })
+    }
+
+    async fn inbound_context(
+        &self,
+        tenant: &TenantId,
+        from: &Phone,
+    ) -> Result<crate::ports::InboundContext> {
+        let inner = self.inner.lock().unwrap();
+        let calls = self.calls.lock().unwrap();
+        let state = self.in_call.lock().unwrap();
+        let leads: Vec<Lead> = inner
+            .campaigns
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .filter_map(|(t, c)| inner.leads.get(&(t.clone(), LeadId::derive(t, c, from))))
+            .cloned()
+            .collect();
+        let owner = crate::messaging::inbound::talked_to(&leads, tenant, from);
+        Ok(crate::ports::InboundContext {
+            tenant: inner.tenants.get(tenant).cloned(),
+            settings: calls.messaging.settings.get(tenant).cloned(),
+            suppression: calls
+                .suppressions
+                .get(&(tenant.clone(), from.e164().to_owned()))
+                .cloned(),
+            messages: messages_of(&calls, tenant, &owner),
+            appointments: state
+                .appointments
+                .values()
+                .filter(|a| &a.tenant == tenant && a.lead == owner)
+                .cloned()
+                .collect(),
+            leads,
+        })
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        id: &MessageId,
+    ) -> Result<Option<Message>> {
+        let calls = self.calls.lock().unwrap();
+        Ok(calls
+            .messaging
+            .messages
+            .get(&(tenant.clone(), lead.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn message_by_provider_id(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+    ) -> Result<Option<Message>> {
+        let calls = self.calls.lock().unwrap();
+        Ok(calls
+            .messaging
+            .provider_refs
+            .get(&(tenant.clone(), provider_id.to_owned()))
+            .and_then(|r| {
+                calls
+                    .messaging
+                    .messages
+                    .get(&(r.tenant.clone(), r.lead.clone(), r.message.clone()))
+            })
+            .cloned())
+    }
+
+    async fn messages_of(&self, tenant: &TenantId, lead: &LeadId) -> Result<Vec<Message>> {
+        Ok(messages_of(&self.calls.lock().unwrap(), tenant, lead))
+    }
+
+    async fn messages_with_status(
+        &self,
+        tenant: &TenantId,
+        status: MessageStatus,
+        request: &PageRequest,
+    ) -> Result<Page<Message>> {
+        let calls = self.calls.lock().unwrap();
+        let mine: Vec<Message> = calls
+            .messaging
+            .messages
+            .values()
+            .filter(|m| &m.tenant == tenant && m.status == status)
+            .cloned()
+            .collect();
+        page(mine, request)
+    }
+
+    async fn messaging_settings(&self, tenant: &TenantId) -> Result<Option<MessagingSettings>> {
+        Ok(self
+            .calls
+            .lock()
+            .unwrap()
+            .messaging
+            .settings
+            .get(tenant)
+            .cloned())
+    }
+
+    async fn save_messaging_settings(
+        &self,
+        settings: &MessagingSettings,
+        previous: Option<&MessagingSettings>,
+    ) -> Result<()> {
+        let mut calls = self.calls.lock().unwrap();
+        let messaging = &mut calls.messaging;
+        let stored = messaging
+            .settings
+            .get(&settings.tenant)
+            .map_or(0, |s| s.version);
+        if stored != settings.version {
+            return Err(Error::Conflict(
+                "the messaging settings changed meanwhile; read them again".into(),
+            ));
+        }
+        let keys = sender_keys(settings);
+        if keys.iter().any(|k| {
+            messaging
+                .senders
+                .get(k)
+                .is_some_and(|owner| owner != &settings.tenant)
+        }) {
+            return Err(Error::Conflict("a sender belongs to another tenant".into()));
+        }
+        for released in previous.map(sender_keys).unwrap_or_default() {
+            if !keys.contains(&released) {
+                messaging.senders.remove(&released);
+            }
+        }
+        for key in keys {
+            messaging.senders.insert(key, settings.tenant.clone());
+        }
+        let mut saved = settings.clone();
+        saved.version += 1;
+        messaging.settings.insert(settings.tenant.clone(), saved);
+        Ok(())
+    }
+
+    async fn tenant_of_sender(&self, address: &InboundAddress) -> Result<Option<TenantId>> {
+        Ok(self
+            .calls
+            .lock()
+            .unwrap()
+            .messaging
+            .senders
+            .get(&inbound_key(address))
+            .cloned())
+    }
+}
+
+fn messages_of(calls: &Calls, tenant: &TenantId, lead: &LeadId) -> Vec<Message> {
+    let mut mine: Vec<Message> = calls
+        .messaging
+        .messages
+        .values()
+        .filter(|m| &m.tenant == tenant && &m.lead == lead)
+        .cloned()
+        .collect();
+    mine.sort_by_key(|m| m.created_at);
+    mine
 }
 
 #[async_trait]
@@ -937,6 +1200,16 @@ fn stored_version(
             .records
             .contains_key(&(r.tenant.clone(), r.key.clone()))
             .then_some(0),
+        Entity::Message(m) => calls
+            .messaging
+            .messages
+            .get(&(m.tenant.clone(), m.lead.clone(), m.id.clone()))
+            .map(|m| m.version),
+        Entity::ProviderRef(r) => calls
+            .messaging
+            .provider_refs
+            .contains_key(&(r.tenant.clone(), r.provider_id.clone()))
+            .then_some(0),
     }
 }
 
@@ -985,6 +1258,18 @@ fn refusal(inner: &Inner, calls: &Calls, state: &InCallState, change: &Change) -
             let there = waiting.is_some_and(|w| w.contains_key(&waiter_key(waiter)));
             (!there).then_some(Refused::Stale)
         }
+        Change::Unsuppress(entry) => (calls
+            .suppressions
+            .get(&(entry.tenant.clone(), entry.address.expose().to_owned()))
+            != Some(entry))
+        .then_some(Refused::Stale),
+        Change::Pace(mark) => (calls
+            .messaging
+            .paces
+            .get(&(mark.tenant.clone(), mark.key.clone()))
+            .copied()
+            != mark.read)
+            .then_some(Refused::Stale),
         Change::Suppress(_)
         | Change::ReleaseSlots { .. }
         | Change::Outbox(_)
@@ -1010,6 +1295,29 @@ fn apply(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, change: 
         Change::Delete(Entity::Tool(r)) => {
             state.records.remove(&(r.tenant.clone(), r.key.clone()));
         }
+        Change::Delete(Entity::Message(m)) => {
+            calls
+                .messaging
+                .messages
+                .remove(&(m.tenant.clone(), m.lead.clone(), m.id.clone()));
+        }
+        Change::Delete(Entity::ProviderRef(r)) => {
+            calls
+                .messaging
+                .provider_refs
+                .remove(&(r.tenant.clone(), r.provider_id.clone()));
+        }
+        Change::Unsuppress(entry) => {
+            calls
+                .suppressions
+                .remove(&(entry.tenant.clone(), entry.address.expose().to_owned()));
+        }
+        Change::Pace(mark) => {
+            calls
+                .messaging
+                .paces
+                .insert((mark.tenant.clone(), mark.key.clone()), mark.next);
+        }
         Change::MoveCampaign { campaign, .. } => {
             if let Some(stored) = inner
                 .campaigns
@@ -1025,7 +1333,7 @@ fn apply(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, change: 
         Change::Suppress(entry) => {
             calls
                 .suppressions
-                .entry((entry.tenant.clone(), entry.phone.clone()))
+                .entry((entry.tenant.clone(), entry.address.expose().to_owned()))
                 .or_insert_with(|| entry.clone());
         }
         Change::TakeSlots(claim) => {
@@ -1104,6 +1412,20 @@ fn put(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, entity: &E
                 .records
                 .insert((r.tenant.clone(), r.key.clone()), r.clone());
         }
+        Entity::Message(m) => {
+            let mut stored = m.clone();
+            stored.version += 1;
+            calls
+                .messaging
+                .messages
+                .insert((m.tenant.clone(), m.lead.clone(), m.id.clone()), stored);
+        }
+        Entity::ProviderRef(r) => {
+            calls
+                .messaging
+                .provider_refs
+                .insert((r.tenant.clone(), r.provider_id.clone()), r.clone());
+        }
     }
 }
 
@@ -1133,5 +1455,103 @@ pub struct FixedClock(pub Timestamp);
 impl crate::Clock for FixedClock {
     fn now(&self) -> Timestamp {
         self.0
+    }
+}
+
+/// A store that counts the messenger's reads and writes (budget tests).
+pub struct Counting<'a> {
+    store: &'a MemoryStore,
+    reads: std::sync::atomic::AtomicUsize,
+    commits: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Counting<'a> {
+    pub fn new(store: &'a MemoryStore) -> Self {
+        Self {
+            store,
+            reads: Default::default(),
+            commits: Default::default(),
+        }
+    }
+
+    /// Reads of any kind.
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Writes (each one commit: one transaction in DynamoDB).
+    pub fn commits(&self) -> usize {
+        self.commits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn read(&self) {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Commit for Counting<'_> {
+    async fn commit(&self, changes: &[Change]) -> Result<()> {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.store.commit(changes).await
+    }
+
+    async fn clear_outbox(&self, outbox: &Outbox) -> Result<()> {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.store.clear_outbox(outbox).await
+    }
+}
+
+#[async_trait]
+impl crate::ports::MessageStore for Counting<'_> {
+    async fn send_context(&self, job: &MessageJob) -> Result<crate::ports::SendContext> {
+        self.read();
+        self.store.send_context(job).await
+    }
+    async fn inbound_context(
+        &self,
+        tenant: &TenantId,
+        from: &Phone,
+    ) -> Result<crate::ports::InboundContext> {
+        self.read();
+        self.store.inbound_context(tenant, from).await
+    }
+    async fn message(&self, t: &TenantId, l: &LeadId, id: &MessageId) -> Result<Option<Message>> {
+        self.read();
+        self.store.message(t, l, id).await
+    }
+    async fn message_by_provider_id(&self, t: &TenantId, id: &str) -> Result<Option<Message>> {
+        self.read();
+        self.store.message_by_provider_id(t, id).await
+    }
+    async fn messages_of(&self, t: &TenantId, l: &LeadId) -> Result<Vec<Message>> {
+        self.read();
+        self.store.messages_of(t, l).await
+    }
+    async fn messages_with_status(
+        &self,
+        t: &TenantId,
+        s: MessageStatus,
+        p: &PageRequest,
+    ) -> Result<Page<Message>> {
+        self.read();
+        self.store.messages_with_status(t, s, p).await
+    }
+    async fn messaging_settings(&self, t: &TenantId) -> Result<Option<MessagingSettings>> {
+        self.read();
+        self.store.messaging_settings(t).await
+    }
+    async fn save_messaging_settings(
+        &self,
+        s: &MessagingSettings,
+        p: Option<&MessagingSettings>,
+    ) -> Result<()> {
+        self.store.save_messaging_settings(s, p).await
+    }
+    async fn tenant_of_sender(&self, a: &InboundAddress) -> Result<Option<TenantId>> {
+        self.read();
+        self.store.tenant_of_sender(a).await
     }
 }

@@ -22,9 +22,11 @@ use crate::in_call::ToolRecord;
 use crate::intake::campaign::Campaign;
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
-use crate::kernel::ids::{AttemptId, CampaignId, LeadId, TenantId};
+use crate::kernel::ids::{AttemptId, CampaignId, LeadId, MessageId, TenantId};
 use crate::kernel::phone::Phone;
-use crate::messaging::message::MessageJob;
+use crate::messaging::message::{Message, MessageJob, MessageStatus, MessengerWork};
+use crate::messaging::provider::InboundAddress;
+use crate::messaging::settings::MessagingSettings;
 use crate::write::Outbox;
 
 /// A page of a listing. The cursor is opaque to callers and bound to the
@@ -142,7 +144,93 @@ pub trait FollowUpScheduler: Send + Sync {
 /// The messenger's queue.
 #[async_trait]
 pub trait MessageQueue: Send + Sync {
-    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()>;
+    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()> {
+        let work: Vec<MessengerWork> = jobs.iter().cloned().map(MessengerWork::Send).collect();
+        self.put(&work).await
+    }
+
+    /// Any work for the messenger (messages, inbound messages, cancellations).
+    async fn put(&self, work: &[MessengerWork]) -> Result<()>;
+}
+
+/// Everything the messenger needs to send one message, read in one round trip.
+#[derive(Clone, Debug, Default)]
+pub struct SendContext {
+    /// The message, if some delivery of its job recorded it already.
+    pub message: Option<Message>,
+    pub lead: Option<Lead>,
+    pub tenant: Option<Tenant>,
+    pub settings: Option<MessagingSettings>,
+    /// The do-not-call entries of the address and of the lead's number.
+    pub suppressions: Vec<Suppression>,
+    /// The appointment the message is about, as it stands.
+    pub appointment: Option<Appointment>,
+    /// When the channel's sender may send next.
+    pub pace: Option<Timestamp>,
+}
+
+/// Everything an inbound message needs: its tenant's settings, the leads
+/// with the sender's number and the one it talks to.
+#[derive(Clone, Debug, Default)]
+pub struct InboundContext {
+    pub tenant: Option<Tenant>,
+    pub settings: Option<MessagingSettings>,
+    /// The tenant's leads with this number, one per campaign.
+    pub leads: Vec<Lead>,
+    /// The number's do-not-call entry.
+    pub suppression: Option<Suppression>,
+    /// The messages to and from the lead the message answers (the one
+    /// messaged last), oldest first.
+    pub messages: Vec<Message>,
+    /// That lead's appointments.
+    pub appointments: Vec<Appointment>,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Message, lead, tenant, settings, do-not-call entries, appointment and
+    /// the sender's pace, in one read.
+    async fn send_context(&self, job: &MessageJob) -> Result<SendContext>;
+
+    async fn inbound_context(&self, tenant: &TenantId, from: &Phone) -> Result<InboundContext>;
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        id: &MessageId,
+    ) -> Result<Option<Message>>;
+
+    /// The message a provider's id names (WhatsApp's reports).
+    async fn message_by_provider_id(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+    ) -> Result<Option<Message>>;
+
+    /// Every message to and from a lead, oldest first.
+    async fn messages_of(&self, tenant: &TenantId, lead: &LeadId) -> Result<Vec<Message>>;
+
+    /// A tenant's messages in one status (`unknown` ones for the operator).
+    async fn messages_with_status(
+        &self,
+        tenant: &TenantId,
+        status: MessageStatus,
+        page: &PageRequest,
+    ) -> Result<Page<Message>>;
+
+    async fn messaging_settings(&self, tenant: &TenantId) -> Result<Option<MessagingSettings>>;
+
+    /// Saves the settings on the version read (`Conflict` otherwise) and
+    /// claims their inbound senders (a sender another tenant holds is a `Conflict`).
+    async fn save_messaging_settings(
+        &self,
+        settings: &MessagingSettings,
+        previous: Option<&MessagingSettings>,
+    ) -> Result<()>;
+
+    /// The tenant whose sender received an inbound message.
+    async fn tenant_of_sender(&self, address: &InboundAddress) -> Result<Option<TenantId>>;
 }
 
 /// Everything a dial job needs, read in one round trip.

@@ -23,7 +23,9 @@ use crate::intake::campaign::{Campaign, CampaignStatus};
 use crate::kernel::error::{Error, Result};
 use crate::kernel::ids::{AttemptId, TenantId};
 use crate::kernel::redact::Redacted;
-use crate::messaging::message::MessageJob;
+use crate::messaging::message::{
+    CancelBooking, CancelBookingKind, Message, MessageJob, MessengerWork, ProviderRef,
+};
 
 /// A stored thing a change set creates, saves or deletes.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +37,11 @@ pub enum Entity {
     Usage(UsageRecord),
     /// A tool call's answer, kept so a redelivery gets the same answer.
     Tool(ToolRecord),
+    /// A message to or from a lead.
+    Message(Message),
+    /// Which message a provider's id names (WhatsApp reports only its own
+    /// id): written once, with the send it records.
+    ProviderRef(ProviderRef),
 }
 
 impl Entity {
@@ -45,6 +52,8 @@ impl Entity {
             Entity::Appointment(appointment) => &appointment.tenant,
             Entity::Usage(usage) => &usage.tenant,
             Entity::Tool(record) => &record.tenant,
+            Entity::Message(message) => &message.tenant,
+            Entity::ProviderRef(r) => &r.tenant,
         }
     }
 
@@ -54,7 +63,8 @@ impl Entity {
             Entity::Lead(lead) => lead.version,
             Entity::Attempt(attempt) => attempt.version,
             Entity::Appointment(appointment) => appointment.version,
-            Entity::Usage(_) | Entity::Tool(_) => 0,
+            Entity::Message(message) => message.version,
+            Entity::Usage(_) | Entity::Tool(_) | Entity::ProviderRef(_) => 0,
         }
     }
 
@@ -63,8 +73,10 @@ impl Entity {
     pub fn refused_when_exists(&self) -> Refused {
         match self {
             Entity::Attempt(_) => Refused::Precondition(Precondition::Exists),
-            Entity::Tool(_) => Refused::Duplicate,
-            Entity::Lead(_) | Entity::Appointment(_) | Entity::Usage(_) => Refused::Stale,
+            Entity::Tool(_) | Entity::ProviderRef(_) => Refused::Duplicate,
+            Entity::Lead(_) | Entity::Appointment(_) | Entity::Usage(_) | Entity::Message(_) => {
+                Refused::Stale
+            }
         }
     }
 }
@@ -88,6 +100,12 @@ pub enum Change {
     Dedupe { tenant: TenantId, key: String },
     /// A number on the tenant's do-not-call list; one there already keeps its first entry.
     Suppress(Suppression),
+    /// A number or address off the list, if its entry is still the one
+    /// read (`Stale` otherwise): a messaging opt-out lifted by START.
+    Unsuppress(Suppression),
+    /// A sender's next free send time moved from `read` (none yet: `None`)
+    /// to `next`; `Stale` if another send moved it first.
+    Pace(PaceMark),
     /// A slot in each scope for a call about to be placed, and one of this
     /// second's call starts (refused: `NoSlot`, `Paced`).
     TakeSlots(SlotClaim),
@@ -115,7 +133,8 @@ impl Change {
             Change::Create(e) | Change::Save(e) | Change::Delete(e) => Some(e.tenant()),
             Change::Dedupe { tenant, .. } => Some(tenant),
             Change::MoveCampaign { campaign, .. } => Some(&campaign.tenant),
-            Change::Suppress(entry) => Some(&entry.tenant),
+            Change::Suppress(entry) | Change::Unsuppress(entry) => Some(&entry.tenant),
+            Change::Pace(mark) => Some(&mark.tenant),
             Change::Outbox(outbox) => Some(&outbox.tenant),
             Change::Wait { waiter, .. } | Change::StopWaiting(waiter) | Change::Claim(waiter) => {
                 Some(&waiter.tenant)
@@ -131,6 +150,16 @@ impl Change {
             scopes: SlotScope::of_attempt(attempt),
         }
     }
+}
+
+/// A sender's pacing: when it may send next (`Change::Pace`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaceMark {
+    pub tenant: TenantId,
+    /// The sender's channel (`sms`): one sender per channel per tenant.
+    pub key: String,
+    pub read: Option<Timestamp>,
+    pub next: Timestamp,
 }
 
 /// Why a change set was not committed. Nothing of it was written.
@@ -187,6 +216,9 @@ pub enum Effect {
     Dial { message: DialMessage, at: Timestamp },
     /// Hand a message to the messenger.
     Send(MessageJob),
+    /// Cancel a booking at the calendar (the lead cancelled it by message);
+    /// the messenger does it. Cancelling a cancelled booking is success.
+    CancelBooking(Appointment),
     /// Hand the slots an ended call gave back to the jobs waiting for them
     /// (a message on the dial queue, now). Best effort: it is in no outbox,
     /// and if it is lost the waiting jobs' own retries stand in.
@@ -202,6 +234,7 @@ impl Effect {
             Effect::CancelCall(f) => format!("cancel:{}", f.schedule_name()),
             Effect::Dial { message, at } => format!("dial:{}@{}", message.subject(), at),
             Effect::Send(job) => format!("send:{}", job.id),
+            Effect::CancelBooking(a) => format!("cancel-booking:{}", a.id),
             Effect::Wake(wake) => format!("wake:{}", wake.freed_by),
         }
     }
@@ -455,7 +488,13 @@ where
                 Effect::CancelCall(f) => self.scheduler.cancel(f).await?,
                 Effect::ScheduleCall(f) => self.scheduler.schedule(f).await?,
                 Effect::Dial { message, at } => dials.push((message.clone(), *at)),
-                Effect::Send(job) => sends.push(job.clone()),
+                Effect::Send(job) => sends.push(MessengerWork::Send(job.clone())),
+                Effect::CancelBooking(appointment) => {
+                    sends.push(MessengerWork::CancelBooking(CancelBooking {
+                        kind: CancelBookingKind::CancelBooking,
+                        appointment: appointment.clone(),
+                    }))
+                }
                 Effect::Wake(wake) => dials.push((DialMessage::Wake(wake.clone()), now)),
             }
         }
@@ -463,7 +502,7 @@ where
             self.dial_queue.enqueue(&dials, now).await?;
         }
         if !sends.is_empty() {
-            self.messages.enqueue(&sends).await?;
+            self.messages.put(&sends).await?;
         }
         Ok(())
     }
@@ -496,7 +535,7 @@ impl crate::ports::DialQueue for Unwired {
 
 #[async_trait]
 impl crate::ports::MessageQueue for Unwired {
-    async fn enqueue(&self, _: &[MessageJob]) -> Result<()> {
+    async fn put(&self, _: &[MessengerWork]) -> Result<()> {
         Err(unwired("messages"))
     }
 }
@@ -565,6 +604,10 @@ mod tests {
             template: "t".into(),
             to: crate::messaging::message::Recipient::from(w.leads[0].phone.clone()),
             params: Default::default(),
+            appointment: None,
+            not_before: None,
+            queued_at: None,
+            lead_phone: None,
         })
     }
 

@@ -108,6 +108,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
                 note: None,
                 next_call: None,
                 messages: Vec::new(),
+                messaging: Default::default(),
                 created_at: now(),
                 updated_at: now(),
                 version: 0,

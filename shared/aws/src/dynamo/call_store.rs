@@ -203,7 +203,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(
                 tenant_pk(&entry.tenant),
-                suppression_sk(entry.phone.e164()),
+                suppression_sk(entry.address.expose()),
             )));
         let mut sets = Vec::new();
         for (i, (name, value)) in item.into_iter().enumerate() {

@@ -39,7 +39,21 @@ pub struct Appointment {
     /// The provider's id of the call it was booked in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
+    /// The lead confirmed it by replying to a message about it (evidence
+    /// for show verification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Confirmation>,
     pub version: u64,
+}
+
+/// A lead's confirmation of an appointment, by a reply to a message about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub at: Timestamp,
+    /// The lead's message that confirmed it.
+    pub message: crate::kernel::ids::MessageId,
+    /// The message it answered.
+    pub replied_to: crate::kernel::ids::MessageId,
 }
 
 impl Appointment {
@@ -56,6 +70,19 @@ impl Appointment {
         self.starts_at = starts_at;
         self.ends_at = ends_at;
         Ok(())
+    }
+
+    /// The lead said yes to it. A confirmation given stays the first one.
+    pub fn confirm(
+        &mut self,
+        confirmation: Confirmation,
+    ) -> Result<bool, IllegalAppointmentTransition> {
+        self.require_booked("confirmed")?;
+        if self.confirmation.is_some() {
+            return Ok(false);
+        }
+        self.confirmation = Some(confirmation);
+        Ok(true)
     }
 
     pub fn cancel(&mut self) -> Result<(), IllegalAppointmentTransition> {
@@ -102,6 +129,7 @@ mod tests {
             status: AppointmentStatus::Booked,
             service: None,
             call: None,
+            confirmation: None,
             version: 0,
         }
     }

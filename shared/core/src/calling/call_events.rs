@@ -124,7 +124,7 @@ fn opted_out(tenant: &Tenant, before: &Lead, after: &Lead, now: Timestamp) -> Op
     (before.status != LeadStatus::DoNotCall && after.status == LeadStatus::DoNotCall).then(|| {
         Suppression {
             tenant: tenant.id.clone(),
-            phone: before.phone.clone(),
+            address: before.phone.clone().into(),
             source: SuppressionSource::Call,
             reason: OPTED_OUT.into(),
             at: now,
@@ -480,7 +480,7 @@ mod tests {
             .suppressions(&w.tenant.id, &Default::default())
             .await
             .unwrap();
-        assert_eq!(listed.items[0].phone, w.leads[0].phone);
+        assert_eq!(listed.items[0].address, w.leads[0].phone.e164());
     }
 
     #[tokio::test]

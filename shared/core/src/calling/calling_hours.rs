@@ -90,7 +90,8 @@ pub fn next_window_opening(lead: &Lead, tenant: &Tenant, after: Timestamp) -> Op
     earliest_in_all(&windows, close)
 }
 
-fn earliest_in_all(windows: &[(CallingWindow, Zone)], now: Timestamp) -> Option<Timestamp> {
+/// The first instant at or after `now` inside every window, each read in its zone.
+pub fn earliest_in_all(windows: &[(CallingWindow, Zone)], now: Timestamp) -> Option<Timestamp> {
     let mut at = now;
     // Each round moves `at` to the next opening of a window it is outside of;
     // windows that meet at all meet within a couple of weeks of rounds.

@@ -224,6 +224,46 @@ pub struct LeadMessage {
     pub at: Timestamp,
 }
 
+/// What messaging learnt about a lead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadMessaging {
+    /// The lead's last WhatsApp message: free text may answer it for 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_inbound_at: Option<Timestamp>,
+    /// Channels a provider refused for good (the last refusal of each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<ChannelRefusal>,
+}
+
+impl LeadMessaging {
+    pub fn is_empty(&self) -> bool {
+        self.whatsapp_inbound_at.is_none() && self.refusals.is_empty()
+    }
+
+    /// Whether free WhatsApp text may reach the lead at `now`.
+    pub fn whatsapp_window_open(&self, now: Timestamp) -> bool {
+        self.whatsapp_inbound_at
+            .is_some_and(|at| now.duration_since(at) < jiff::SignedDuration::from_hours(24))
+    }
+
+    /// Records a provider's lasting refusal of a channel (replacing an earlier one).
+    pub fn refused(&mut self, refusal: ChannelRefusal) {
+        self.refusals.retain(|r| r.channel != refusal.channel);
+        self.refusals.push(refusal);
+    }
+}
+
+/// A provider refused a channel to the lead for good.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRefusal {
+    pub channel: Channel,
+    pub refusal: crate::messaging::provider::Refusal,
+    /// The provider's code.
+    pub code: String,
+    pub message: MessageId,
+    pub at: Timestamp,
+}
+
 /// The result of an event applied to a lead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -266,6 +306,10 @@ pub struct Lead {
     /// unanswered call), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<LeadMessage>,
+    /// What messaging learnt about the lead: its WhatsApp window, the
+    /// channels a provider refused for good.
+    #[serde(default, skip_serializing_if = "LeadMessaging::is_empty")]
+    pub messaging: LeadMessaging,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Bumped by every saved change; a save expects the version it read.
@@ -494,6 +538,7 @@ pub(crate) mod tests {
             note: None,
             next_call: None,
             messages: Vec::new(),
+            messaging: Default::default(),
             created_at: Timestamp::UNIX_EPOCH,
             updated_at: Timestamp::UNIX_EPOCH,
             version: 0,

@@ -281,7 +281,7 @@ where
         .map_err(|e| Error::Invalid(crate::Invalid::new("phone", e.to_string())))?;
     let entry = Suppression {
         tenant: tenant.id.clone(),
-        phone,
+        address: phone.clone().into(),
         source: SuppressionSource::Manual,
         reason: reason.unwrap_or_else(|| "added by the business".into()),
         at: now,
@@ -294,7 +294,7 @@ where
     loop {
         let campaigns = store.campaigns(&tenant.id, &page).await?;
         for campaign in &campaigns.items {
-            let id = LeadId::derive(&tenant.id, &campaign.id, &entry.phone);
+            let id = LeadId::derive(&tenant.id, &campaign.id, &phone);
             let act = ActOnLead {
                 store,
                 tenant,
@@ -433,7 +433,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(added.phone, w.leads[0].phone);
+        assert_eq!(added.address, w.leads[0].phone.e164());
         let bad =
             add_to_do_not_call(&w.store, &effects, &w.tenant, "12", None, w.clock_now()).await;
         assert!(matches!(bad, Err(Error::Invalid(_))));

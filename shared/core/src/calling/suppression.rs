@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::ids::TenantId;
-use crate::kernel::phone::Phone;
+use crate::messaging::message::Recipient;
 
 /// How a number came onto the list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,12 +16,17 @@ pub enum SuppressionSource {
     Message,
     /// Added by the tenant.
     Manual,
+    /// A provider reported the address opted out (Twilio 21610) or
+    /// unreachable for good (an email bounce, a spam report).
+    Provider,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suppression {
     pub tenant: TenantId,
-    pub phone: Phone,
+    /// The number (or, for email, the address) that must not be reached.
+    #[serde(alias = "phone")]
+    pub address: Recipient,
     pub source: SuppressionSource,
     pub reason: String,
     pub at: Timestamp,

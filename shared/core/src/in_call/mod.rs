@@ -426,7 +426,7 @@ where
             booked,
         } = match planned {
             Outcome::Rejected(reply) => return Ok(reply),
-            Outcome::Done(planned) => planned,
+            Outcome::Done(planned) => *planned,
         };
         let lead = ready.lead.clone();
         let record = ToolRecord {
@@ -508,6 +508,7 @@ where
                     status: AppointmentStatus::Booked,
                     service: Some(service.id.clone()),
                     call: Some(line.call_id.clone()),
+                    confirmation: None,
                     version: 0,
                 };
                 let reply = ToolReply::say(
@@ -518,7 +519,7 @@ where
                     ),
                     json!({"booked": true, "appointment": appointment_json(&appointment, &ready.zone)}),
                 );
-                Outcome::Done(Planned {
+                Outcome::done(Planned {
                     reply,
                     appointment: Some(appointment),
                     booked: true,
@@ -589,7 +590,7 @@ where
                     ),
                     json!({"rescheduled": true, "appointment": appointment_json(&appointment, &ready.zone)}),
                 );
-                Outcome::Done(Planned {
+                Outcome::done(Planned {
                     reply,
                     appointment: Some(appointment),
                     booked: false,
@@ -669,7 +670,7 @@ where
             ),
             json!({"cancelled": true, "appointment": appointment_json(&appointment, &ready.zone)}),
         );
-        Ok(Outcome::Done(Planned {
+        Ok(Outcome::done(Planned {
             reply,
             appointment: Some(appointment),
             booked: false,
@@ -760,7 +761,7 @@ where
                 )
             )
         };
-        Outcome::Done(Planned::answer(ToolReply::say(
+        Outcome::done(Planned::answer(ToolReply::say(
             sentence,
             json!({"booked": false, "alternatives": slot_list(&offered, &ready.zone)}),
         )))
@@ -778,7 +779,7 @@ where
         now: Timestamp,
     ) -> Outcome {
         match error {
-            CalendarError::Unavailable(_) => Outcome::Done(Planned::answer(
+            CalendarError::Unavailable(_) => Outcome::done(Planned::answer(
                 self.fallback(line, call, ready, wanted, &error, now).await,
             )),
             e => {
@@ -792,7 +793,7 @@ where
 
     fn unavailable_reply(&self, error: CalendarError) -> Outcome {
         tracing::warn!(error = %Redacted(&error), "calendar unavailable during a call");
-        Outcome::Done(Planned::answer(ToolReply::say(
+        Outcome::done(Planned::answer(ToolReply::say(
             FALLBACK,
             json!({"follow_up": true}),
         )))
@@ -847,6 +848,10 @@ where
             template: "booking_follow_up".into(),
             to: to.into(),
             params,
+            appointment: None,
+            not_before: None,
+            queued_at: Some(now),
+            lead_phone: None,
         };
         let queued = match self.messages.enqueue(std::slice::from_ref(&job)).await {
             Ok(()) => true,
@@ -870,7 +875,7 @@ enum Outcome {
     /// Bad input or a refusal: the error is answered and nothing is written.
     Rejected(ToolReply),
     /// The calendar answered: record the answer (and the appointment).
-    Done(Planned),
+    Done(Box<Planned>),
 }
 
 struct Planned {
@@ -878,6 +883,12 @@ struct Planned {
     appointment: Option<Appointment>,
     /// The lead becomes booked.
     booked: bool,
+}
+
+impl Outcome {
+    fn done(planned: Planned) -> Self {
+        Outcome::Done(Box::new(planned))
+    }
 }
 
 impl Planned {

@@ -179,6 +179,7 @@ impl LeadRow {
             note: None,
             next_call: None,
             messages: Vec::new(),
+            messaging: Default::default(),
             created_at: now,
             updated_at: now,
             version: 0,

@@ -1,4 +1,13 @@
 //! Messaging: SMS, email and WhatsApp messages to leads.
 
+pub mod delivery;
+pub mod inbound;
+pub mod keywords;
 pub mod message;
 pub mod provider;
+pub mod quiet;
+pub mod send;
+pub mod settings;
+
+#[cfg(test)]
+pub(crate) mod tests;

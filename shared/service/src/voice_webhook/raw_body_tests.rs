@@ -66,6 +66,7 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         note: None,
         next_call: None,
         messages: Vec::new(),
+        messaging: Default::default(),
         created_at: now(),
         updated_at: now(),
         version: 0,

@@ -73,6 +73,7 @@ async fn webhook() -> (Webhook, CallRef) {
         note: None,
         next_call: None,
         messages: Vec::new(),
+        messaging: Default::default(),
         created_at: now(),
         updated_at: now(),
         version: 0,

@@ -392,7 +392,7 @@ async fn a_number_on_the_do_not_call_list_is_never_dialed() {
     w.store
         .commit(&[Change::Suppress(Suppression {
             tenant: w.tenant.id.clone(),
-            phone: w.leads[0].phone.clone(),
+            address: w.leads[0].phone.clone().into(),
             source: SuppressionSource::Manual,
             reason: "asked by email".into(),
             at: w.clock.now(),
@@ -652,7 +652,7 @@ async fn a_late_do_not_call_of_a_create_call_that_timed_out_still_stops_the_lead
         .suppressions(&w.tenant.id, &Default::default())
         .await
         .unwrap();
-    let phones: Vec<&str> = listed.items.iter().map(|e| e.phone.e164()).collect();
+    let phones: Vec<&str> = listed.items.iter().map(|e| e.address.expose()).collect();
     assert_eq!(phones, [w.leads[0].phone.e164()]);
 
     for event in w.every_webhook_twice_out_of_order(&job, "call_2", CallOutcome::Completed) {

@@ -566,7 +566,7 @@ async fn a_late_do_not_call_of_a_call_the_sweep_gave_up_on_still_stops_the_lead(
                 .suppressions(&s.w.tenant.id, &Default::default())
                 .await
                 .unwrap();
-        let phones: Vec<&str> = listed.items.iter().map(|e| e.phone.e164()).collect();
+        let phones: Vec<&str> = listed.items.iter().map(|e| e.address.expose()).collect();
         assert_eq!(phones, [s.w.leads[0].phone.e164()], "{case}");
         assert!(
             after.schedules.is_empty() && after.messages.is_empty(),
