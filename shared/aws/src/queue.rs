@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use jiff::Timestamp;
 use leadline_core::calling::work::DialMessage;
-use leadline_core::messaging::message::MessageJob;
+use leadline_core::messaging::message::{MessageJob, MessengerWork};
 use leadline_core::ports::{DialQueue, MessageQueue};
 use leadline_core::{Error, Result};
 
@@ -153,11 +153,16 @@ impl DialQueue for SqsDialQueue {
     }
 }
 
-/// The messenger's queue: message jobs as JSON.
+/// The messenger's queue: its work as JSON. A message held back (quiet
+/// hours, a provider's backoff, its sender's pace) is delayed by SQS up to
+/// 15 minutes, and put back by a Scheduler one-off when it is due later.
 #[derive(Clone, Debug)]
 pub struct SqsMessageQueue {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
+    /// The one-offs for messages due later than SQS can delay, and the queue's ARN.
+    later: Option<(OneOffs, String)>,
+    clock: ScaledClock,
     calls: Calls,
 }
 
@@ -166,24 +171,68 @@ impl SqsMessageQueue {
         Self {
             sqs,
             queue_url,
+            later: None,
+            clock: ScaledClock::REAL,
             calls: Calls::default(),
         }
     }
+
+    /// Messages due later than 15 minutes go through these one-offs.
+    pub fn with_one_offs(mut self, one_offs: OneOffs, queue_arn: String) -> Self {
+        self.later = Some((one_offs, queue_arn));
+        self
+    }
+
+    pub fn with_clock(mut self, clock: ScaledClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn calls(&self) -> &Calls {
+        &self.calls
+    }
+}
+
+/// `msg-<message id>-<epoch>`: one schedule per message and time.
+pub fn message_schedule_name(job: &MessageJob, at: Timestamp) -> String {
+    format!("msg-{}-{}", job.id, at.as_second())
+        .chars()
+        .take(64)
+        .collect()
 }
 
 #[async_trait]
 impl MessageQueue for SqsMessageQueue {
-    async fn enqueue(&self, jobs: &[MessageJob]) -> Result<()> {
-        let bodies = jobs
-            .iter()
-            .map(|job| {
-                Ok((
-                    serde_json::to_string(job).map_err(|e| Error::Internal(e.to_string()))?,
-                    0,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        send_batches(&self.sqs, &self.queue_url, &bodies, &self.calls).await
+    async fn put(&self, work: &[MessengerWork]) -> Result<()> {
+        let now = leadline_core::Clock::now(&self.clock);
+        let mut soon = Vec::new();
+        for item in work {
+            let body = serde_json::to_string(item).map_err(|e| Error::Internal(e.to_string()))?;
+            let at = match item {
+                MessengerWork::Send(job) => job.not_before.filter(|at| *at > now),
+                _ => None,
+            };
+            let Some(at) = at else {
+                soon.push((body, 0));
+                continue;
+            };
+            let wait = self.clock.real_span(at.duration_since(now));
+            let delay = (wait.as_millis().max(0) as i64 + 999) / 1000;
+            if delay <= MAX_SQS_DELAY_SECONDS {
+                soon.push((body, delay));
+                continue;
+            }
+            let (Some((one_offs, arn)), MessengerWork::Send(job)) = (&self.later, item) else {
+                return Err(Error::Internal(
+                    "a message due later than 15 minutes needs the messenger queue's one-offs"
+                        .into(),
+                ));
+            };
+            one_offs
+                .create(&message_schedule_name(job, at), at, arn, body)
+                .await?;
+        }
+        send_batches(&self.sqs, &self.queue_url, &soon, &self.calls).await
     }
 }
 

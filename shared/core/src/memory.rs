@@ -700,25 +700,6 @@ impl BusinessStore for MemoryStore {
     }
 }
 
-/// The keys a sender is claimed under (the same in DynamoDB).
-pub fn sender_keys(settings: &MessagingSettings) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(number) = &settings.senders.sms_number {
-        keys.push(format!("sms#{}", number.e164()));
-    }
-    if let Some(id) = &settings.senders.whatsapp_number_id {
-        keys.push(format!("whatsapp#{id}"));
-    }
-    keys
-}
-
-fn inbound_key(address: &InboundAddress) -> String {
-    match address {
-        InboundAddress::Number(number) => format!("sms#{}", number.e164()),
-        InboundAddress::WhatsappNumber(id) => format!("whatsapp#{id}"),
-    }
-}
-
 #[async_trait]
 impl crate::ports::MessageStore for MemoryStore {
     async fn send_context(&self, job: &MessageJob) -> Result<crate::ports::SendContext> {
@@ -882,7 +863,7 @@ impl crate::ports::MessageStore for MemoryStore {
                 "the messaging settings changed meanwhile; read them again".into(),
             ));
         }
-        let keys = sender_keys(settings);
+        let keys = settings.sender_keys();
         if keys.iter().any(|k| {
             messaging
                 .senders
@@ -891,7 +872,10 @@ impl crate::ports::MessageStore for MemoryStore {
         }) {
             return Err(Error::Conflict("a sender belongs to another tenant".into()));
         }
-        for released in previous.map(sender_keys).unwrap_or_default() {
+        for released in previous
+            .map(MessagingSettings::sender_keys)
+            .unwrap_or_default()
+        {
             if !keys.contains(&released) {
                 messaging.senders.remove(&released);
             }
@@ -912,7 +896,7 @@ impl crate::ports::MessageStore for MemoryStore {
             .unwrap()
             .messaging
             .senders
-            .get(&inbound_key(address))
+            .get(&address.key())
             .cloned())
     }
 }

@@ -220,7 +220,7 @@ impl DynamoStore {
 
     /// Reads `keys` in one `BatchGetItem`; each item comes with its kind,
     /// the sort key's first segment (`TENANT`, `LEAD`, `ATTEMPT`, ...).
-    async fn batch_get_kinds(&self, keys: Vec<Item>) -> Result<Vec<(String, Item)>> {
+    pub(super) async fn batch_get_kinds(&self, keys: Vec<Item>) -> Result<Vec<(String, Item)>> {
         Ok(self
             .batch_get(keys, None)
             .await?

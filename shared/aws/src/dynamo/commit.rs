@@ -27,6 +27,8 @@ impl DynamoStore {
             Entity::Appointment(a) => (tenant_pk(&a.tenant), appointment_sk(&a.lead, &a.id)),
             Entity::Usage(u) => (tenant_pk(&u.tenant), usage_sk(&u.attempt)),
             Entity::Tool(r) => (tenant_pk(&r.tenant), tool_sk(&r.key)),
+            Entity::Message(m) => (tenant_pk(&m.tenant), message_sk(&m.lead, &m.id)),
+            Entity::ProviderRef(r) => (tenant_pk(&r.tenant), provider_ref_sk(&r.provider_id)),
         }
     }
 
@@ -46,6 +48,8 @@ impl DynamoStore {
                 item.insert("expires_at".into(), n(epoch_seconds_after(DEDUPE_DAYS)));
                 Ok(item)
             }
+            Entity::Message(message) => Self::message_item(message, version),
+            Entity::ProviderRef(r) => Self::provider_ref_item(r),
         }
     }
 
@@ -117,6 +121,8 @@ impl DynamoStore {
                     .build(),
                 Refused::Stale,
             )],
+            Change::Unsuppress(entry) => vec![(self.unsuppress(entry)?, Refused::Stale)],
+            Change::Pace(mark) => vec![(self.pace_update(mark)?, Refused::Stale)],
             Change::TakeSlots(claim) => {
                 let mut items = Vec::new();
                 for (scope, limit) in &claim.scopes {

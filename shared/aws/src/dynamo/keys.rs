@@ -196,6 +196,48 @@ pub fn appointments_prefix(lead: &LeadId) -> String {
     format!("APPT#{lead}#")
 }
 
+/// A lead's messages sort together: `MSG#<lead>#<message>`.
+pub fn message_sk(lead: &LeadId, message: &leadline_core::MessageId) -> String {
+    format!("{}{message}", messages_prefix(lead))
+}
+
+pub fn messages_prefix(lead: &LeadId) -> String {
+    format!("MSG#{lead}#")
+}
+
+/// GSI1 of a message: a tenant's messages by status (`unknown` ones for
+/// the operator), oldest first.
+pub fn messages_by_status_pk(tenant: &TenantId) -> String {
+    format!("{}#MSG", tenant_pk(tenant))
+}
+
+pub fn message_by_status_sk(
+    status: &str,
+    created: jiff::Timestamp,
+    message: &leadline_core::MessageId,
+) -> String {
+    format!("{status}#{:015}#{message}", created.as_millisecond().max(0))
+}
+
+/// Which message a provider's id names (WhatsApp's `wamid`).
+pub fn provider_ref_sk(provider_id: &str) -> String {
+    format!("PMSG#{provider_id}")
+}
+
+/// A tenant's messaging settings, one item.
+pub const MESSAGING_SK: &str = "MESSAGING";
+
+/// When a tenant's sender of a channel may send next.
+pub fn message_pace_sk(channel: &str) -> String {
+    format!("MSGPACE#{channel}")
+}
+
+/// A sender (an SMS number, a WhatsApp number id), under `DEPLOYMENT`:
+/// which tenant its inbound messages belong to.
+pub fn sender_sk(key: &str) -> String {
+    format!("SENDER#{key}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod due;
 mod in_call;
 pub mod item;
 pub mod keys;
+mod messaging;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -220,3 +220,13 @@ pub enum InboundAddress {
     /// A WhatsApp Business phone number id.
     WhatsappNumber(String),
 }
+
+impl InboundAddress {
+    /// The key the sender is claimed under.
+    pub fn key(&self) -> String {
+        match self {
+            InboundAddress::Number(number) => format!("sms#{}", number.e164()),
+            InboundAddress::WhatsappNumber(id) => format!("whatsapp#{id}"),
+        }
+    }
+}

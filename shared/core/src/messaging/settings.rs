@@ -14,7 +14,7 @@ use crate::kernel::ids::TenantId;
 use crate::kernel::phone::Phone;
 use crate::kernel::time::{CallingWindow, LocalTime};
 use crate::messaging::message::{Channel, MessagePurpose};
-use crate::messaging::provider::{Account, Sender};
+use crate::messaging::provider::{Account, InboundAddress, Sender};
 
 /// The tenant's senders, one per channel.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +204,19 @@ impl MessagingSettings {
             version: 0,
             updated_at: None,
         }
+    }
+
+    /// The keys its inbound senders are claimed under, so a message to one
+    /// of them finds the tenant ([`InboundAddress::key`]).
+    pub fn sender_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        if let Some(number) = &self.senders.sms_number {
+            keys.push(InboundAddress::Number(number.clone()).key());
+        }
+        if let Some(id) = &self.senders.whatsapp_number_id {
+            keys.push(InboundAddress::WhatsappNumber(id.clone()).key());
+        }
+        keys
     }
 
     /// The sender of a channel, if the tenant has one.
