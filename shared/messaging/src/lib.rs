@@ -1,0 +1,9 @@
+//! Twilio SMS, SendGrid and the WhatsApp Cloud API behind leadline's
+//! provider-neutral messaging port (`leadline_core::messaging::provider`).
+
+mod http;
+mod signature;
+mod webhook;
+
+pub use signature::SignatureError;
+pub use webhook::{MAX_DETAIL_CHARS, ParseError, SkipReason, Skipped};
