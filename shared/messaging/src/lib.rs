@@ -3,7 +3,9 @@
 
 mod http;
 mod signature;
+pub mod twilio;
 mod webhook;
 
 pub use signature::SignatureError;
+pub use twilio::{TwilioAccount, TwilioClient};
 pub use webhook::{MAX_DETAIL_CHARS, ParseError, SkipReason, Skipped};
