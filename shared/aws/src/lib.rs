@@ -9,12 +9,14 @@ pub mod clock;
 pub mod dynamo;
 pub mod queue;
 pub mod schedules;
+pub mod secrets;
 
 pub use calls::Calls;
 pub use clock::{ScaledClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use queue::{SqsDialQueue, SqsMessageQueue};
 pub use schedules::{OneOffs, SchedulerFollowUps};
+pub use secrets::TenantSecrets;
 
 use std::sync::OnceLock;
 
@@ -37,6 +39,7 @@ pub struct Aws {
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     scheduler: OnceLock<aws_sdk_scheduler::Client>,
+    secrets: OnceLock<aws_sdk_secretsmanager::Client>,
 }
 
 /// The roots of Amazon Trust Services, which sign every AWS endpoint's
@@ -88,6 +91,7 @@ impl Aws {
             dynamodb: OnceLock::new(),
             sqs: OnceLock::new(),
             scheduler: OnceLock::new(),
+            secrets: OnceLock::new(),
         }
     }
 
@@ -104,6 +108,11 @@ impl Aws {
     pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
         let build = || aws_sdk_scheduler::Client::new(&self.config);
         self.scheduler.get_or_init(build).clone()
+    }
+
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        let build = || aws_sdk_secretsmanager::Client::new(&self.config);
+        self.secrets.get_or_init(build).clone()
     }
 }
 
