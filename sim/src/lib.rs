@@ -42,15 +42,19 @@ mod conversation;
 mod deliver;
 mod faults;
 mod ids;
+mod messaging;
 mod playout;
 mod provider;
 mod records;
 pub mod retell;
 mod script;
+pub mod sendgrid;
 mod server;
 mod state;
 mod tools;
+pub mod twilio;
 pub mod vapi;
+pub mod whatsapp;
 
 pub use calcom::{
     Attendee, BOOKINGS_API_VERSION, Booking, BookingStatus, CalcomFaults, CalcomRequestRecord, Day,
@@ -60,6 +64,11 @@ pub use call::CallPhase;
 pub use config::{SimConfig, VirtualClock};
 pub use faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 pub use ids::is_e164;
+pub use messaging::{
+    Channel, ChannelFaults, Direction, EmailOutcome, LeadScript, MessageFilter, MessageRecord,
+    MessagingDeliveryRecord, MessagingFaultRequest, MessagingFaults, MessagingStats, ScriptedReply,
+    SendRecord, SenderStats, StatusChange, TemplateButton, TemplateRecord, WebhookKind,
+};
 pub use provider::{PerProvider, Provider};
 pub use records::{
     CallRequestRecord, DeliveryRecord, DeliveryResult, Filter, RejectionClass, Stats,
@@ -68,3 +77,5 @@ pub use records::{
 pub use script::{DefaultScript, Outcome, Script, ScriptedBooking, ToolStep, WeightedScript};
 pub use server::{Sim, SimHandle};
 pub use state::{ControlError, SimControl};
+pub use twilio::InboundSms;
+pub use whatsapp::InboundWhatsapp;

@@ -17,7 +17,7 @@ use crate::config::SimConfig;
 use crate::retell::Retell;
 use crate::state::SimControl;
 use crate::vapi::Vapi;
-use crate::{calcom, control};
+use crate::{calcom, control, messaging, sendgrid, twilio, whatsapp};
 
 /// The simulated Retell, Vapi and Cal.com, in one HTTP server.
 pub struct Sim;
@@ -67,7 +67,11 @@ fn router(control: SimControl) -> Router {
         .route("/call", post(create_call::<Vapi>))
         .route("/call/{id}", get(get_call::<Vapi>))
         .merge(calcom::routes())
+        .merge(twilio::routes())
+        .merge(sendgrid::routes())
+        .merge(whatsapp::routes())
         .merge(control::routes())
+        .merge(messaging::control::routes())
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
