@@ -192,6 +192,13 @@ impl MessageFilter {
         }
     }
 
+    pub fn id(id: &str) -> Self {
+        MessageFilter {
+            id: Some(id.to_owned()),
+            ..MessageFilter::default()
+        }
+    }
+
     pub fn and_channel(self, channel: Channel) -> Self {
         MessageFilter {
             channel: Some(channel),
