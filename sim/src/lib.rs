@@ -1,5 +1,5 @@
-//! A local Retell, Vapi and Cal.com in one process, for integration tests and
-//! the demo.
+//! A local Retell, Vapi, Cal.com, Twilio SMS, SendGrid and WhatsApp Cloud API
+//! in one process, for integration tests and the demo.
 //!
 //! Retell and Vapi validate create-call requests like the real APIs, play each
 //! call out on timers per a [`Script`], deliver signed webhooks, and misbehave
@@ -16,6 +16,13 @@
 //! records; an event type is open Monday to Friday 09:00–17:00 in
 //! America/New_York unless changed ([`EventTypeUpdate`]), and "now" is the
 //! virtual clock when one is set ([`VirtualClock`]).
+//!
+//! Twilio SMS ([`twilio`]), SendGrid ([`sendgrid`]) and the WhatsApp Cloud
+//! API ([`whatsapp`]) follow `docs/provider-contracts.md` §5 and
+//! `docs/messaging-facts.md`: their validation and error codes, Twilio's
+//! opt-out keywords and rate limit, the WhatsApp 24-hour window, signed
+//! status, event and inbound webhooks; leads behave per a [`LeadScript`],
+//! and [`MessagingFaultRequest`]s make the providers misbehave.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
