@@ -367,9 +367,26 @@ mod tests {
             "retell-webhook-url" => Some("http://localhost:9000/retell".into()),
             "retell-tools-url" => Some("http://localhost:9000/functions".into()),
             "default-script" => Some(r#"{"outcome": "busy"}"#.into()),
+            "twilio-mps" => Some("5".into()),
+            "twilio-account-sid" => Some("AC0123456789abcdef0123456789abcdef".into()),
+            "sendgrid-webhook-url" => Some("http://localhost:9000/sendgrid".into()),
+            "whatsapp-app-secret" => Some("s3cret".into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!(config.twilio_mps, 5);
+        assert_eq!(config.twilio_service_mps, 10);
+        assert_eq!(
+            config.twilio_account_sid,
+            "AC0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(config.twilio_auth_token, "sim-twilio-auth-token");
+        assert_eq!(
+            config.sendgrid_webhook_url.as_deref(),
+            Some("http://localhost:9000/sendgrid")
+        );
+        assert_eq!(config.whatsapp_app_secret, "s3cret");
+        assert_eq!(config.twilio_webhook_url, None);
         assert_eq!(config.bind.port(), 8787);
         assert_eq!(config.time_scale, 0.05);
         assert_eq!(config.scaled(120.0), Duration::from_secs(6));
