@@ -37,7 +37,33 @@ pub struct SimConfig {
     /// The clock requested callbacks (`callback_at`) are counted on, when it
     /// is not the real one; call timestamps always stay real.
     pub clock: Option<VirtualClock>,
+    /// The default Twilio account (`AC` + 32 hex digits) and its Auth Token,
+    /// which signs its webhooks; more accounts can be added at run time.
+    pub twilio_account_sid: String,
+    pub twilio_auth_token: String,
+    /// Where inbound SMS go (the numbers' "A message comes in" URL).
+    pub twilio_webhook_url: Option<String>,
+    /// Messages per second one `From` number may send (beyond: 429, 20429).
+    pub twilio_mps: u32,
+    /// Messages per second one Messaging Service may send.
+    pub twilio_service_mps: u32,
+    /// `Authorization: Bearer` of SendGrid's `/v3/mail/send`.
+    pub sendgrid_api_key: String,
+    /// Where SendGrid's Event Webhook posts.
+    pub sendgrid_webhook_url: Option<String>,
+    /// The Event Webhook's P-256 signing key is SHA-256 of this seed, so its
+    /// public key is known before the simulator starts.
+    pub sendgrid_signing_seed: String,
+    /// `Authorization: Bearer` of the WhatsApp Cloud API.
+    pub whatsapp_access_token: String,
+    /// The Meta app secret that signs WhatsApp webhooks (`X-Hub-Signature-256`).
+    pub whatsapp_app_secret: String,
+    /// Where WhatsApp webhooks (statuses and inbound messages) go.
+    pub whatsapp_webhook_url: Option<String>,
 }
+
+/// The default Twilio account's sid.
+pub const DEFAULT_TWILIO_ACCOUNT_SID: &str = "AC5e1a0000000000000000000000000001";
 
 /// A clock that read `virtual_origin` at the real instant `real_origin` and
 /// runs `scale` times as fast as real time, so that a backend on an
@@ -79,13 +105,24 @@ impl Default for SimConfig {
             time_scale: 1.0,
             default_script: DefaultScript::default(),
             clock: None,
+            twilio_account_sid: DEFAULT_TWILIO_ACCOUNT_SID.into(),
+            twilio_auth_token: "sim-twilio-auth-token".into(),
+            twilio_webhook_url: None,
+            twilio_mps: 1,
+            twilio_service_mps: 10,
+            sendgrid_api_key: "SG.sim-sendgrid-api-key".into(),
+            sendgrid_webhook_url: None,
+            sendgrid_signing_seed: "sim-sendgrid-signing-seed".into(),
+            whatsapp_access_token: "sim-whatsapp-access-token".into(),
+            whatsapp_app_secret: "sim-whatsapp-app-secret".into(),
+            whatsapp_webhook_url: None,
         }
     }
 }
 
 impl SimConfig {
     /// The settings the binary reads, by name (`--name value` or `SIM_NAME`).
-    pub const SETTINGS: [(&'static str, &'static str); 14] = [
+    pub const SETTINGS: [(&'static str, &'static str); 25] = [
         ("bind", "address to listen on (127.0.0.1:0)"),
         (
             "retell-api-key",
@@ -119,6 +156,44 @@ impl SimConfig {
         (
             "clock-virtual-origin",
             "RFC 3339 instant; with clock-real-origin, callbacks are counted on this clock",
+        ),
+        (
+            "twilio-account-sid",
+            "the default Twilio account (AC5e1a0000000000000000000000000001)",
+        ),
+        (
+            "twilio-auth-token",
+            "its Auth Token, which signs its webhooks (sim-twilio-auth-token)",
+        ),
+        ("twilio-webhook-url", "where inbound SMS go"),
+        ("twilio-mps", "messages per second per From number (1)"),
+        (
+            "twilio-service-mps",
+            "messages per second per Messaging Service (10)",
+        ),
+        (
+            "sendgrid-api-key",
+            "SendGrid API key (SG.sim-sendgrid-api-key)",
+        ),
+        (
+            "sendgrid-webhook-url",
+            "where SendGrid's Event Webhook posts",
+        ),
+        (
+            "sendgrid-signing-seed",
+            "the Event Webhook's key is SHA-256 of it (sim-sendgrid-signing-seed)",
+        ),
+        (
+            "whatsapp-access-token",
+            "WhatsApp Cloud API token (sim-whatsapp-access-token)",
+        ),
+        (
+            "whatsapp-app-secret",
+            "signs X-Hub-Signature-256 (sim-whatsapp-app-secret)",
+        ),
+        (
+            "whatsapp-webhook-url",
+            "where WhatsApp statuses and inbound messages go",
         ),
         (
             "log",
@@ -157,6 +232,37 @@ impl SimConfig {
                 .parse()
                 .map_err(|e| format!("time-scale {scale:?}: {e}"))?;
         }
+        if let Some(sid) = setting("twilio-account-sid") {
+            config.twilio_account_sid = sid;
+        }
+        if let Some(token) = setting("twilio-auth-token") {
+            config.twilio_auth_token = token;
+        }
+        config.twilio_webhook_url = setting("twilio-webhook-url").filter(|u| !u.is_empty());
+        for (name, mps) in [
+            ("twilio-mps", &mut config.twilio_mps),
+            ("twilio-service-mps", &mut config.twilio_service_mps),
+        ] {
+            if let Some(value) = setting(name) {
+                *mps = value
+                    .parse()
+                    .map_err(|e| format!("{name} {value:?}: {e}"))?;
+            }
+        }
+        if let Some(key) = setting("sendgrid-api-key") {
+            config.sendgrid_api_key = key;
+        }
+        config.sendgrid_webhook_url = setting("sendgrid-webhook-url").filter(|u| !u.is_empty());
+        if let Some(seed) = setting("sendgrid-signing-seed") {
+            config.sendgrid_signing_seed = seed;
+        }
+        if let Some(token) = setting("whatsapp-access-token") {
+            config.whatsapp_access_token = token;
+        }
+        if let Some(secret) = setting("whatsapp-app-secret") {
+            config.whatsapp_app_secret = secret;
+        }
+        config.whatsapp_webhook_url = setting("whatsapp-webhook-url").filter(|u| !u.is_empty());
         if let Some(script) = setting("default-script").filter(|s| s != "mix") {
             let script: Script = serde_json::from_str(&script)
                 .map_err(|e| format!("default-script {script:?}: {e}"))?;
@@ -217,6 +323,15 @@ impl SimConfig {
                 clock.scale
             ));
         }
+        if !crate::twilio::is_account_sid(&self.twilio_account_sid) {
+            return Err(format!(
+                "twilio_account_sid must be AC and 32 hex digits, got {:?}",
+                self.twilio_account_sid
+            ));
+        }
+        if self.twilio_mps == 0 || self.twilio_service_mps == 0 {
+            return Err("twilio_mps and twilio_service_mps must be at least 1".into());
+        }
         Ok(())
     }
 
@@ -252,9 +367,26 @@ mod tests {
             "retell-webhook-url" => Some("http://localhost:9000/retell".into()),
             "retell-tools-url" => Some("http://localhost:9000/functions".into()),
             "default-script" => Some(r#"{"outcome": "busy"}"#.into()),
+            "twilio-mps" => Some("5".into()),
+            "twilio-account-sid" => Some("AC0123456789abcdef0123456789abcdef".into()),
+            "sendgrid-webhook-url" => Some("http://localhost:9000/sendgrid".into()),
+            "whatsapp-app-secret" => Some("s3cret".into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!(config.twilio_mps, 5);
+        assert_eq!(config.twilio_service_mps, 10);
+        assert_eq!(
+            config.twilio_account_sid,
+            "AC0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(config.twilio_auth_token, "sim-twilio-auth-token");
+        assert_eq!(
+            config.sendgrid_webhook_url.as_deref(),
+            Some("http://localhost:9000/sendgrid")
+        );
+        assert_eq!(config.whatsapp_app_secret, "s3cret");
+        assert_eq!(config.twilio_webhook_url, None);
         assert_eq!(config.bind.port(), 8787);
         assert_eq!(config.time_scale, 0.05);
         assert_eq!(config.scaled(120.0), Duration::from_secs(6));
@@ -286,6 +418,9 @@ mod tests {
             ("clock-scale", "-2"),
             ("clock-real-origin", "2026-11-23T10:00:00Z"),
             ("clock-virtual-origin", "2026-11-23T10:00:00Z"),
+            ("twilio-account-sid", "AC123"),
+            ("twilio-mps", "0"),
+            ("twilio-service-mps", "ten"),
         ] {
             let result = SimConfig::from_settings(|n| (n == name).then(|| value.to_owned()));
             assert!(result.is_err(), "{name}={value}");

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::calcom::{CalcomFaults, EventTypeUpdate, is_account};
 use crate::faults::FaultRequest;
+use crate::messaging::Channel;
 use crate::provider::Provider;
 use crate::records::Filter;
 use crate::script::Script;
@@ -54,7 +55,7 @@ pub(crate) fn routes() -> Router<SimControl> {
 
 /// A control request the simulator refuses: 400 `{"error": "..."}`.
 #[derive(Debug)]
-struct BadRequest(String);
+pub(crate) struct BadRequest(pub(crate) String);
 
 impl IntoResponse for BadRequest {
     fn into_response(self) -> Response {
@@ -68,13 +69,13 @@ impl From<ControlError> for BadRequest {
     }
 }
 
-type Answer = Result<Json<Value>, BadRequest>;
+pub(crate) type Answer = Result<Json<Value>, BadRequest>;
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadRequest> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadRequest> {
     serde_json::from_slice(body).map_err(|e| BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn answer(value: impl Serialize) -> Answer {
+pub(crate) fn answer(value: impl Serialize) -> Answer {
     serde_json::to_value(value)
         .map(Json)
         .map_err(|e| BadRequest(e.to_string()))
@@ -117,17 +118,22 @@ async fn get_faults(State(control): State<SimControl>) -> Answer {
 enum UrlSetting {
     Webhooks(Provider),
     RetellTools,
+    Messaging(Channel),
 }
 
 /// `PUT /_sim/webhook-urls` `{"retell": "http://...", "vapi": null,
-/// "retell_tools": "http://..."}`: sets the URLs named (null = none, or for
-/// `retell_tools`, next to the Retell webhooks); the others stay.
+/// "retell_tools": "http://...", "twilio": ..., "sendgrid": ..., "whatsapp":
+/// ...}`: sets the URLs named (null = none, or for `retell_tools`, next to
+/// the Retell webhooks); the others stay.
 async fn put_webhook_urls(State(control): State<SimControl>, body: Bytes) -> Answer {
     let changes: BTreeMap<String, Value> = parse(&body)?;
     let mut updates = Vec::new();
     for (name, url) in changes {
         let setting = match name.as_str() {
             "retell_tools" => UrlSetting::RetellTools,
+            "twilio" => UrlSetting::Messaging(Channel::Sms),
+            "sendgrid" => UrlSetting::Messaging(Channel::Email),
+            "whatsapp" => UrlSetting::Messaging(Channel::Whatsapp),
             provider => UrlSetting::Webhooks(provider.parse().map_err(BadRequest)?),
         };
         let url = match url {
@@ -147,6 +153,7 @@ async fn put_webhook_urls(State(control): State<SimControl>, body: Bytes) -> Ans
         match setting {
             UrlSetting::Webhooks(provider) => control.set_webhook_url(provider, url),
             UrlSetting::RetellTools => control.set_retell_tools_url(url),
+            UrlSetting::Messaging(channel) => control.set_messaging_webhook_url(channel, url),
         }
     }
     webhook_urls(&control)
@@ -156,14 +163,19 @@ async fn get_webhook_urls(State(control): State<SimControl>) -> Answer {
     webhook_urls(&control)
 }
 
-/// `{"retell", "vapi", "retell_tools"}`: where webhooks and Retell's tool calls go.
+/// `{"retell", "vapi", "retell_tools", "twilio", "sendgrid", "whatsapp"}`:
+/// where webhooks and Retell's tool calls go.
 fn webhook_urls(control: &SimControl) -> Answer {
     let urls = control.webhook_urls();
-    answer(json!({
+    let mut all = json!({
         "retell": urls.retell,
         "vapi": urls.vapi,
         "retell_tools": control.retell_tools_url(),
-    }))
+    });
+    for (channel, url) in control.messaging_webhook_urls() {
+        all[channel.provider()] = json!(url);
+    }
+    answer(all)
 }
 
 /// `PUT /_sim/limits` `{"retell": 20, "vapi": 10}`: concurrency limits of the

@@ -26,6 +26,10 @@ pub struct ForcedResponse {
     pub headers: BTreeMap<String, String>,
     /// How many consecutive requests this answers.
     pub times: u32,
+    /// Messaging sends only: the message is accepted, recorded and played
+    /// out first, then answered with `status` (or after `delay_ms`), as when
+    /// the provider took it but the answer got lost.
+    pub after_accept: bool,
 }
 
 impl Default for ForcedResponse {
@@ -36,6 +40,7 @@ impl Default for ForcedResponse {
             body: None,
             headers: BTreeMap::new(),
             times: 1,
+            after_accept: false,
         }
     }
 }
@@ -57,6 +62,27 @@ impl ForcedResponse {
 
     pub fn times(self, times: u32) -> Self {
         ForcedResponse { times, ..self }
+    }
+
+    /// Accept the message first, then answer so (messaging sends only).
+    pub fn after_accept(self) -> Self {
+        ForcedResponse {
+            after_accept: true,
+            ..self
+        }
+    }
+
+    /// A status within 400–599 and at least one time.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if let Some(status) = self.status
+            && !(400..=599).contains(&status)
+        {
+            return Err(format!("a forced status must be 400-599, got {status}"));
+        }
+        if self.times == 0 {
+            return Err("times must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -137,13 +163,9 @@ impl FaultRequest {
             return Err(format!("to must be an E.164 number, got {to:?}"));
         }
         for forced in &self.create_call {
-            if let Some(status) = forced.status
-                && !(400..=599).contains(&status)
-            {
-                return Err(format!("a forced status must be 400-599, got {status}"));
-            }
-            if forced.times == 0 {
-                return Err("times must be at least 1".into());
+            forced.validate()?;
+            if forced.after_accept {
+                return Err("after_accept applies to messaging sends only".into());
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
-use data_encoding::HEXLOWER;
+use data_encoding::{BASE64, BASE64URL_NOPAD, HEXLOWER, HEXUPPER};
 
 /// A Retell call id: `call_` and 32 lower-case hex digits.
 pub(crate) fn retell_call_id() -> String {
@@ -36,7 +36,33 @@ pub(crate) fn uuid_v4() -> String {
     )
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+/// A Twilio Message sid: `SM` and 32 lower-case hex digits.
+pub(crate) fn twilio_message_sid() -> String {
+    format!("SM{}", HEXLOWER.encode(&random_bytes::<16>()))
+}
+
+/// A SendGrid `X-Message-Id` (or `sg_event_id`): 22 URL-safe base64 characters.
+pub(crate) fn sendgrid_id() -> String {
+    BASE64URL_NOPAD.encode(&random_bytes::<16>())
+}
+
+/// A WhatsApp message id: `wamid.` and base64 of the user's number and a
+/// random part, the way Meta's look.
+pub(crate) fn wamid(digits: &str) -> String {
+    let mut raw = vec![0x1c, 0x18, digits.len() as u8];
+    raw.extend_from_slice(digits.as_bytes());
+    raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x11, 0x18, 0x12]);
+    raw.extend_from_slice(HEXUPPER.encode(&random_bytes::<9>()).as_bytes());
+    raw.push(0x00);
+    format!("wamid.{}", BASE64.encode(&raw))
+}
+
+/// Meta's `fbtrace_id`: 23 characters of URL-safe base64, starting with `A`.
+pub(crate) fn fbtrace_id() -> String {
+    format!("A{}", BASE64URL_NOPAD.encode(&random_bytes::<16>()))
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0; N];
     if getrandom::fill(&mut bytes).is_err() {
         // The OS refused randomness: unique is all a simulator needs.
@@ -98,5 +124,11 @@ mod tests {
         assert_ne!(uuid_v4(), uuid);
         assert_eq!(calcom_booking_uid().len(), 25);
         assert_eq!(tool_call_id().len(), 29);
+        let sid = twilio_message_sid();
+        assert_eq!(sid.len(), 34);
+        assert!(sid.starts_with("SM"));
+        assert_eq!(sendgrid_id().len(), 22);
+        assert!(wamid("14155550100").starts_with("wamid.HBgL"));
+        assert_eq!(fbtrace_id().len(), 23);
     }
 }

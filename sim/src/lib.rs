@@ -1,5 +1,5 @@
-//! A local Retell, Vapi and Cal.com in one process, for integration tests and
-//! the demo.
+//! A local Retell, Vapi, Cal.com, Twilio SMS, SendGrid and WhatsApp Cloud API
+//! in one process, for integration tests and the demo.
 //!
 //! Retell and Vapi validate create-call requests like the real APIs, play each
 //! call out on timers per a [`Script`], deliver signed webhooks, and misbehave
@@ -16,6 +16,13 @@
 //! records; an event type is open Monday to Friday 09:00–17:00 in
 //! America/New_York unless changed ([`EventTypeUpdate`]), and "now" is the
 //! virtual clock when one is set ([`VirtualClock`]).
+//!
+//! Twilio SMS ([`twilio`]), SendGrid ([`sendgrid`]) and the WhatsApp Cloud
+//! API ([`whatsapp`]) follow `docs/provider-contracts.md` §5 and
+//! `docs/messaging-facts.md`: their validation and error codes, Twilio's
+//! opt-out keywords and rate limit, the WhatsApp 24-hour window, signed
+//! status, event and inbound webhooks; leads behave per a [`LeadScript`],
+//! and [`MessagingFaultRequest`]s make the providers misbehave.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -42,15 +49,19 @@ mod conversation;
 mod deliver;
 mod faults;
 mod ids;
+mod messaging;
 mod playout;
 mod provider;
 mod records;
 pub mod retell;
 mod script;
+pub mod sendgrid;
 mod server;
 mod state;
 mod tools;
+pub mod twilio;
 pub mod vapi;
+pub mod whatsapp;
 
 pub use calcom::{
     Attendee, BOOKINGS_API_VERSION, Booking, BookingStatus, CalcomFaults, CalcomRequestRecord, Day,
@@ -60,6 +71,11 @@ pub use call::CallPhase;
 pub use config::{SimConfig, VirtualClock};
 pub use faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 pub use ids::is_e164;
+pub use messaging::{
+    Channel, ChannelFaults, Direction, EmailOutcome, LeadScript, MessageFilter, MessageRecord,
+    MessagingDeliveryRecord, MessagingFaultRequest, MessagingFaults, MessagingStats, ScriptedReply,
+    SendRecord, SenderStats, StatusChange, TemplateButton, TemplateRecord, WebhookKind,
+};
 pub use provider::{PerProvider, Provider};
 pub use records::{
     CallRequestRecord, DeliveryRecord, DeliveryResult, Filter, RejectionClass, Stats,
@@ -68,3 +84,5 @@ pub use records::{
 pub use script::{DefaultScript, Outcome, Script, ScriptedBooking, ToolStep, WeightedScript};
 pub use server::{Sim, SimHandle};
 pub use state::{ControlError, SimControl};
+pub use twilio::InboundSms;
+pub use whatsapp::InboundWhatsapp;

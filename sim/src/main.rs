@@ -27,7 +27,12 @@ const LIMIT_SETTINGS: [(&str, Provider, &str); 2] = [
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let print_public_key = args.first().is_some_and(|a| a == "sendgrid-public-key");
+    if print_public_key {
+        args.remove(0);
+    }
+    let args = match parse_args(args.into_iter()) {
         Ok(args) => args,
         Err(message) => {
             eprintln!("leadline-sim: {message}\n\n{}", usage());
@@ -43,6 +48,13 @@ async fn main() -> ExitCode {
             .cloned()
             .or_else(|| std::env::var(variable(name)).ok())
     };
+    if print_public_key {
+        // What a deployment is configured with before the simulator starts.
+        let config = SimConfig::default();
+        let seed = setting("sendgrid-signing-seed").unwrap_or(config.sendgrid_signing_seed);
+        println!("{}", leadline_sim::sendgrid::public_key(&seed));
+        return ExitCode::SUCCESS;
+    }
     let level = setting("log")
         .and_then(|level| level.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
@@ -128,8 +140,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<HashMap<String, 
 fn usage() -> String {
     let mut text = String::from(
         "usage: leadline-sim [--name value]...\n\
+         \x20      leadline-sim sendgrid-public-key [--sendgrid-signing-seed S]\n\
          Simulated Retell and Vapi, whose agents call the backend's tools during calls,\n\
-         and Cal.com API v2 (/v2/slots, /v2/bookings; every cal_ API key is an account).\n\
+         Cal.com API v2 (/v2/slots, /v2/bookings; every cal_ API key is an account),\n\
+         Twilio SMS, SendGrid and the WhatsApp Cloud API. The second form prints the\n\
+         SendGrid Event Webhook's public key (base64 DER) and exits.\n\
          Controls under /_sim/. Each setting also reads SIM_<NAME> from the environment.\n\n",
     );
     for (name, help) in settings() {

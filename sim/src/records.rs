@@ -242,7 +242,7 @@ fn max_overlap(slots: &[(u64, Option<u64>)]) -> usize {
 }
 
 /// The most of the sorted times within any window of 1000 ms.
-fn max_within_one_second(sorted_ms: &[u64]) -> usize {
+pub(crate) fn max_within_one_second(sorted_ms: &[u64]) -> usize {
     let mut first = 0;
     let mut max = 0;
     for (last, &time) in sorted_ms.iter().enumerate() {

@@ -17,9 +17,9 @@ use crate::config::SimConfig;
 use crate::retell::Retell;
 use crate::state::SimControl;
 use crate::vapi::Vapi;
-use crate::{calcom, control};
+use crate::{calcom, control, messaging, sendgrid, twilio, whatsapp};
 
-/// The simulated Retell, Vapi and Cal.com, in one HTTP server.
+/// The simulated Retell, Vapi, Cal.com, Twilio, SendGrid and WhatsApp, in one HTTP server.
 pub struct Sim;
 
 impl Sim {
@@ -38,7 +38,7 @@ impl Sim {
         let control = SimControl::new(config, url, http);
         let app = router(control.clone());
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        info!(url = %control.url(), "simulated Retell, Vapi and Cal.com listening");
+        info!(url = %control.url(), "simulated Retell, Vapi, Cal.com, Twilio, SendGrid and WhatsApp listening");
         Ok(SimHandle {
             control,
             addr,
@@ -67,7 +67,11 @@ fn router(control: SimControl) -> Router {
         .route("/call", post(create_call::<Vapi>))
         .route("/call/{id}", get(get_call::<Vapi>))
         .merge(calcom::routes())
+        .merge(twilio::routes())
+        .merge(sendgrid::routes())
+        .merge(whatsapp::routes())
         .merge(control::routes())
+        .merge(messaging::control::routes())
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,

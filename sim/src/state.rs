@@ -15,6 +15,7 @@ use crate::call::{CallFacts, Milestone, PlacedCall};
 use crate::config::SimConfig;
 use crate::faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 use crate::ids::is_e164;
+use crate::messaging::state::Messaging;
 use crate::provider::{PerProvider, Provider};
 use crate::records::{CallRequestRecord, DeliveryRecord, Filter, Stats, ToolCallRecord};
 use crate::script::Script;
@@ -34,6 +35,8 @@ struct Shared {
     state: Mutex<State>,
     /// The simulated Cal.com, which shares nothing with the calls.
     calendar: Mutex<Calendar>,
+    /// The simulated Twilio SMS, SendGrid and WhatsApp.
+    messaging: Mutex<Messaging>,
 }
 
 struct State {
@@ -89,8 +92,10 @@ impl SimControl {
             tool_calls: Vec::new(),
             tasks: Vec::new(),
         };
+        let messaging = Mutex::new(Messaging::new(&config));
         SimControl {
             shared: Arc::new(Shared {
+                messaging,
                 config,
                 url,
                 started: Instant::now(),
@@ -116,6 +121,13 @@ impl SimControl {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn messaging(&self) -> MutexGuard<'_, Messaging> {
+        self.shared
+            .messaging
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// `http://127.0.0.1:<port>`, the base URL of the provider APIs.
     pub fn url(&self) -> &str {
         &self.shared.url
@@ -129,7 +141,7 @@ impl SimControl {
         &self.shared.http
     }
 
-    fn elapsed_ms(&self) -> u64 {
+    pub(crate) fn elapsed_ms(&self) -> u64 {
         self.shared.started.elapsed().as_millis() as u64
     }
 
@@ -221,8 +233,10 @@ impl SimControl {
 
     /// Forgets scripts, faults, records and the calls in progress (their
     /// remaining webhooks and tool calls are not sent, stuck calls included,
-    /// and their slots are free again), and everything Cal.com holds. Webhook
-    /// URLs and limits stay.
+    /// and their slots are free again), everything Cal.com holds, and the
+    /// messaging providers' scripts, opt-outs, windows, faults and records.
+    /// Webhook URLs, limits, Twilio accounts and services and WhatsApp
+    /// templates stay.
     pub fn reset(&self) {
         let mut state = self.state();
         for task in state.tasks.drain(..) {
@@ -237,6 +251,7 @@ impl SimControl {
         state.tool_calls.clear();
         drop(state);
         *self.calendar() = Calendar::default();
+        self.messaging().reset();
     }
 
     pub(crate) fn abort_tasks(&self) {

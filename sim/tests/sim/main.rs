@@ -3,5 +3,9 @@
 mod common;
 mod control;
 mod faults;
+mod messaging;
 mod retell;
+mod sendgrid;
+mod twilio;
 mod vapi;
+mod whatsapp;
