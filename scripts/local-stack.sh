@@ -103,11 +103,32 @@ ensure_provider_secret() {
   fi
 }
 
+# The deployment's messaging accounts: test credentials shared with the
+# simulated Twilio, SendGrid and WhatsApp (SendGrid's signing key is the
+# simulator's, derived from its seed; its public half verifies the events).
+ensure_messaging_secret() {
+  if ! aws_ secretsmanager describe-secret --secret-id leadline/messaging >/dev/null 2>&1; then
+    (cd "$root" && cargo build -q -p leadline-sim --bin leadline-sim)
+    local public_key secret
+    public_key="$("${CARGO_TARGET_DIR:-$root/target}/debug/leadline-sim" sendgrid-public-key)"
+    secret="$(PUBLIC_KEY="$public_key" python3 -c 'import json, os, secrets; print(json.dumps({
+      "twilio_account_sid": "AC5e1a0000000000000000000000000001",
+      "twilio_auth_token": secrets.token_hex(16),
+      "sendgrid_api_key": "SG." + secrets.token_urlsafe(24),
+      "sendgrid_webhook_public_key": os.environ["PUBLIC_KEY"],
+      "whatsapp_access_token": "EAA" + secrets.token_urlsafe(24),
+      "whatsapp_app_secret": secrets.token_hex(16),
+      "whatsapp_verify_token": secrets.token_urlsafe(16)}))')"
+    aws_ secretsmanager create-secret --name leadline/messaging --secret-string "$secret" >/dev/null
+  fi
+}
+
 cmd_deploy() {
   cmd_up
   export PATH="$tools/sam/bin:$PATH"   # sam build calls cargo lambda and zig
   ensure_admin_secret
   ensure_provider_secret
+  ensure_messaging_secret
   log "sam build (cargo lambda, release)"
   (cd "$root" && sam build -t infra/template.yaml --parameter-overrides Architecture=x86_64 \
       --build-dir .aws-sam/build >"$state/sam-build.log" 2>&1) || { tail -40 "$state/sam-build.log"; exit 1; }
@@ -126,6 +147,8 @@ cmd_deploy() {
       --parameter-overrides Architecture=x86_64 Stage=dev \
         RetellApiUrl="http://127.0.0.1:$sim_port" VapiApiUrl="http://127.0.0.1:$sim_port" \
         CalcomApiUrl="http://127.0.0.1:$sim_port" \
+        TwilioApiUrl="http://127.0.0.1:$sim_port" SendgridApiUrl="http://127.0.0.1:$sim_port" \
+        WhatsappApiUrl="http://127.0.0.1:$sim_port" LocalApiPrefix="http://127.0.0.1:$port/_aws/execute-api/" \
         RetellFromNumber=+14155550100 RetellAgentId=agent_leadline_shared \
         VapiAssistantId=asst-leadline-shared VapiPhoneNumberId=pn-leadline-local \
         RetellConcurrentCalls="${LEADLINE_RETELL_CONCURRENCY:-20}" CallsPerSecond="${LEADLINE_CALLS_PER_SECOND:-10}" \
@@ -143,9 +166,11 @@ cmd_env() {
     "http://127.0.0.1:$port/_aws/execute-api/$(aws_ cloudformation describe-stacks --stack-name "$stack" \
       --query "Stacks[0].Outputs[?OutputKey=='HttpApiId'].OutputValue" --output text)"
   [ -f "$state/admin-api-key" ] && printf 'export LEADLINE_ADMIN_API_KEY=%q\n' "$(cat "$state/admin-api-key")"
-  aws_ secretsmanager get-secret-value --secret-id leadline/providers --query SecretString --output text |
-    python3 -c 'import json, shlex, sys
+  for secret in leadline/providers leadline/messaging; do
+    aws_ secretsmanager get-secret-value --secret-id "$secret" --query SecretString --output text |
+      python3 -c 'import json, shlex, sys
 for k, v in json.load(sys.stdin).items(): print(f"export LEADLINE_{k.upper()}={shlex.quote(v)}")'
+  done
   printf 'export LEADLINE_SIM_URL=%q\n' "http://127.0.0.1:$sim_port"
   printf 'export LEADLINE_CLOCK_SCALE=%q\n' "${LEADLINE_CLOCK_SCALE:-1}"
   if [ "${LEADLINE_CLOCK_SCALE:-1}" != 1 ]; then
@@ -173,6 +198,12 @@ cmd_sim() {
   SIM_RETELL_API_KEY="$LEADLINE_RETELL_API_KEY" SIM_VAPI_API_KEY="$LEADLINE_VAPI_API_KEY" \
   SIM_VAPI_WEBHOOK_SECRET="$LEADLINE_VAPI_WEBHOOK_SECRET" \
   SIM_RETELL_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/retell" \
+  SIM_TWILIO_ACCOUNT_SID="$LEADLINE_TWILIO_ACCOUNT_SID" SIM_TWILIO_AUTH_TOKEN="$LEADLINE_TWILIO_AUTH_TOKEN" \
+  SIM_SENDGRID_API_KEY="$LEADLINE_SENDGRID_API_KEY" \
+  SIM_WHATSAPP_ACCESS_TOKEN="$LEADLINE_WHATSAPP_ACCESS_TOKEN" SIM_WHATSAPP_APP_SECRET="$LEADLINE_WHATSAPP_APP_SECRET" \
+  SIM_TWILIO_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/twilio" \
+  SIM_SENDGRID_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/sendgrid" \
+  SIM_WHATSAPP_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/whatsapp" \
   SIM_VAPI_WEBHOOK_URL="$LEADLINE_LOCAL_API/webhooks/vapi" \
   SIM_TIME_SCALE="${LEADLINE_SIM_TIME_SCALE:-0.05}" \
   SIM_RETELL_MAX_CONCURRENT_CALLS="${LEADLINE_RETELL_CONCURRENCY:-20}" \

@@ -96,6 +96,14 @@ impl Resolver<'_> {
                         self.attribute(name, attribute)
                     }
                     ("!Sub", Value::String(text)) => self.substitute(text),
+                    ("!If", Value::Sequence(branches)) if branches.len() == 3 => {
+                        let condition = branches[0].as_str().expect("a condition's name");
+                        if self.condition(condition) {
+                            self.resolve(&branches[1])
+                        } else {
+                            self.resolve(&branches[2])
+                        }
+                    }
                     _ => panic!("the bench cannot resolve {tag} {:?}", tagged.value),
                 }
             }
@@ -103,7 +111,37 @@ impl Resolver<'_> {
         }
     }
 
+    /// A condition of the template with every parameter at its default:
+    /// `!Equals`, `!Not`, `!And`, `!Or` of references and strings.
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.doc["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.truth(condition)
+    }
+
+    fn truth(&self, value: &Value) -> bool {
+        let Value::Tagged(tagged) = value else {
+            panic!("the bench cannot evaluate the condition {value:?}")
+        };
+        let args = tagged.value.as_sequence().expect("a condition's arguments");
+        match tagged.tag.to_string().as_str() {
+            "!Equals" => self.resolve(&args[0]) == self.resolve(&args[1]),
+            "!Not" => !self.truth(&args[0]),
+            "!And" => args.iter().all(|a| self.truth(a)),
+            "!Or" => args.iter().any(|a| self.truth(a)),
+            other => panic!("the bench cannot evaluate {other}"),
+        }
+    }
+
     fn reference(&self, name: &str) -> String {
+        match name {
+            "AWS::Region" => return "us-east-1".into(),
+            "AWS::URLSuffix" => return "amazonaws.com".into(),
+            "AWS::AccountId" => return "000000000000".into(),
+            "AWS::Partition" => return "aws".into(),
+            "AWS::StackName" => return "bench".into(),
+            _ => {}
+        }
         let parameter = &self.doc["Parameters"][name];
         if !parameter.is_null() {
             return self.resolve(&parameter["Default"]);

@@ -16,18 +16,22 @@ async fn main() -> Result<(), Error> {
     let clock = config::clock()?;
     let admin_api_key = config::admin_api_key()?;
     config::dial_queue()?;
+    let secrets_prefix = config::tenant_secrets_prefix()?;
     // The SDK and its clients are built by the first request, once: ~0.7 ms
     // out of init (docs/performance.md, "Cold start").
     let api = OnceCell::new();
     let build = || async {
         let aws = Aws::from_env().await;
-        Ok::<_, Error>(Api::new(
-            DynamoStore::from_aws(&aws, table.clone()),
-            wiring::dial_queue(&aws)?,
-            wiring::follow_ups(&aws)?,
-            clock,
-            &admin_api_key,
-        ))
+        Ok::<_, Error>(
+            Api::new(
+                DynamoStore::from_aws(&aws, table.clone()),
+                wiring::dial_queue(&aws)?,
+                wiring::follow_ups(&aws)?,
+                clock,
+                &admin_api_key,
+            )
+            .with_accounts(wiring::tenant_accounts(&aws, &secrets_prefix)),
+        )
     };
     let (api, build) = (&api, &build);
     lambda_http::run(service_fn(move |req| async move {

@@ -409,6 +409,7 @@ impl CallStore for MemoryStore {
                 .attempts
                 .get(&(call.tenant.clone(), call.attempt_id()))
                 .cloned(),
+            messaging: calls.messaging.settings.get(&call.tenant).cloned(),
         })
     }
 

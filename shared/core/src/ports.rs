@@ -251,6 +251,8 @@ pub struct CallContext {
     pub tenant: Option<Tenant>,
     pub lead: Option<Lead>,
     pub attempt: Option<CallAttempt>,
+    /// The tenant's messaging settings: its rules for messages after a call.
+    pub messaging: Option<MessagingSettings>,
 }
 
 #[async_trait]

@@ -190,6 +190,7 @@ fn read_event(event: &Value) -> Result<StatusReport, Skipped> {
         error,
         at,
         suppresses: suppresses.map(str::to_owned),
+        sender: None,
     })
 }
 

@@ -183,7 +183,10 @@ fn read_change(value: &Value, notification: &mut Notification) {
     }
     for status in array("statuses") {
         match read_status(status) {
-            Ok(report) => notification.statuses.push(report),
+            Ok(mut report) => {
+                report.sender = receiver.map(|id| InboundAddress::WhatsappNumber(id.to_owned()));
+                notification.statuses.push(report)
+            }
             Err(skipped) => notification.skipped.push(skipped),
         }
     }
@@ -335,6 +338,7 @@ fn read_status(status: &Value) -> Result<StatusReport, Skipped> {
         at,
         suppresses: None,
         dedupe: format!("whatsapp#{id}#{raw_status}"),
+        sender: None,
     })
 }
 

@@ -12,9 +12,11 @@ use leadline_core::calling::lead::LeadStatus;
 use leadline_core::calling::outbound::{CampaignMove, LeadAction};
 use leadline_core::intake::campaign::NewCampaign;
 use leadline_core::intake::tenant::{NewTenant, Tenant};
+use leadline_core::messaging::message::MessageStatus;
+use leadline_core::messaging::settings::{MessagingSettings, MessagingUpdate, OwnAccounts};
 use leadline_core::ports::{
-    BusinessStore, CampaignStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore, Page,
-    PageRequest, SuppressionStore, TenantStore, UsageStore,
+    BusinessStore, CampaignStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore,
+    MessageStore, Page, PageRequest, SuppressionStore, TenantStore, UsageStore,
 };
 use leadline_core::write::{Commit, EffectPorts, Unwired};
 use leadline_core::{CampaignId, Clock, Error, LeadId, TenantId, calling::outbound, intake};
@@ -31,7 +33,23 @@ pub struct Api<S, Q, F, C> {
     follow_ups: F,
     clock: C,
     admin_key_digest: [u8; 32],
+    /// Where tenants' own messaging accounts are written (Secrets Manager).
+    accounts: Option<std::sync::Arc<crate::accounts::SecretAccounts>>,
 }
+
+/// `PUT /v1/messaging`: the settings, and the tenant's own provider
+/// accounts (written to Secrets Manager, never stored in the table or answered).
+/// (Unknown fields are refused by [`MessagingUpdate`].)
+#[derive(Debug, Deserialize)]
+struct MessagingRequest {
+    #[serde(flatten)]
+    settings: MessagingUpdateFields,
+    #[serde(default)]
+    accounts: Option<leadline_messaging::MessagingAccounts>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessagingUpdateFields(serde_json::Map<String, serde_json::Value>);
 
 /// The routes, matched on method and path segments.
 enum Route {
@@ -59,6 +77,10 @@ enum Route {
     GetService(String),
     PutService(String),
     DeleteService(String),
+    GetMessaging,
+    PutMessaging,
+    ListLeadMessages(String),
+    ListMessages,
 }
 
 impl Route {
@@ -118,6 +140,14 @@ impl Route {
                 (Method::PUT, Route::PutService(id.to_string())),
                 (Method::DELETE, Route::DeleteService(id.to_string())),
             ],
+            ["v1", "messaging"] => vec![
+                (Method::GET, Route::GetMessaging),
+                (Method::PUT, Route::PutMessaging),
+            ],
+            ["v1", "leads", id, "messages"] => {
+                vec![(Method::GET, Route::ListLeadMessages(id.to_string()))]
+            }
+            ["v1", "messages"] => vec![(Method::GET, Route::ListMessages)],
             _ => return Err(no_route(path)),
         };
         let allowed: Vec<String> = route.iter().map(|(m, _)| m.to_string()).collect();
@@ -168,6 +198,7 @@ where
         + UsageStore
         + BusinessStore
         + InCallStore
+        + MessageStore
         + Commit,
     Q: DialQueue,
     F: FollowUpScheduler,
@@ -189,7 +220,14 @@ where
             follow_ups,
             clock,
             admin_key_digest: Sha256::digest(admin_key.as_bytes()).into(),
+            accounts: None,
         }
+    }
+
+    /// Lets `PUT /v1/messaging` store tenants' own provider accounts.
+    pub fn with_accounts(mut self, accounts: crate::accounts::SecretAccounts) -> Self {
+        self.accounts = Some(std::sync::Arc::new(accounts));
+        self
     }
 
     pub async fn handle(&self, req: Request) -> HttpResponse {
@@ -453,6 +491,70 @@ where
                 business.updated_at = now;
                 self.store.save_business(&business, Some(&previous)).await?;
                 Ok(json(StatusCode::OK, &json!({ "deleted": id })))
+            }
+            Route::GetMessaging => {
+                let settings = self
+                    .store
+                    .messaging_settings(&tenant.id)
+                    .await?
+                    .unwrap_or_else(|| MessagingSettings::new(tenant.id.clone()));
+                Ok(json(StatusCode::OK, &settings))
+            }
+            Route::PutMessaging => {
+                let request: MessagingRequest = parse_json(req)?;
+                let update: MessagingUpdate =
+                    serde_json::from_value(serde_json::Value::Object(request.settings.0))
+                        .map_err(|e| Error::Malformed(e.to_string()))?;
+                let mut own = OwnAccounts::default();
+                if let Some(accounts) = &request.accounts {
+                    let Some(store) = &self.accounts else {
+                        return Err(Error::Unavailable(
+                            "tenants' own accounts cannot be stored here".into(),
+                        ));
+                    };
+                    own = OwnAccounts {
+                        twilio: accounts.twilio().is_some(),
+                        sendgrid: accounts.sendgrid_api_key().is_some(),
+                        whatsapp: accounts.whatsapp_access_token().is_some(),
+                    };
+                    store.store(&tenant.id, accounts).await?;
+                }
+                let current = self.store.messaging_settings(&tenant.id).await?;
+                let settings = update.apply(current.clone(), &tenant.id, own, now)?;
+                self.store
+                    .save_messaging_settings(&settings, current.as_ref())
+                    .await?;
+                let saved = MessagingSettings {
+                    version: settings.version + 1,
+                    ..settings
+                };
+                Ok(json(StatusCode::OK, &saved))
+            }
+            Route::ListLeadMessages(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let messages = self.store.messages_of(&tenant.id, &id).await?;
+                if messages.is_empty() {
+                    // Another tenant's lead, or none: not found; a lead of
+                    // this tenant with no messages: an empty list.
+                    self.store
+                        .lead(&tenant.id, &id)
+                        .await?
+                        .ok_or(Error::NotFound("lead"))?;
+                }
+                Ok(json(StatusCode::OK, &json!({ "items": messages })))
+            }
+            Route::ListMessages => {
+                let raw = query(req, "status")
+                    .ok_or_else(|| Error::Malformed("GET /v1/messages needs ?status=".into()))?;
+                let status: MessageStatus = serde_json::from_value(serde_json::Value::String(
+                    raw.clone(),
+                ))
+                .map_err(|_| Error::Malformed(format!("{raw:?} is not a message status")))?;
+                let page = self
+                    .store
+                    .messages_with_status(&tenant.id, status, &page_request(req)?)
+                    .await?;
+                Ok(page_json(page))
             }
             Route::CreateTenant => unreachable!("tenant creation is routed before authentication"),
         }

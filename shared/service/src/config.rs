@@ -157,3 +157,47 @@ pub fn calcom() -> Result<CalcomConfig, Error> {
         timeout: std::time::Duration::from_millis(number("CALCOM_TIMEOUT_MS", 3_000)?),
     })
 }
+
+/// Messaging: the providers' API URLs, the deployment's accounts (resolved
+/// by CloudFormation from Secrets Manager, like Retell's and Vapi's), where
+/// tenants' own accounts are kept, and the public URL providers call back.
+pub struct MessagingConfig {
+    pub providers: leadline_messaging::MessagingConfig,
+    pub deployment: leadline_messaging::MessagingAccounts,
+    /// Secrets Manager names of tenants' own accounts: `<prefix>/<tenant>`.
+    pub tenant_secrets_prefix: String,
+    /// `https://api.example.com`: Twilio's signed URLs start with it.
+    pub public_base_url: String,
+}
+
+pub fn messaging() -> Result<MessagingConfig, Error> {
+    let defaults = leadline_messaging::MessagingConfig::default();
+    let public_base_url = required("PUBLIC_BASE_URL")?;
+    Ok(MessagingConfig {
+        providers: leadline_messaging::MessagingConfig {
+            twilio_api_url: optional("TWILIO_API_URL").unwrap_or(defaults.twilio_api_url),
+            sendgrid_api_url: optional("SENDGRID_API_URL").unwrap_or(defaults.sendgrid_api_url),
+            whatsapp_api_url: optional("WHATSAPP_API_URL").unwrap_or(defaults.whatsapp_api_url),
+            whatsapp_api_version: optional("WHATSAPP_API_VERSION")
+                .unwrap_or(defaults.whatsapp_api_version),
+            timeout: std::time::Duration::from_millis(number("MESSAGING_TIMEOUT_MS", 5_000)?),
+            public_base_url: Some(public_base_url.clone()),
+        },
+        deployment: leadline_messaging::MessagingAccounts {
+            twilio_account_sid: optional("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token: optional("TWILIO_AUTH_TOKEN"),
+            sendgrid_api_key: optional("SENDGRID_API_KEY"),
+            sendgrid_webhook_public_key: optional("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+            whatsapp_access_token: optional("WHATSAPP_ACCESS_TOKEN"),
+            whatsapp_app_secret: optional("WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token: optional("WHATSAPP_VERIFY_TOKEN"),
+        },
+        tenant_secrets_prefix: tenant_secrets_prefix()?,
+        public_base_url,
+    })
+}
+
+/// Where tenants' own messaging accounts are kept in Secrets Manager.
+pub fn tenant_secrets_prefix() -> Result<String, Error> {
+    required("TENANT_SECRETS_PREFIX")
+}

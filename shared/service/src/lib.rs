@@ -2,12 +2,15 @@
 //! per cold start, the mapping of domain errors to HTTP answers, the API
 //! router, and the answer of functions whose capability is still to come.
 
+pub mod accounts;
 pub mod api;
 pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod dial_worker;
 pub mod http;
+pub mod messaging_webhook;
+pub mod messenger;
 pub mod not_implemented;
 pub mod retries;
 pub mod voice_webhook;

@@ -40,9 +40,34 @@ pub fn follow_ups(aws: &Aws) -> Result<SchedulerFollowUps, Error> {
 }
 
 pub fn message_queue(aws: &Aws) -> Result<SqsMessageQueue, Error> {
-    Ok(SqsMessageQueue::new(
-        aws.sqs(),
-        config::message_queue_url()?,
+    Ok(SqsMessageQueue::new(aws.sqs(), config::message_queue_url()?).with_clock(config::clock()?))
+}
+
+/// The messenger's queue, able to put a message back for later than SQS
+/// can delay (quiet hours) through a Scheduler one-off.
+pub fn message_queue_with_one_offs(aws: &Aws) -> Result<SqsMessageQueue, Error> {
+    let c = config::dial_queue()?;
+    let arn = std::env::var("MESSAGE_QUEUE_ARN")
+        .map_err(|_| Error::Internal("the environment has no MESSAGE_QUEUE_ARN".into()))?;
+    Ok(message_queue(aws)?.with_one_offs(one_offs(aws, &c)?, arn))
+}
+
+/// Tenants' own messaging accounts, read from Secrets Manager and kept a minute.
+pub fn tenant_accounts(aws: &Aws, prefix: &str) -> crate::accounts::SecretAccounts {
+    crate::accounts::SecretAccounts::new(leadline_aws::TenantSecrets::new(aws.secrets(), prefix))
+}
+
+/// The messaging providers (Twilio, SendGrid, WhatsApp), sharing one HTTP client.
+pub fn messaging_providers(
+    aws: &Aws,
+    c: &config::MessagingConfig,
+) -> Result<leadline_messaging::Providers<crate::accounts::SecretAccounts>, Error> {
+    let http = provider_http(reqwest::Client::builder())?;
+    Ok(leadline_messaging::Providers::new(
+        http,
+        &c.providers,
+        c.deployment.clone(),
+        tenant_accounts(aws, &c.tenant_secrets_prefix),
     ))
 }
 

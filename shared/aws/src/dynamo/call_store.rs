@@ -300,7 +300,8 @@ impl CallStore for DynamoStore {
         let keys = vec![
             Self::key(pk.clone(), TENANT_SK.to_owned()),
             Self::key(pk.clone(), lead_sk(&call.lead)),
-            Self::key(pk, attempt_sk(&call.attempt_id())),
+            Self::key(pk.clone(), attempt_sk(&call.attempt_id())),
+            Self::key(pk, MESSAGING_SK.to_owned()),
         ];
         let mut ctx = CallContext::default();
         for (kind, item) in self.batch_get_kinds(keys).await? {
@@ -308,6 +309,7 @@ impl CallStore for DynamoStore {
                 "TENANT" => ctx.tenant = Some(from_item(item)?),
                 "LEAD" => ctx.lead = Some(from_item(item)?),
                 "ATTEMPT" => ctx.attempt = Some(from_item(item)?),
+                "MESSAGING" => ctx.messaging = Some(from_item(item)?),
                 _ => {}
             }
         }

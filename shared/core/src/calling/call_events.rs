@@ -13,6 +13,7 @@ use crate::calling::suppression::{Suppression, SuppressionSource};
 use crate::calling::waiting::give_back;
 use crate::intake::tenant::Tenant;
 use crate::kernel::error::Result;
+use crate::messaging::after_call::after_call;
 use crate::ports::{CallContext, CallStore};
 use crate::write::{Change, Commit, Decision, Effects, Entity, Refused, UseCase, run};
 use async_trait::async_trait;
@@ -278,6 +279,29 @@ pub fn apply(ctx: Option<CallContext>, event: &CallEvent, now: Timestamp) -> Dec
     }
     if let Some(entry) = change.suppress {
         changes.push(Change::Suppress(entry));
+    }
+    // The analysis is in: the tenant's rules send their messages.
+    if event.phase == CallPhase::Analyzed
+        && let (Some(settings), Some(lead), Some(attempt)) = (
+            &ctx.messaging,
+            changes
+                .iter()
+                .find_map(|c| match c {
+                    Change::Save(Entity::Lead(l)) => Some(l.clone()),
+                    _ => None,
+                })
+                .or_else(|| Some(lead.clone())),
+            changes.iter().find_map(|c| match c {
+                Change::Save(Entity::Attempt(a)) => Some(a.clone()),
+                _ => None,
+            }),
+        )
+    {
+        effects.extend(
+            after_call(settings, &lead, &attempt, now)
+                .into_iter()
+                .map(crate::write::Effect::Send),
+        );
     }
     Decision::new(changes, effects, EventResult::Applied)
 }

@@ -9,5 +9,6 @@ pub mod quiet;
 pub mod send;
 pub mod settings;
 
+pub mod after_call;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -190,6 +190,9 @@ pub struct StatusReport {
     pub suppresses: Option<String>,
     /// The provider's dedupe key for this report.
     pub dedupe: String,
+    /// The tenant's sender the message went from, when the report names it
+    /// (WhatsApp's phone number id): the tenant is found from it.
+    pub sender: Option<InboundAddress>,
 }
 
 /// A message a lead sent to one of a tenant's senders.

@@ -323,6 +323,90 @@ impl MessagingSettings {
     }
 }
 
+/// What `PUT /v1/messaging` may change; what it leaves out stays as it is.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagingUpdate {
+    #[serde(default)]
+    pub senders: Option<Senders>,
+    #[serde(default)]
+    pub sms_per_second: Option<u32>,
+    #[serde(default)]
+    pub sending_hours: Option<CallingWindow>,
+    #[serde(default)]
+    pub templates: Option<BTreeMap<String, Template>>,
+    #[serde(default)]
+    pub team_email: Option<Email>,
+    #[serde(default)]
+    pub help_text: Option<String>,
+    #[serde(default)]
+    pub booking_link: Option<String>,
+    #[serde(default)]
+    pub follow_up_rules: Option<Vec<FollowUpRule>>,
+    #[serde(default)]
+    pub notify_team_on: Option<Vec<OutcomeKind>>,
+    #[serde(default)]
+    pub carrier_confirms_opt_out: Option<bool>,
+}
+
+impl MessagingUpdate {
+    /// The settings with this update on them, checked.
+    pub fn apply(
+        self,
+        current: Option<MessagingSettings>,
+        tenant: &TenantId,
+        own: OwnAccounts,
+        now: Timestamp,
+    ) -> Result<MessagingSettings, Invalid> {
+        let mut s = current.unwrap_or_else(|| MessagingSettings::new(tenant.clone()));
+        if let Some(v) = self.senders {
+            s.senders = v;
+        }
+        if let Some(v) = self.sms_per_second {
+            s.sms_per_second = v;
+        }
+        if let Some(v) = self.sending_hours {
+            s.sending_hours = CallingWindow::new(v.start, v.end, v.excluded_weekdays)
+                .map_err(|e| Invalid::new("sending_hours", e.to_string()))?;
+        }
+        if let Some(v) = self.templates {
+            s.templates = v;
+        }
+        if let Some(v) = self.team_email {
+            s.team_email = Some(v);
+        }
+        if let Some(v) = self.help_text {
+            s.help_text = Some(v);
+        }
+        if let Some(v) = self.booking_link {
+            if !(v.starts_with("https://") || v.starts_with("http://")) {
+                return Err(Invalid::new(
+                    "booking_link",
+                    "a booking link is an http(s) URL",
+                ));
+            }
+            s.booking_link = Some(v);
+        }
+        if let Some(v) = self.follow_up_rules {
+            s.follow_up_rules = v;
+        }
+        if let Some(v) = self.notify_team_on {
+            s.notify_team_on = v;
+        }
+        if let Some(v) = self.carrier_confirms_opt_out {
+            s.carrier_confirms_opt_out = v;
+        }
+        s.own_accounts = OwnAccounts {
+            twilio: s.own_accounts.twilio || own.twilio,
+            sendgrid: s.own_accounts.sendgrid || own.sendgrid,
+            whatsapp: s.own_accounts.whatsapp || own.whatsapp,
+        };
+        s.updated_at = Some(now);
+        s.validate()?;
+        Ok(s)
+    }
+}
+
 /// Which purpose a template name serves when a rule names it.
 pub fn purpose_of(template: &str) -> MessagePurpose {
     match template {

@@ -676,6 +676,7 @@ fn status(provider_id: &str, status: DeliveryStatus, at: Timestamp) -> StatusRep
         at,
         suppresses: None,
         dedupe: format!("{provider_id}#{status:?}"),
+        sender: None,
     }
 }
 

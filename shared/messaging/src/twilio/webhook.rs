@@ -171,6 +171,7 @@ pub fn parse_status(
         at: received_at,
         suppresses: None,
         dedupe: format!("twilio#{provider_id}#{raw_status}"),
+        sender: None,
     })
 }
 
