@@ -140,6 +140,7 @@ pub fn decide_inbound(
             reason: None,
         }],
         template: None,
+        params: Default::default(),
         text: Some(job.text.clone()),
         sender: None,
         provider_id: Some(job.provider_id.clone()),

@@ -275,6 +275,10 @@ pub struct Message {
     /// The template it was rendered from (outbound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// The values it was asked to be filled with (a follow-up task's
+    /// details, a team notification's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
     /// What was sent or received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<MessageText>,
@@ -324,6 +328,7 @@ impl Message {
                 reason: None,
             }],
             template: Some(job.template.clone()),
+            params: job.params.clone(),
             text: None,
             sender: None,
             provider_id: None,
