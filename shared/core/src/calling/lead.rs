@@ -224,6 +224,38 @@ pub struct LeadMessage {
     pub at: Timestamp,
 }
 
+/// Where a lead came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadSource {
+    /// A campaign's CSV import (every lead stored before sources were recorded).
+    #[default]
+    Import,
+    /// Someone who called one of the tenant's inbound numbers.
+    Inbound,
+    /// Someone who booked through the tenant's Cal.com.
+    Calcom,
+}
+
+/// A lead field that a call can fill in, named in [`Lead::from_call`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadField {
+    Name,
+    Email,
+    PreferredPhone,
+}
+
+impl LeadField {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LeadField::Name => "name",
+            LeadField::Email => "email",
+            LeadField::PreferredPhone => "preferred_phone",
+        }
+    }
+}
+
 /// The result of an event applied to a lead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -251,6 +283,16 @@ pub struct Lead {
     pub partner: Option<String>,
     /// The lead's own zone, when the CSV gave one.
     pub zone: Option<Zone>,
+    /// Where the lead came from; leads stored before this field read `import`.
+    #[serde(default)]
+    pub source: LeadSource,
+    /// A number the lead asked, on a call, to be reached at instead of `phone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_phone: Option<Phone>,
+    /// The fields filled in from what the lead said on a call (they were
+    /// empty before), oldest first; the rest came from the import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_call: Vec<LeadField>,
     pub status: LeadStatus,
     /// The number of the current (or last) attempt; 0 before the first.
     pub attempts: u32,
@@ -488,6 +530,9 @@ pub(crate) mod tests {
             whatsapp: None,
             partner: None,
             zone: None,
+            source: LeadSource::Import,
+            preferred_phone: None,
+            from_call: Vec::new(),
             status: LeadStatus::New,
             attempts: 0,
             outcome: None,
