@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::billing::UsageRecord;
 use crate::calling::attempt::{AttemptStatus, CallAttempt};
 use crate::calling::call::{CallEvent, CallPhase};
+use crate::calling::details::StatedDetails;
 use crate::calling::follow_up::plan_after_call;
 use crate::calling::lead::{CallOutcome, Lead, LeadStatus};
 use crate::calling::suppression::{Suppression, SuppressionSource};
@@ -101,6 +102,18 @@ pub fn decide_event(
     // attempt the sweep gave up on still stops the lead.
     if event.outcome == Some(CallOutcome::DoNotCall) {
         next_lead.suppress(OPTED_OUT, now);
+    }
+
+    // What the lead said about themselves fills what the lead lacks.
+    if let Some(structured) = &event.report.structured {
+        let details = StatedDetails::read(structured, Some(tenant.default_region));
+        for (field, why) in &details.unusable {
+            tracing::info!(
+                tenant = %tenant.id, lead = %lead.id, attempt = number,
+                field = field.as_str(), why, "a detail the lead gave on the call is ignored"
+            );
+        }
+        next_lead.fill_from_call(&details);
     }
 
     let release_slots = !attempt.is_ended() && next_attempt.is_ended();

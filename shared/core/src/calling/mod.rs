@@ -8,6 +8,7 @@ pub mod call;
 pub mod call_events;
 pub mod callback_time;
 pub mod calling_hours;
+pub mod details;
 pub mod dispatch;
 pub mod follow_up;
 pub mod lead;
