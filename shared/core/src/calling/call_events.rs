@@ -116,7 +116,8 @@ pub fn decide_event(
         next_lead.fill_from_call(&details);
     }
 
-    let release_slots = !attempt.is_ended() && next_attempt.is_ended();
+    // Only a call leadline placed took slots to give back.
+    let release_slots = attempt.holds_slots() && !attempt.is_ended() && next_attempt.is_ended();
     let usage = usage_due(tenant, &next_attempt, event.phase);
     if usage.is_some() {
         next_attempt.usage_recorded = true;
@@ -254,12 +255,14 @@ pub fn apply(ctx: Option<CallContext>, event: &CallEvent, now: Timestamp) -> Dec
         }
         let mut ended = attempt.clone();
         ended.advance(AttemptStatus::Ended);
-        let (release, wake) = give_back(&attempt);
-        return Decision::new(
-            vec![dedupe, Change::Save(Entity::Attempt(ended)), release],
-            vec![wake],
-            EventResult::Applied,
-        );
+        let mut changes = vec![dedupe, Change::Save(Entity::Attempt(ended))];
+        let mut effects = Vec::new();
+        if attempt.holds_slots() {
+            let (release, wake) = give_back(&attempt);
+            changes.push(release);
+            effects.push(wake);
+        }
+        return Decision::new(changes, effects, EventResult::Applied);
     };
     let change = if another_call {
         match opt_out_of_another_call(&tenant, &lead, event, now) {

@@ -11,6 +11,7 @@ pub mod calling_hours;
 pub mod details;
 pub mod dispatch;
 pub mod follow_up;
+pub mod inbound;
 pub mod lead;
 pub mod outbound;
 pub mod suppression;
