@@ -151,6 +151,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
         clock: FixedClock(now()),
         retell_api_key: KEY.into(),
         vapi: VapiAuth::Secret("s".into()),
+        inbound: Default::default(),
     };
     (webhook, calls)
 }

@@ -106,6 +106,7 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         clock: FixedClock(now()),
         retell_api_key: RETELL_KEY.into(),
         vapi,
+        inbound: Default::default(),
     };
     (webhook, call)
 }
