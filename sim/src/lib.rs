@@ -42,6 +42,7 @@ mod conversation;
 mod deliver;
 mod faults;
 mod ids;
+mod inbound;
 mod playout;
 mod provider;
 mod records;
@@ -60,6 +61,7 @@ pub use call::CallPhase;
 pub use config::{SimConfig, VirtualClock};
 pub use faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 pub use ids::is_e164;
+pub use inbound::{InboundCallRecord, InboundCallRequest};
 pub use provider::{PerProvider, Provider};
 pub use records::{
     CallRequestRecord, DeliveryRecord, DeliveryResult, Filter, RejectionClass, Stats,

@@ -68,6 +68,7 @@ fn router(control: SimControl) -> Router {
         .route("/call/{id}", get(get_call::<Vapi>))
         .merge(calcom::routes())
         .merge(control::routes())
+        .merge(crate::inbound::routes())
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
