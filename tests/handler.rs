@@ -46,6 +46,7 @@ async fn webhook(store: DynamoStore) -> Webhook {
         clock: SystemClock,
         retell_api_key: var("LEADLINE_RETELL_API_KEY"),
         vapi: VapiAuth::Secret(var("LEADLINE_VAPI_WEBHOOK_SECRET")),
+        inbound: Default::default(),
     }
 }
 

@@ -53,6 +53,7 @@ mod conversation;
 mod deliver;
 mod faults;
 mod ids;
+mod inbound;
 mod messaging;
 mod playout;
 mod provider;
@@ -75,6 +76,7 @@ pub use call::CallPhase;
 pub use config::{SimConfig, VirtualClock};
 pub use faults::{DeliveryFaults, FaultRequest, ForcedResponse, ProviderFaults};
 pub use ids::is_e164;
+pub use inbound::{InboundCallRecord, InboundCallRequest};
 pub use messaging::{
     Channel, ChannelFaults, Direction, EmailOutcome, LeadScript, MessageFilter, MessageRecord,
     MessagingDeliveryRecord, MessagingFaultRequest, MessagingFaults, MessagingStats, ScriptedReply,

@@ -40,14 +40,37 @@ pub fn signature_header(body: &[u8], api_key: &str, timestamp_ms: u64) -> String
     format!("v={timestamp_ms},d={digest}")
 }
 
-/// What a create-phone-call request asked for.
+/// What a create-phone-call request asked for, or an inbound call's
+/// webhook answer set up.
 #[derive(Debug)]
 pub(crate) struct CallRequest {
+    /// Our number: the caller of a placed call, the one dialled of an inbound one.
     from_number: String,
     agent_id: String,
     agent_version: Value,
     metadata: Option<Value>,
     dynamic_variables: Option<Map<String, Value>>,
+    /// The call came in: the lead (the call's `to`) called `from_number`.
+    inbound: bool,
+}
+
+impl CallRequest {
+    /// An inbound call to `number`, answered by `agent_id`.
+    pub(crate) fn inbound(
+        number: String,
+        agent_id: String,
+        metadata: Option<Value>,
+        dynamic_variables: Option<Map<String, Value>>,
+    ) -> Self {
+        CallRequest {
+            from_number: number,
+            agent_id,
+            agent_version: json!(1),
+            metadata,
+            dynamic_variables,
+            inbound: true,
+        }
+    }
 }
 
 pub(crate) struct Retell;
@@ -120,6 +143,7 @@ impl ProviderApi for Retell {
             agent_version,
             metadata,
             dynamic_variables,
+            inbound: false,
         };
         Ok((to_number, CallDetails::Retell(request)))
     }
@@ -232,15 +256,20 @@ fn call_object(
         (Some(_), None) => "ongoing",
         (None, None) => "registered",
     };
+    let (direction, from, to) = if request.inbound {
+        ("inbound", &call.to, &request.from_number)
+    } else {
+        ("outbound", &request.from_number, &call.to)
+    };
     let mut object = json!({
         "call_id": call.id,
         "agent_id": request.agent_id,
         "agent_version": request.agent_version,
         "call_status": status,
         "call_type": "phone_call",
-        "direction": "outbound",
-        "from_number": request.from_number,
-        "to_number": call.to,
+        "direction": direction,
+        "from_number": from,
+        "to_number": to,
     });
     let fields = object.as_object_mut().expect("a JSON object literal");
     if let Some(metadata) = &request.metadata {

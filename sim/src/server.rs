@@ -72,6 +72,7 @@ fn router(control: SimControl) -> Router {
         .merge(whatsapp::routes())
         .merge(control::routes())
         .merge(messaging::control::routes())
+        .merge(crate::inbound::routes())
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,

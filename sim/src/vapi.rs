@@ -66,16 +66,29 @@ const ECHOED_PROPERTIES: [&str; 10] = [
     "schedulePlan",
 ];
 
-/// What a `POST /call` asked for.
+/// What a `POST /call` asked for, or an inbound call's `assistant-request`
+/// answer set up.
 #[derive(Debug)]
 pub(crate) struct CallRequest {
     body: Map<String, Value>,
     /// `server` of the assistant overrides or the transient assistant, which
     /// takes precedence over the account's webhook URL.
     pub server: Option<WebhookTarget>,
+    /// The call came in (`inboundPhoneCall`).
+    inbound: bool,
 }
 
 impl CallRequest {
+    /// An inbound call, its `Call` fields (assistant, overrides, phone number,
+    /// customer) in `body`.
+    pub(crate) fn inbound(body: Map<String, Value>) -> Self {
+        CallRequest {
+            server: server_target(&body),
+            body,
+            inbound: true,
+        }
+    }
+
     fn variable_values(&self) -> Option<&Map<String, Value>> {
         self.body
             .get("assistantOverrides")?
@@ -147,6 +160,7 @@ impl ProviderApi for Vapi {
         let request = CallRequest {
             body: fields.clone(),
             server: server_target(fields),
+            inbound: false,
         };
         Ok((number.to_owned(), CallDetails::Vapi(request)))
     }
@@ -467,7 +481,12 @@ fn call_object(call: &PlacedCall, request: &CallRequest, facts: &CallFacts, stat
     let mut object = Map::new();
     object.insert("id".into(), json!(call.id));
     object.insert("orgId".into(), json!(ORG_ID));
-    object.insert("type".into(), json!("outboundPhoneCall"));
+    let kind = if request.inbound {
+        "inboundPhoneCall"
+    } else {
+        "outboundPhoneCall"
+    };
+    object.insert("type".into(), json!(kind));
     object.insert("status".into(), json!(status));
     for key in ECHOED_PROPERTIES {
         if let Some(value) = request.body.get(key) {

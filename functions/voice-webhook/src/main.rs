@@ -1,11 +1,13 @@
 //! `voice-webhook`: Retell's and Vapi's call events at `/webhooks/retell`
-//! and `/webhooks/vapi`, and the agent's function calls during a call
-//! (Retell at `/webhooks/retell/tools`, Vapi `tool-calls` at `/webhooks/vapi`).
+//! and `/webhooks/vapi`, their inbound call requests (Retell `call_inbound`,
+//! Vapi `assistant-request`) at the same URLs, and the agent's function
+//! calls during a call (Retell at `/webhooks/retell/tools`, Vapi
+//! `tool-calls` at `/webhooks/vapi`).
 
 use lambda_http::{Error, service_fn};
 use leadline_aws::{Aws, DynamoStore};
 use leadline_service::cache::CachedBusinesses;
-use leadline_service::voice_webhook::{VapiAuth, VoiceWebhook};
+use leadline_service::voice_webhook::{InboundSettings, VapiAuth, VoiceWebhook};
 use leadline_service::{config, wiring};
 use tokio::sync::OnceCell;
 
@@ -19,6 +21,7 @@ async fn main() -> Result<(), Error> {
     let retell_api_key = config::retell()?.api_key;
     let vapi = config::vapi()?;
     VapiAuth::from_config(&vapi)?;
+    let inbound = InboundSettings::from_config()?;
     config::dial_queue()?;
     config::message_queue_url()?;
     config::calcom()?;
@@ -39,6 +42,7 @@ async fn main() -> Result<(), Error> {
             clock,
             retell_api_key: retell_api_key.clone(),
             vapi: VapiAuth::from_config(&vapi)?,
+            inbound: inbound.clone(),
         })
     };
     let (webhook, build) = (&webhook, &build);

@@ -757,11 +757,17 @@ impl crate::ports::MessageStore for MemoryStore {
         let inner = self.inner.lock().unwrap();
         let calls = self.calls.lock().unwrap();
         let state = self.in_call.lock().unwrap();
-        let leads: Vec<Lead> = inner
+        let mut ids: Vec<LeadId> = inner
             .campaigns
             .keys()
             .filter(|(t, _)| t == tenant)
-            .filter_map(|(t, c)| inner.leads.get(&(t.clone(), LeadId::derive(t, c, from))))
+            .map(|(t, c)| LeadId::derive(t, c, from))
+            .collect();
+        // And the caller's own lead, when the number called in.
+        ids.push(LeadId::for_caller(tenant, from));
+        let leads: Vec<Lead> = ids
+            .iter()
+            .filter_map(|id| inner.leads.get(&(tenant.clone(), id.clone())))
             .cloned()
             .collect();
         let owner = crate::messaging::inbound::talked_to(&leads, tenant, from);

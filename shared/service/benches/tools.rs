@@ -102,6 +102,9 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
                 whatsapp: None,
                 partner: None,
                 zone: None,
+                source: Default::default(),
+                preferred_phone: None,
+                from_call: Vec::new(),
                 status: LeadStatus::Calling,
                 attempts: 1,
                 outcome: None,
@@ -149,6 +152,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
         clock: FixedClock(now()),
         retell_api_key: KEY.into(),
         vapi: VapiAuth::Secret("s".into()),
+        inbound: Default::default(),
     };
     (webhook, calls)
 }

@@ -73,6 +73,7 @@ impl World {
             clock: SystemClock,
             retell_api_key: KEY.into(),
             vapi: VapiAuth::Secret("s".into()),
+            inbound: Default::default(),
         };
         Self {
             webhook,

@@ -285,10 +285,14 @@ where
             }
             Route::ListLeads(id) => {
                 let campaign = campaign_id(&id)?;
-                self.store
-                    .campaign(&tenant.id, &campaign)
-                    .await?
-                    .ok_or(Error::NotFound("campaign"))?;
+                // The tenant's inbound callers are listed as a campaign's
+                // leads are, under an id no campaign item has.
+                if !campaign.is_inbound() {
+                    self.store
+                        .campaign(&tenant.id, &campaign)
+                        .await?
+                        .ok_or(Error::NotFound("campaign"))?;
+                }
                 let status = match query(req, "status") {
                     None => None,
                     Some(raw) => Some(LeadStatus::parse(&raw).ok_or_else(|| {
@@ -780,6 +784,32 @@ mod tests {
                 .0,
             200
         );
+    }
+
+    #[tokio::test]
+    async fn a_tenants_inbound_callers_are_listed_under_the_inbound_campaign_id() {
+        use leadline_core::calling::lead::Lead;
+        let api = api();
+        let key = tenant(&api).await;
+        let acme = leadline_core::TenantId::parse("acme").unwrap();
+        let caller = leadline_core::Phone::parse("+447400123456", None).unwrap();
+        let lead = Lead::inbound(&acme, &caller, jiff::Timestamp::UNIX_EPOCH);
+        api.store
+            .insert_leads(std::slice::from_ref(&lead))
+            .await
+            .unwrap();
+        let path = format!("/v1/campaigns/{}/leads", CampaignId::inbound());
+        let (status, page) = send(&api, request("GET", &path, Some(&key), "")).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["items"][0]["id"], lead.id.as_str());
+        assert_eq!(page["items"][0]["source"], "inbound");
+        // It is no campaign: nothing can be imported into it or started.
+        let import = format!("/v1/campaigns/{}/leads:import", CampaignId::inbound());
+        let start = format!("/v1/campaigns/{}:start", CampaignId::inbound());
+        for (path, body) in [(&import, "number\n+447400123457\n"), (&start, "")] {
+            let (status, _) = send(&api, request("POST", path, Some(&key), body)).await;
+            assert_eq!(status, 404, "POST {path}");
+        }
     }
 
     #[tokio::test]

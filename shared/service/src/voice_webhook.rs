@@ -5,6 +5,11 @@
 //! - Call events are mapped into one provider-neutral event and applied with
 //!   one read and one transactional write; the answer is a 2xx well inside
 //!   the providers' timeouts.
+//! - Inbound calls (Retell's `call_inbound` at `/webhooks/retell`, Vapi's
+//!   `assistant-request` at `/webhooks/vapi`) are answered synchronously
+//!   with the tenant of the number dialled: the caller recorded as its lead,
+//!   the call as the lead's next attempt, and the answer carrying the
+//!   business's variables and leadline's call metadata.
 //! - Tool calls (Retell custom functions at `/webhooks/retell/tools`, Vapi
 //!   `tool-calls` messages at `/webhooks/vapi`) are answered synchronously:
 //!   the tenant comes from our call metadata (which must match the attempt
@@ -16,10 +21,13 @@ use lambda_http::http::StatusCode;
 use leadline_core::appointments::calendar::Calendar;
 use leadline_core::calling::call::CallEvent;
 use leadline_core::calling::call_events::{EventResult, apply_call_event};
+use leadline_core::calling::inbound::{DefaultAgents, InboundAnswer, InboundCall, answer_inbound};
+use leadline_core::calling::work::DeploymentLimits;
 use leadline_core::in_call::{InCall, Line, ToolCall, ToolReply, UNKNOWN_BUSINESS, resolve_tenant};
 use leadline_core::kernel::redact::Redacted;
 use leadline_core::ports::{
     BusinessStore, CallStore, DialQueue, FollowUpScheduler, InCallStore, LeadStore, MessageQueue,
+    TenantStore,
 };
 use leadline_core::write::{Commit, EffectPorts};
 use leadline_core::{Clock, Error};
@@ -53,6 +61,29 @@ impl VapiAuth {
     }
 }
 
+/// How inbound calls are answered.
+#[derive(Clone, Debug, Default)]
+pub struct InboundSettings {
+    /// The deployment's agents (`RETELL_AGENT_ID`, `VAPI_ASSISTANT_ID`), for
+    /// tenants that name none of their own.
+    pub agents: DefaultAgents,
+    /// The longest call (`MAX_CALL_SECONDS`), after which the sweep asks
+    /// about an inbound call no event ended.
+    pub limits: DeploymentLimits,
+}
+
+impl InboundSettings {
+    pub fn from_config() -> Result<Self, Error> {
+        Ok(Self {
+            agents: DefaultAgents {
+                retell: crate::config::retell()?.agent_id,
+                vapi: crate::config::vapi()?.assistant_id,
+            },
+            limits: crate::config::deployment_limits()?,
+        })
+    }
+}
+
 pub struct VoiceWebhook<S, F, M, C, B, K, Q> {
     pub store: S,
     /// Businesses, cached for a short time ([`crate::cache::CachedBusinesses`]).
@@ -68,6 +99,7 @@ pub struct VoiceWebhook<S, F, M, C, B, K, Q> {
     pub clock: C,
     pub retell_api_key: String,
     pub vapi: VapiAuth,
+    pub inbound: InboundSettings,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -82,7 +114,7 @@ const OUR_FAULT: &str =
 
 impl<S, F, M, C, B, K, Q> VoiceWebhook<S, F, M, C, B, K, Q>
 where
-    S: CallStore + LeadStore + InCallStore + Commit,
+    S: CallStore + LeadStore + InCallStore + TenantStore + Commit,
     F: FollowUpScheduler,
     M: MessageQueue,
     C: Clock,
@@ -129,6 +161,72 @@ where
         let result = apply_call_event(&self.store, &effects, event, self.clock.now()).await?;
         log(event, result);
         Ok(acknowledged(provider))
+    }
+
+    /// An inbound call, answered in the provider's shape. Our own failure:
+    /// Retell is answered 5xx and asks again; Vapi does not ask again, so
+    /// it is given a sentence to say before it hangs up.
+    async fn answer_call(
+        &self,
+        provider: Provider,
+        call: &InboundCall,
+    ) -> Result<HttpResponse, Error> {
+        let started = std::time::Instant::now();
+        let effects = EffectPorts {
+            scheduler: &self.follow_ups,
+            dial_queue: &self.dial_queue,
+            messages: &self.messages,
+        };
+        let answered = answer_inbound(
+            &self.store,
+            &self.businesses,
+            &effects,
+            call,
+            &self.inbound.agents,
+            self.inbound.limits,
+            self.clock.now(),
+        )
+        .await;
+        let answer = match (answered, provider) {
+            (Ok(answer), _) => answer,
+            (Err(e), Provider::Retell) => return Err(e),
+            (Err(e), Provider::Vapi) => {
+                tracing::error!(
+                    provider_call_id = call.provider_call_id.as_deref(), error = %Redacted(&e),
+                    "an inbound call could not be answered"
+                );
+                return Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"error": vapi::CANNOT_ANSWER}),
+                ));
+            }
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &answer {
+            InboundAnswer::Answer(greeting) => {
+                let ours = greeting.call.as_ref();
+                tracing::info!(
+                    ?provider, provider_call_id = call.provider_call_id.as_deref(),
+                    tenant = %greeting.tenant, lead = ours.map(|c| c.lead.as_str()),
+                    attempt = ours.map(|c| c.attempt), withheld_caller = call.caller.is_none(),
+                    elapsed_ms, "inbound call answered"
+                );
+            }
+            InboundAnswer::Decline(why) => tracing::warn!(
+                ?provider,
+                provider_call_id = call.provider_call_id.as_deref(),
+                why = why.as_str(),
+                elapsed_ms,
+                "inbound call declined"
+            ),
+        }
+        Ok(json(
+            StatusCode::OK,
+            &match provider {
+                Provider::Retell => retell::inbound_answer(&answer),
+                Provider::Vapi => vapi::assistant_answer(&answer),
+            },
+        ))
     }
 
     /// Tool calls, answered synchronously in the provider's shape: a Retell
@@ -237,6 +335,7 @@ where
 pub enum Delivery {
     Event(Box<CallEvent>),
     Tools(ToolRequest),
+    Inbound(InboundCall),
 }
 
 /// One of the voice webhook's three routes, as a step list of the pipeline.
@@ -250,7 +349,7 @@ struct Hook<'a, S, F, M, C, B, K, Q> {
 #[async_trait::async_trait]
 impl<S, F, M, C, B, K, Q> Pipeline for Hook<'_, S, F, M, C, B, K, Q>
 where
-    S: CallStore + LeadStore + InCallStore + Commit,
+    S: CallStore + LeadStore + InCallStore + TenantStore + Commit,
     F: FollowUpScheduler,
     M: MessageQueue,
     C: Clock,
@@ -272,16 +371,30 @@ where
             (Provider::Retell, true) => retell::parse_tool_call(body)
                 .map(|request| Some(Delivery::Tools(request)))
                 .map_err(|e| e.to_string()),
-            (Provider::Retell, false) => retell::parse_event(body)
-                .map(|event| event.map(|e| Delivery::Event(Box::new(e))))
-                .map_err(|e| e.to_string()),
-            // Vapi sends tool calls and call events to the one server URL.
-            (Provider::Vapi, _) => match vapi::parse_tool_calls(body).map_err(|e| e.to_string())? {
-                Some(request) => Ok(Some(Delivery::Tools(request))),
-                None => vapi::parse_event(body)
+            // Retell's inbound webhook comes to the events' URL.
+            (Provider::Retell, false) => {
+                match retell::parse_inbound(body).map_err(|e| e.to_string())? {
+                    Some(call) => Ok(Some(Delivery::Inbound(call))),
+                    None => retell::parse_event(body)
+                        .map(|event| event.map(|e| Delivery::Event(Box::new(e))))
+                        .map_err(|e| e.to_string()),
+                }
+            }
+            // Vapi sends tool calls, assistant requests and call events to
+            // the one server URL.
+            (Provider::Vapi, _) => {
+                if let Some(request) = vapi::parse_tool_calls(body).map_err(|e| e.to_string())? {
+                    return Ok(Some(Delivery::Tools(request)));
+                }
+                if let Some(call) =
+                    vapi::parse_assistant_request(body).map_err(|e| e.to_string())?
+                {
+                    return Ok(Some(Delivery::Inbound(call)));
+                }
+                vapi::parse_event(body)
                     .map(|event| event.map(|e| Delivery::Event(Box::new(e))))
-                    .map_err(|e| e.to_string()),
-            },
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -291,6 +404,7 @@ where
             Delivery::Tools(request) => {
                 Ok(self.webhook.answer_tools(self.provider, &request).await)
             }
+            Delivery::Inbound(call) => self.webhook.answer_call(self.provider, &call).await,
         }
     }
 
@@ -342,6 +456,8 @@ fn log(event: &CallEvent, result: EventResult) {
 }
 
 #[cfg(test)]
+mod inbound_tests;
+#[cfg(test)]
 mod raw_body_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -373,6 +489,7 @@ mod tests {
             clock: demo,
             retell_api_key: "key_test".into(),
             vapi: VapiAuth::Secret("s".into()),
+            inbound: InboundSettings::default(),
         };
         let body = br#"{"event":"call_ended","call":{"call_id":"call_x"}}"#;
         let signed = |at: jiff::Timestamp| {

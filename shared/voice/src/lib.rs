@@ -14,6 +14,12 @@
 //!   did not arrive; the call object is read by [`retell::parse_call`] and
 //!   [`vapi::parse_call`] with the webhook parsers' rules, into an event keyed
 //!   `<provider>#<call id>#lookup-<phase>`;
+//! - the inbound call requests (Retell's `call_inbound` webhook, Vapi's
+//!   `assistant-request`), read into an
+//!   [`InboundCall`](leadline_core::calling::inbound::InboundCall) by
+//!   [`retell::parse_inbound`] and [`vapi::parse_assistant_request`], and the
+//!   use case's answer written in the provider's shape by
+//!   [`retell::inbound_answer`] and [`vapi::assistant_answer`];
 //! - the agent's in-call function calls, read into a provider-neutral
 //!   [`ToolRequest`] by [`retell::parse_tool_call`] and
 //!   [`vapi::parse_tool_calls`], and the use case's

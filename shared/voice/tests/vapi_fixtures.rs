@@ -145,3 +145,25 @@ fn the_real_tool_calls_message_parses() {
         Ok(None)
     );
 }
+
+#[test]
+fn the_real_assistant_request_is_an_inbound_call_to_its_number() {
+    let body = fixture("assistant-request.vapi4k.json");
+    let call = vapi::parse_assistant_request(&body)
+        .unwrap()
+        .expect("an assistant-request is an inbound call");
+    assert_eq!(call.provider, VoiceProvider::Vapi);
+    assert_eq!(
+        call.provider_call_id.as_deref(),
+        Some("b1223960-1b4d-4585-91b8-a69b0f57ec2f")
+    );
+    assert_eq!(
+        call.called,
+        Some(Phone::parse("+19254207621", None).unwrap())
+    );
+    // +1 456-683-6490 is no real number (see the tool-calls capture).
+    assert_eq!(call.caller, None);
+    // Nothing else reads it: not a call event, not tool calls.
+    assert_eq!(vapi::parse_event(&body), Ok(None));
+    assert_eq!(vapi::parse_tool_calls(&body), Ok(None));
+}

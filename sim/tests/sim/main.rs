@@ -3,6 +3,7 @@
 mod common;
 mod control;
 mod faults;
+mod inbound;
 mod messaging;
 mod retell;
 mod sendgrid;

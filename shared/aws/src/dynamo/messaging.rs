@@ -182,7 +182,11 @@ impl MessageStore for DynamoStore {
         }
         // The number's lead in each campaign: ids derive from the number.
         let campaigns = self.prefix_all(pk.clone(), "CAMPAIGN#".into()).await?;
-        let mut lead_keys = Vec::new();
+        // And the caller's own lead, when the number called in.
+        let mut lead_keys = vec![Self::key(
+            pk.clone(),
+            lead_sk(&LeadId::for_caller(tenant, from)),
+        )];
         for item in campaigns {
             let campaign: leadline_core::intake::campaign::Campaign = from_item(item)?;
             let id = LeadId::derive(tenant, &campaign.id, from);

@@ -160,6 +160,10 @@ pub struct Business {
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub about: Option<String>,
+    /// What the agent says first when it answers one of the business's
+    /// inbound numbers; [`Business::greeting`] has the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
     /// Days not listed are closed.
     #[serde(default)]
     pub opening_hours: BTreeMap<Day, Vec<Hours>>,
@@ -183,7 +187,24 @@ pub struct Business {
 /// At most this many services per business: they travel in the business item.
 pub const MAX_SERVICES: usize = 100;
 
+/// The longest greeting a business may set: a sentence or two, said aloud.
+pub const MAX_GREETING_CHARS: usize = 500;
+
+/// What the agent answers an inbound call with when the business set no
+/// greeting of its own.
+pub fn default_greeting(business_name: &str) -> String {
+    format!("Thank you for calling {business_name}. How can I help you today?")
+}
+
 impl Business {
+    /// What the agent says first on an inbound call: the business's own
+    /// greeting, else [`default_greeting`].
+    pub fn greeting(&self) -> String {
+        self.greeting
+            .clone()
+            .unwrap_or_else(|| default_greeting(&self.name))
+    }
+
     pub fn service(&self, id: &ServiceId) -> Option<&Service> {
         self.services.iter().find(|s| &s.id == id)
     }
@@ -312,6 +333,9 @@ pub struct BusinessSettings {
     pub address: Option<String>,
     #[serde(default)]
     pub about: Option<String>,
+    /// What the agent says first on an inbound call; blank or absent: the default.
+    #[serde(default)]
+    pub greeting: Option<String>,
     #[serde(default)]
     pub opening_hours: BTreeMap<Day, Vec<Hours>>,
     #[serde(default)]
@@ -344,6 +368,18 @@ impl BusinessSettings {
             .as_deref()
             .map(|p| Phone::parse(p, None).map_err(|e| Invalid::new("phone", e.to_string())))
             .transpose()?;
+        let greeting = self
+            .greeting
+            .map(|g| g.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|g| !g.is_empty());
+        if greeting.as_ref().is_some_and(|g| {
+            g.chars().count() > MAX_GREETING_CHARS || g.chars().any(char::is_control)
+        }) {
+            return Err(Invalid::new(
+                "greeting",
+                format!("at most {MAX_GREETING_CHARS} characters of text"),
+            ));
+        }
         let mut opening_hours = BTreeMap::new();
         for (day, hours) in self.opening_hours {
             if hours.iter().any(|h| h.open >= h.close) {
@@ -400,6 +436,7 @@ impl BusinessSettings {
             phone,
             address: self.address,
             about: self.about,
+            greeting,
             opening_hours,
             booking_rules: rules,
             answers: self.answers,
@@ -545,6 +582,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_greeting_is_the_businesss_own_or_the_default() {
+        let b = business();
+        assert_eq!(
+            b.greeting(),
+            "Thank you for calling Bright Smile Dental. How can I help you today?"
+        );
+        let settings: BusinessSettings = serde_json::from_value(json!({
+            "name": "Bright Smile", "timezone": "UTC",
+            "greeting": "  Hi, Bright Smile here,\n how can we help? "
+        }))
+        .unwrap();
+        let own = settings
+            .apply(&b.tenant, None, Timestamp::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(own.greeting(), "Hi, Bright Smile here, how can we help?");
+        let blank: BusinessSettings =
+            serde_json::from_value(json!({"name": "x", "timezone": "UTC", "greeting": "  "}))
+                .unwrap();
+        let blank = blank.apply(&b.tenant, None, Timestamp::UNIX_EPOCH).unwrap();
+        assert_eq!(
+            (blank.greeting.as_deref(), blank.greeting()),
+            (None, default_greeting("x"))
+        );
+    }
+
+    #[test]
     fn bad_settings_name_their_field() {
         let cases = [
             (json!({"name": "", "timezone": "UTC"}), "name"),
@@ -560,6 +623,10 @@ pub(crate) mod tests {
             (
                 json!({"name": "x", "timezone": "UTC", "inbound_numbers": ["12"]}),
                 "inbound_numbers",
+            ),
+            (
+                json!({"name": "x", "timezone": "UTC", "greeting": "y".repeat(501)}),
+                "greeting",
             ),
         ];
         for (body, field) in cases {

@@ -21,6 +21,19 @@ pub enum AttemptStatus {
     Ended,
 }
 
+/// Who placed a call: leadline dialled the lead, or the lead called one of
+/// the tenant's inbound numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// Placed by the dispatcher, holding a concurrency slot in each scope
+    /// while it is not over (every attempt stored before inbound calls).
+    #[default]
+    Outbound,
+    /// Answered for a caller: it took no slot, so its end gives none back.
+    Inbound,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallAttempt {
     pub id: AttemptId,
@@ -29,6 +42,8 @@ pub struct CallAttempt {
     pub campaign: CampaignId,
     pub number: u32,
     pub provider: VoiceProvider,
+    #[serde(default)]
+    pub direction: CallDirection,
     pub provider_call_id: Option<String>,
     pub status: AttemptStatus,
     pub outcome: Option<CallOutcome>,
@@ -77,6 +92,7 @@ impl CallAttempt {
             campaign,
             number: call.attempt,
             provider,
+            direction: CallDirection::Outbound,
             provider_call_id: None,
             status: AttemptStatus::Dialing,
             outcome: None,
@@ -96,6 +112,12 @@ impl CallAttempt {
 
     pub fn is_ended(&self) -> bool {
         self.status == AttemptStatus::Ended
+    }
+
+    /// Whether the call holds concurrency slots until it ends (only the
+    /// calls leadline placed took any).
+    pub fn holds_slots(&self) -> bool {
+        self.direction == CallDirection::Outbound
     }
 
     /// Moves the attempt forward; an older status arriving late changes nothing.
@@ -124,6 +146,7 @@ mod tests {
             campaign: CampaignId::from_bytes(&[2; 15]),
             number: 1,
             provider: VoiceProvider::Retell,
+            direction: CallDirection::Outbound,
             provider_call_id: None,
             status: AttemptStatus::Dialing,
             outcome: None,

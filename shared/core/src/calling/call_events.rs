@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::billing::UsageRecord;
 use crate::calling::attempt::{AttemptStatus, CallAttempt};
 use crate::calling::call::{CallEvent, CallPhase};
+use crate::calling::details::StatedDetails;
 use crate::calling::follow_up::plan_after_call;
 use crate::calling::lead::{CallOutcome, Lead, LeadStatus};
 use crate::calling::suppression::{Suppression, SuppressionSource};
@@ -104,7 +105,20 @@ pub fn decide_event(
         next_lead.suppress(OPTED_OUT, now);
     }
 
-    let release_slots = !attempt.is_ended() && next_attempt.is_ended();
+    // What the lead said about themselves fills what the lead lacks.
+    if let Some(structured) = &event.report.structured {
+        let details = StatedDetails::read(structured, Some(tenant.default_region));
+        for (field, why) in &details.unusable {
+            tracing::info!(
+                tenant = %tenant.id, lead = %lead.id, attempt = number,
+                field = field.as_str(), why, "a detail the lead gave on the call is ignored"
+            );
+        }
+        next_lead.fill_from_call(&details);
+    }
+
+    // Only a call leadline placed took slots to give back.
+    let release_slots = attempt.holds_slots() && !attempt.is_ended() && next_attempt.is_ended();
     let usage = usage_due(tenant, &next_attempt, event.phase);
     if usage.is_some() {
         next_attempt.usage_recorded = true;
@@ -242,12 +256,14 @@ pub fn apply(ctx: Option<CallContext>, event: &CallEvent, now: Timestamp) -> Dec
         }
         let mut ended = attempt.clone();
         ended.advance(AttemptStatus::Ended);
-        let (release, wake) = give_back(&attempt);
-        return Decision::new(
-            vec![dedupe, Change::Save(Entity::Attempt(ended)), release],
-            vec![wake],
-            EventResult::Applied,
-        );
+        let mut changes = vec![dedupe, Change::Save(Entity::Attempt(ended))];
+        let mut effects = Vec::new();
+        if attempt.holds_slots() {
+            let (release, wake) = give_back(&attempt);
+            changes.push(release);
+            effects.push(wake);
+        }
+        return Decision::new(changes, effects, EventResult::Applied);
     };
     let change = if another_call {
         match opt_out_of_another_call(&tenant, &lead, event, now) {

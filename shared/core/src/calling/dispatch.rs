@@ -73,7 +73,9 @@ pub fn decide(
     if lead.attempts != job.attempt || lead.status != LeadStatus::Queued {
         return Decision::Drop("the lead has moved on: a stale or repeated job");
     }
-    if !job.manual {
+    // A manual call, or a call owed to a caller (an inbound lead is in no
+    // campaign), is placed whatever any campaign's state.
+    if !job.manual && !lead.campaign.is_inbound() {
         match campaign {
             None => return Decision::Drop("the campaign no longer exists"),
             Some(c) if c.status != CampaignStatus::Running => {

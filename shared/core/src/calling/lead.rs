@@ -264,6 +264,38 @@ pub struct ChannelRefusal {
     pub at: Timestamp,
 }
 
+/// Where a lead came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadSource {
+    /// A campaign's CSV import (every lead stored before sources were recorded).
+    #[default]
+    Import,
+    /// Someone who called one of the tenant's inbound numbers.
+    Inbound,
+    /// Someone who booked through the tenant's Cal.com.
+    Calcom,
+}
+
+/// A lead field that a call can fill in, named in [`Lead::from_call`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadField {
+    Name,
+    Email,
+    PreferredPhone,
+}
+
+impl LeadField {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LeadField::Name => "name",
+            LeadField::Email => "email",
+            LeadField::PreferredPhone => "preferred_phone",
+        }
+    }
+}
+
 /// The result of an event applied to a lead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -291,6 +323,16 @@ pub struct Lead {
     pub partner: Option<String>,
     /// The lead's own zone, when the CSV gave one.
     pub zone: Option<Zone>,
+    /// Where the lead came from; leads stored before this field read `import`.
+    #[serde(default)]
+    pub source: LeadSource,
+    /// A number the lead asked, on a call, to be reached at instead of `phone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_phone: Option<Phone>,
+    /// The fields filled in from what the lead said on a call (they were
+    /// empty before), oldest first; the rest came from the import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_call: Vec<LeadField>,
     pub status: LeadStatus,
     /// The number of the current (or last) attempt; 0 before the first.
     pub attempts: u32,
@@ -332,6 +374,38 @@ impl PartialEq for PendingEffects {
 }
 
 impl Lead {
+    /// A lead made from someone who called one of the tenant's numbers: its
+    /// id derives from (tenant, caller's number), so the same caller is the
+    /// same lead however often they call; listed under
+    /// [`CampaignId::inbound`], never dialled as a campaign's.
+    pub fn inbound(tenant: &TenantId, caller: &Phone, now: Timestamp) -> Self {
+        Lead {
+            id: LeadId::for_caller(tenant, caller),
+            tenant: tenant.clone(),
+            campaign: CampaignId::inbound(),
+            phone: caller.clone(),
+            name: None,
+            email: None,
+            whatsapp: None,
+            partner: None,
+            zone: None,
+            source: LeadSource::Inbound,
+            preferred_phone: None,
+            from_call: Vec::new(),
+            status: LeadStatus::New,
+            attempts: 0,
+            outcome: None,
+            note: None,
+            next_call: None,
+            messages: Vec::new(),
+            messaging: Default::default(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            effects: PendingEffects::default(),
+        }
+    }
+
     /// The effects its transitions asked for, in order; the journal is emptied.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects.0)
@@ -409,6 +483,32 @@ impl Lead {
             return Ok(Change::Unchanged("call already started or over"));
         }
         self.set(LeadStatus::Calling, now);
+        Ok(Change::Applied)
+    }
+
+    /// The lead called in: attempt `attempt` (the next one) is their call,
+    /// in progress from now. Whatever they were owed (a retry, a callback)
+    /// is no longer owed, since they are on the line; a lead on the
+    /// do-not-call list stays there (calling in is theirs to do, and nothing
+    /// leadline places follows from the call). Its end applies as any call's
+    /// ([`Lead::finish_call`]).
+    pub fn take_call(&mut self, attempt: u32, now: Timestamp) -> Result<Change, IllegalTransition> {
+        if attempt <= self.attempts {
+            return Ok(Change::Unchanged("stale attempt"));
+        }
+        if attempt != self.attempts + 1 {
+            return Err(IllegalTransition {
+                from: self.status,
+                event: "given a call out of turn",
+            });
+        }
+        self.attempts = attempt;
+        self.outcome = None;
+        if self.status == LeadStatus::DoNotCall {
+            self.updated_at = now;
+        } else {
+            self.set(LeadStatus::Calling, now);
+        }
         Ok(Change::Applied)
     }
 
@@ -532,6 +632,9 @@ pub(crate) mod tests {
             whatsapp: None,
             partner: None,
             zone: None,
+            source: LeadSource::Import,
+            preferred_phone: None,
+            from_call: Vec::new(),
             status: LeadStatus::New,
             attempts: 0,
             outcome: None,
@@ -704,6 +807,73 @@ pub(crate) mod tests {
         assert!(l.queue(2, NOW).is_err());
         assert!(l.start_call(1, NOW).is_err());
         assert!(l.finish_call(1, CallOutcome::Completed, true, NOW).is_err());
+    }
+
+    #[test]
+    fn a_caller_is_one_inbound_lead_per_tenant_and_number() {
+        let acme = TenantId::parse("acme").unwrap();
+        let other = TenantId::parse("other").unwrap();
+        let caller = Phone::parse("+14155552671", None).unwrap();
+        let l = Lead::inbound(&acme, &caller, NOW);
+        assert_eq!(l.id, Lead::inbound(&acme, &caller, NOW).id);
+        assert_ne!(l.id, Lead::inbound(&other, &caller, NOW).id);
+        assert_eq!(l.id, LeadId::for_caller(&acme, &caller));
+        assert_eq!((l.source, l.status), (LeadSource::Inbound, LeadStatus::New));
+        assert!(l.campaign.is_inbound());
+        assert_ne!(
+            l.id,
+            lead().id,
+            "an imported lead of the number is another lead"
+        );
+    }
+
+    #[test]
+    fn calling_in_is_the_next_attempt_in_progress_and_ends_the_call_owed() {
+        let mut l = lead();
+        l.queue(1, NOW).unwrap();
+        l.finish_call(1, CallOutcome::NoAnswer, true, NOW).unwrap();
+        l.owe(Some(NextCall {
+            kind: NextCallKind::Retry,
+            attempt: 2,
+            at: NOW,
+        }));
+        let owed = FollowUp::of(&l).unwrap();
+        l.take_effects();
+        assert_eq!(l.take_call(2, NOW), Ok(Change::Applied));
+        assert_eq!(
+            (l.status, l.attempts, l.outcome.clone()),
+            (LeadStatus::Calling, 2, None)
+        );
+        assert_eq!(l.next_call, None);
+        assert_eq!(l.take_effects(), [Effect::CancelCall(owed)]);
+        // Its end applies as any call's.
+        l.finish_call(2, CallOutcome::AppointmentSet, true, NOW)
+            .unwrap();
+        assert_eq!(l.status, LeadStatus::Booked);
+        // A caller whose earlier call is over calls again: a new attempt.
+        assert_eq!(l.take_call(3, NOW), Ok(Change::Applied));
+        assert_eq!(l.status, LeadStatus::Calling);
+    }
+
+    #[test]
+    fn a_call_in_is_taken_once_and_in_turn() {
+        let mut l = lead();
+        assert_eq!(l.take_call(1, NOW), Ok(Change::Applied));
+        assert_eq!(l.take_call(1, NOW), Ok(Change::Unchanged("stale attempt")));
+        assert!(l.take_call(3, NOW).is_err(), "attempt 2 is next");
+    }
+
+    #[test]
+    fn a_lead_on_the_do_not_call_list_who_calls_in_stays_on_it() {
+        let mut l = lead();
+        l.suppress("asked on the phone", NOW);
+        assert_eq!(l.take_call(1, NOW), Ok(Change::Applied));
+        assert_eq!((l.status, l.attempts), (LeadStatus::DoNotCall, 1));
+        assert!(matches!(
+            l.finish_call(1, CallOutcome::AppointmentSet, true, NOW),
+            Ok(Change::Unchanged(_))
+        ));
+        assert_eq!(l.status, LeadStatus::DoNotCall);
     }
 
     #[test]

@@ -263,8 +263,9 @@ where
 }
 
 /// Puts a number on the tenant's do-not-call list by hand. Every lead of the
-/// tenant with that number (one per campaign: lead ids derive from the
-/// number) stops: it is marked do-not-call and its pending schedules go.
+/// tenant with that number (one per campaign and the caller's inbound lead:
+/// lead ids derive from the number) stops: it is marked do-not-call and its
+/// pending schedules go.
 pub async fn add_to_do_not_call<S, E>(
     store: &S,
     effects: &E,
@@ -287,6 +288,14 @@ where
         at: now,
     };
     store.commit(&[Change::Suppress(entry.clone())]).await?;
+    let inbound = LeadId::for_caller(&tenant.id, &phone);
+    let act = ActOnLead {
+        store,
+        tenant,
+        id: &inbound,
+        action: LeadAction::Suppress(entry.reason.clone()),
+    };
+    run(store, effects, &act, now).await?;
     let mut page = PageRequest {
         limit: PageRequest::MAX_LIMIT,
         cursor: None,
@@ -434,8 +443,44 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(added.address, w.leads[0].phone.e164());
+        assert_eq!(w.lead(0).await.status, LeadStatus::DoNotCall);
         let bad =
             add_to_do_not_call(&w.store, &effects, &w.tenant, "12", None, w.clock_now()).await;
         assert!(matches!(bad, Err(Error::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn a_number_added_by_hand_stops_the_callers_inbound_lead_too() {
+        let w = World::new(1, FakeDialer::default()).await;
+        let (scheduler, messages) = (MemoryScheduler::default(), MemoryMessages::default());
+        let effects = ports(&w.queue, &scheduler, &messages);
+        let caller = Phone::parse("+14155550142", None).unwrap();
+        let inbound = Lead::inbound(&w.tenant.id, &caller, w.clock_now());
+        w.store
+            .insert_leads(std::slice::from_ref(&inbound))
+            .await
+            .unwrap();
+        add_to_do_not_call(
+            &w.store,
+            &effects,
+            &w.tenant,
+            caller.e164(),
+            None,
+            w.clock_now(),
+        )
+        .await
+        .unwrap();
+        let stopped = w
+            .store
+            .lead(&w.tenant.id, &inbound.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stopped.status, LeadStatus::DoNotCall);
+        assert_eq!(
+            w.lead(0).await.status,
+            LeadStatus::New,
+            "another number's lead"
+        );
     }
 }

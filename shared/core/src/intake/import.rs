@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::calling::lead::{Lead, LeadStatus};
+use crate::calling::lead::{Lead, LeadSource, LeadStatus};
 use crate::kernel::email::Email;
 use crate::kernel::error::Error;
 use crate::kernel::ids::{CampaignId, LeadId, TenantId};
@@ -173,6 +173,9 @@ impl LeadRow {
             whatsapp: self.whatsapp,
             partner: self.partner,
             zone: self.zone,
+            source: LeadSource::Import,
+            preferred_phone: None,
+            from_call: Vec::new(),
             status: LeadStatus::New,
             attempts: 0,
             outcome: None,

@@ -161,6 +161,18 @@ impl MessageId {
 }
 
 impl CampaignId {
+    /// Where a tenant's inbound callers are listed: the `campaign` of every
+    /// lead made from an inbound call. No campaign item has this id and it is
+    /// never started; it lists those leads together (GSI1) as a campaign's
+    /// are. Its 12 characters can never be a generated id's 24.
+    pub fn inbound() -> Self {
+        Self("cmp_inboundcalls".to_owned())
+    }
+
+    pub fn is_inbound(&self) -> bool {
+        self.0 == "cmp_inboundcalls"
+    }
+
     /// A new campaign id: 6 bytes of milliseconds (so ids sort by creation) and
     /// 9 random bytes.
     pub fn new(now: jiff::Timestamp, random: [u8; 9]) -> Self {

@@ -60,6 +60,9 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         whatsapp: None,
         partner: None,
         zone: None,
+        source: Default::default(),
+        preferred_phone: None,
+        from_call: Vec::new(),
         status: LeadStatus::New,
         attempts: 0,
         outcome: None,
@@ -104,6 +107,7 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         clock: FixedClock(now()),
         retell_api_key: RETELL_KEY.into(),
         vapi,
+        inbound: Default::default(),
     };
     (webhook, call)
 }

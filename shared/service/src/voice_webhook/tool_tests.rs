@@ -67,6 +67,9 @@ async fn webhook() -> (Webhook, CallRef) {
         whatsapp: None,
         partner: None,
         zone: None,
+        source: Default::default(),
+        preferred_phone: None,
+        from_call: Vec::new(),
         status: LeadStatus::Calling,
         attempts: 1,
         outcome: None,
@@ -114,6 +117,7 @@ async fn webhook() -> (Webhook, CallRef) {
         clock: FixedClock(now()),
         retell_api_key: RETELL_KEY.into(),
         vapi: VapiAuth::Secret(VAPI_SECRET.into()),
+        inbound: Default::default(),
     };
     let call = CallRef {
         tenant,
@@ -385,6 +389,7 @@ async fn a_call_just_ended_by_the_providers_clock_still_takes_tool_calls_on_the_
         clock: demo,
         retell_api_key: w.retell_api_key,
         vapi: w.vapi,
+        inbound: Default::default(),
     };
     let body = json!({"name": "get_business_hours", "args": {}, "call": retell_call(&ours)});
     let request = HttpRequest::builder()

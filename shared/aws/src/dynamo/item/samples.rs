@@ -31,7 +31,9 @@ pub fn lead_full() -> Lead {
     from(json!({
         "id": LEAD, "tenant": TENANT, "campaign": CAMPAIGN, "phone": PHONE,
         "name": "Ana Ruiz", "email": "ana@example.com", "whatsapp": "+14155552672",
-        "partner": "north", "zone": "America/New_York", "status": "callback_pending",
+        "partner": "north", "zone": "America/New_York", "source": "inbound",
+        "preferred_phone": "+14155552673", "from_call": ["name", "preferred_phone"],
+        "status": "callback_pending",
         "attempts": 2,
         "outcome": {"kind": "callback_requested", "at": null},
         "note": "asked to be called after lunch",
@@ -58,7 +60,8 @@ pub fn lead_sparse() -> Lead {
 pub fn attempt_full() -> CallAttempt {
     from(json!({
         "id": ATTEMPT, "tenant": TENANT, "lead": LEAD, "campaign": CAMPAIGN,
-        "number": 2, "provider": "retell", "provider_call_id": "call_8f2e",
+        "number": 2, "provider": "retell", "direction": "inbound",
+        "provider_call_id": "call_8f2e",
         "status": "ended", "outcome": {"kind": "failed", "retryable": true},
         "report": {
             "ended_reason": "dial_no_answer", "summary": "no one picked up",
@@ -136,6 +139,7 @@ pub fn business_full() -> Business {
     from(json!({
         "tenant": TENANT, "name": "Bright Smile Dental", "zone": "America/New_York",
         "phone": PHONE, "address": "1 Main St", "about": "Family dentistry",
+        "greeting": "Bright Smile Dental, how can I help?",
         "opening_hours": {
             "monday": [{"open": "09:00", "close": "12:00"}, {"open": "13:00", "close": "18:00"}],
             "saturday": []
