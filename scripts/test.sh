@@ -64,7 +64,7 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 export LEADLINE_WATCH_URL="http://127.0.0.1:$watch_port"
-cargo test -p leadline-tests --locked --test intake --test store --test calls --test tools --test inbound --test handler
+cargo test -p leadline-tests --locked --test intake --test store --test calls --test tools --test inbound --test messaging --test handler
 # The sweep acts on every due item of the table: these run one at a time, after the rest.
 cargo test -p leadline-tests --locked --test retries -- --test-threads=1
 

@@ -113,11 +113,12 @@ async fn an_unanswered_lead_is_retried_through_scheduler_then_exhausted_with_a_f
         ),
         (json!("sms"), phone.as_str(), json!("queued"))
     );
-    let jobs = message_jobs(&lead.id).await;
-    assert_eq!(jobs.len(), 1, "{jobs:?}");
-    assert_eq!(jobs[0]["channel"], "sms");
-    assert_eq!(jobs[0]["template"], "call_fallback");
-    assert_eq!(jobs[0]["to"], phone.as_str());
+    // The messenger took it on (this tenant set no messaging: refused, and said why).
+    let messages = lead_messages(&setup.key, &lead.id, 1).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["channel"], "sms");
+    assert_eq!(messages[0]["template"], "call_fallback");
+    assert_eq!(messages[0]["address"], phone.as_str());
     // Each schedule deleted itself once it ran.
     for attempt in [2, 3] {
         assert!(

@@ -197,7 +197,7 @@ async fn a_slot_taken_meanwhile_is_answered_with_the_nearest_free_times() {
 
 #[tokio::test]
 async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task() {
-    let (_, ours, account) = business("call_t3").await;
+    let (setup, ours, account) = business("call_t3").await;
     let slots = tool(
         &ours,
         "call_t3",
@@ -236,7 +236,7 @@ async fn a_slow_or_failing_calcom_gets_the_spoken_fallback_and_a_follow_up_task(
     assert_eq!(answer["say"], FALLBACK, "{answer}");
     assert_eq!(answer["follow_up"], true);
 
-    let jobs = message_jobs(&ours.lead).await;
+    let jobs = lead_messages(&setup.key, &ours.lead, 2).await;
     let tasks: Vec<&Value> = jobs
         .iter()
         .filter(|j| j["purpose"] == "booking_follow_up")

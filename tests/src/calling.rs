@@ -322,33 +322,20 @@ pub async fn dispatch(messages: &[DialMessage]) -> Value {
     answer
 }
 
-/// The message jobs for `lead` waiting on the messenger's queue (among
-/// whatever else waits there: the messenger's consumer comes later).
-pub async fn message_jobs(lead: &LeadId) -> Vec<Value> {
-    let sqs = Aws::from_env().await.sqs();
-    let mut jobs = Vec::new();
-    for _ in 0..100 {
-        let out = sqs
-            .receive_message()
-            .queue_url(var("LEADLINE_MessageQueueUrl"))
-            .max_number_of_messages(10)
-            .visibility_timeout(30)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
+/// The messages the messenger took on for `lead` (the one deployed on the
+/// messenger's queue records each job as a message), once there are `n`.
+pub async fn lead_messages(key: &str, lead: &LeadId, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = stack()
+            .get(key, &format!("/v1/leads/{lead}/messages"))
+            .await;
+        let items = answer.body["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= n || std::time::Instant::now() > deadline {
+            return items;
         }
-        for m in messages {
-            let job: Value = serde_json::from_str(m.body.as_deref().unwrap_or("{}")).unwrap();
-            if job["lead"] == lead.as_str() {
-                jobs.push(job);
-            }
-        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    jobs
 }
 
 /// A Retell webhook body about `call` (one leadline placed): `call_started`,
