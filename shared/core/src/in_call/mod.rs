@@ -173,13 +173,48 @@ impl<S: LeadStore> UseCase for RecordTool<'_, S> {
             });
         }
         let mut effects = Vec::new();
+        // The lead gets the booking (or its new time) in writing, and may
+        // confirm it by replying C.
+        if let (Some(appointment), Some(lead)) = (self.appointment, lead.as_ref())
+            && appointment.status == crate::appointments::appointment::AppointmentStatus::Booked
+        {
+            effects.push(Effect::Send(booked_message(lead, appointment, now)));
+        }
         if let Some(mut lead) = lead.filter(|_| self.booked)
             && lead.book(now) == Change::Applied
         {
-            effects = lead.take_effects();
+            effects.extend(lead.take_effects());
             changes.push(WriteChange::Save(Entity::Lead(lead)));
         }
         Ok(Decision::new(changes, effects, ()))
+    }
+}
+
+/// The SMS that tells the lead its appointment's time, and how to confirm
+/// or move it (never with an opt-out word: messaging facts §0). One per
+/// appointment and time.
+fn booked_message(lead: &Lead, appointment: &Appointment, now: Timestamp) -> MessageJob {
+    MessageJob {
+        id: MessageId::derive(
+            &lead.id,
+            "appointment_booked",
+            Channel::Sms.as_str(),
+            &format!("{}#{}", appointment.id, appointment.starts_at),
+        ),
+        tenant: lead.tenant.clone(),
+        lead: lead.id.clone(),
+        channel: Channel::Sms,
+        purpose: MessagePurpose::Confirmation,
+        template: crate::messaging::settings::templates::BOOKED.into(),
+        to: lead.phone.clone().into(),
+        params: Default::default(),
+        appointment: Some(crate::messaging::message::AppointmentRef {
+            id: appointment.id.clone(),
+            starts_at: appointment.starts_at,
+        }),
+        not_before: None,
+        queued_at: Some(now),
+        lead_phone: None,
     }
 }
 

@@ -33,17 +33,19 @@ use crate::messaging::settings::{MessagingSettings, Template, render};
 use crate::ports::{MessageStore, SendContext};
 use crate::write::{Change, Decision, Effect, Effects, Entity, PaceMark, Refused, UseCase, run};
 
-/// How long a claimed message may take to be sent: the provider timeout and
-/// then some. A delivery that finds a message claimed for longer knows its
-/// sender is gone. Below the messenger queue's visibility timeout.
-pub const CLAIM_TIMEOUT: SignedDuration = SignedDuration::from_secs(30);
+/// How long a claimed message may take to be sent, in wall-clock seconds:
+/// the provider timeout and then some. A delivery that finds a message
+/// claimed for longer knows its sender is gone. Below the messenger queue's
+/// visibility timeout (180 s).
+pub const CLAIM_TIMEOUT_SECONDS: i32 = 30;
 
-/// How long a 429 without `Retry-After` holds a message back.
-pub const DEFAULT_BACKOFF: SignedDuration = SignedDuration::from_secs(5);
+/// How long a 429 without `Retry-After` holds a message back, in seconds.
+pub const DEFAULT_BACKOFF_SECONDS: i32 = 5;
 
-/// How far ahead a sender's free slot may be for the message to wait for
-/// it in the function; further, the job goes back on the queue for then.
-pub const PACE_WAIT: SignedDuration = SignedDuration::from_secs(2);
+/// How far ahead (wall-clock seconds) a sender's free slot may be for the
+/// message to wait for it in the function; further, the job goes back on
+/// the queue for then.
+pub const PACE_WAIT_SECONDS: i32 = 2;
 
 /// What the messenger does with a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,13 +80,15 @@ pub fn decide_send(
     second: SignedDuration,
     now: Timestamp,
 ) -> Decision<SendPlan> {
+    let claim_timeout = second * CLAIM_TIMEOUT_SECONDS;
+    let pace_wait = second * PACE_WAIT_SECONDS;
     let mut message = match ctx.message.clone() {
         Some(m) if m.is_settled() => {
             return Decision::answer(SendPlan::Skip(format!("already {}", m.status.as_str())));
         }
         Some(m) if m.status == MessageStatus::Sending => {
             let claimed = m.claimed_at.unwrap_or(m.updated_at);
-            if now < claimed + CLAIM_TIMEOUT {
+            if now < claimed + claim_timeout {
                 return Decision::answer(SendPlan::Skip("being sent by another delivery".into()));
             }
             let mut unknown = m;
@@ -102,7 +106,7 @@ pub fn decide_send(
         }
         Some(m) => {
             if let Some(at) = m.not_before
-                && at > now + PACE_WAIT
+                && at > now + pace_wait
             {
                 // Came back early (a queue cannot delay as far as a schedule).
                 return Decision::effects(
@@ -243,7 +247,7 @@ pub fn decide_send(
         let free = ctx.pace.map_or(now, |p| p.max(now));
         match message.paced_at {
             // Its slot was taken when it was held back for it.
-            Some(slot) if slot <= now + PACE_WAIT => {
+            Some(slot) if slot <= now + pace_wait => {
                 at = slot.max(now);
             }
             _ => {
@@ -253,7 +257,7 @@ pub fn decide_send(
                     read: ctx.pace,
                     next: free + interval,
                 }));
-                if free > now + PACE_WAIT {
+                if free > now + pace_wait {
                     message.not_before = Some(free);
                     message.paced_at = Some(free);
                     message.set(
@@ -437,11 +441,15 @@ fn content(
 
 /// What the provider answered, recorded on the claimed message (and the
 /// lead, and the list, for a lasting refusal).
+///
+/// `second` is one wall-clock second on the clock `now` is read from: a
+/// provider's `Retry-After` is wall-clock time.
 pub fn decide_record(
     claimed: Message,
     lead: Option<crate::calling::lead::Lead>,
     job: &MessageJob,
     result: &std::result::Result<Accepted, SendFailure>,
+    second: SignedDuration,
     now: Timestamp,
 ) -> Decision<Recorded> {
     let mut message = claimed;
@@ -470,9 +478,10 @@ pub fn decide_record(
             Decision::new(changes, Vec::new(), Recorded::Sent)
         }
         Err(SendFailure::RateLimited { retry_after }) => {
-            let wait = retry_after
-                .and_then(|d| SignedDuration::try_from(d).ok())
-                .unwrap_or(DEFAULT_BACKOFF);
+            let seconds = retry_after
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(DEFAULT_BACKOFF_SECONDS as f64);
+            let wait = SignedDuration::from_secs_f64(second.as_secs_f64() * seconds.max(1.0));
             let at = now + wait;
             message.claimed_at = None;
             message.not_before = Some(at);
@@ -619,6 +628,7 @@ struct Record<'a, S: ?Sized> {
     lead: Option<crate::calling::lead::Lead>,
     result: std::result::Result<Accepted, SendFailure>,
     first: std::sync::atomic::AtomicBool,
+    second: SignedDuration,
 }
 
 #[async_trait]
@@ -639,7 +649,14 @@ impl<S: MessageStore + ?Sized> UseCase for Record<'_, S> {
     }
 
     fn decide(&self, (message, lead): Self::State, now: Timestamp) -> Result<Decision<Recorded>> {
-        Ok(decide_record(message, lead, self.job, &self.result, now))
+        Ok(decide_record(
+            message,
+            lead,
+            self.job,
+            &self.result,
+            self.second,
+            now,
+        ))
     }
 }
 
@@ -660,11 +677,8 @@ where
     E: Effects + ?Sized,
     P: MessageProvider + ?Sized,
 {
-    let claim = Claim {
-        store,
-        job,
-        second: clock.stretch(SignedDuration::from_secs(1)),
-    };
+    let second = clock.stretch(SignedDuration::from_secs(1));
+    let claim = Claim { store, job, second };
     let plan = run(store, effects, &claim, clock.now()).await?;
     let (outgoing, claimed, at) = match plan {
         SendPlan::Send {
@@ -690,6 +704,7 @@ where
         lead: None,
         result: result.clone(),
         first: std::sync::atomic::AtomicBool::new(true),
+        second,
     };
     // A lasting refusal is recorded on the lead too: read it for that (the
     // rare path; a send that went through writes the message only).

@@ -432,6 +432,7 @@ pub mod templates {
     pub const CANCEL_CHECK: &str = "appointment_cancel_check";
     pub const CANCELLED: &str = "appointment_cancelled";
     pub const REMINDER: &str = "appointment_reminder";
+    pub const BOOKED: &str = "appointment_booked";
 
     fn text(sms: &str, subject: &str, body: &str) -> Template {
         Template {
@@ -520,6 +521,11 @@ pub mod templates {
                 "Appointment cancelled",
                 "Your appointment on {appointment_time} is cancelled. Book again: {booking_link}",
             ),
+            BOOKED => text(
+                "Hi {first_name}, you're booked with {business} on {appointment_time}. Reply C to confirm, R to reschedule.",
+                "Your appointment with {business}",
+                "Hi {first_name},\n\nYou're booked with {business} on {appointment_time}.\nReply C to confirm, R to reschedule.",
+            ),
             REMINDER => Template {
                 whatsapp: Some(WhatsappTemplate {
                     name: "appointment_reminder".into(),
@@ -592,6 +598,7 @@ mod tests {
             templates::HELP,
             templates::RESCHEDULE_LINK,
             templates::REMINDER,
+            templates::BOOKED,
         ] {
             let t = templates::builtin(name).unwrap();
             assert!(t.sms.is_some() && t.email_body.is_some(), "{name}");
@@ -602,7 +609,13 @@ mod tests {
     fn no_reminder_uses_an_opt_out_word_as_a_command() {
         // Messaging facts §0: CANCEL, STOP, END and QUIT always mean opt-out.
         let reminder = templates::builtin(templates::REMINDER).unwrap();
-        for text in [reminder.sms.unwrap(), reminder.email_body.unwrap()] {
+        let booked = templates::builtin(templates::BOOKED).unwrap();
+        for text in [
+            reminder.sms.unwrap(),
+            reminder.email_body.unwrap(),
+            booked.sms.unwrap(),
+            booked.email_body.unwrap(),
+        ] {
             let upper = text.to_uppercase();
             for word in ["REPLY CANCEL", "REPLY STOP", "REPLY END", "REPLY QUIT"] {
                 assert!(!upper.contains(word), "{text}");
