@@ -79,6 +79,17 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
         let body = |v: &Value| Some(("application/json", v.to_string().into_bytes()));
         api.expect(Method::PUT, "/v1/business", &key, body(&settings), 201)
             .await;
+        // The booking is texted to the lead: the first lead confirms it by
+        // replying C, the second asks for the link with R.
+        crate::messaging::configure(
+            api,
+            &key,
+            &json!({"senders": {"sms_number": crate::messaging::sender(10 + i as u32)},
+                    "booking_link": format!("https://cal.test/{slug}")}),
+        )
+        .await;
+        crate::messaging::will_reply(sim, business.leads[0].1, "C").await;
+        crate::messaging::will_reply(sim, business.leads[1].1, "R").await;
         let (id, name, minutes) = business.service;
         let service = json!({"id": id, "name": name, "duration_minutes": minutes,
                              "price_cents": 9500, "calcom_event_type_id": 700 + i as u64});
@@ -145,6 +156,10 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
                 break leads;
             }
         };
+        // The texts and the leads' replies: until none is on its way.
+        crate::messaging::settle(api, &key, Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        crate::messaging::settle(api, &key, Duration::from_secs(30)).await;
         let provider = if business.provider == "retell" {
             "Retell custom functions"
         } else {
@@ -223,6 +238,21 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
                 }
             ));
             report.push(format!("    {:<21}agent asked: {}", "", asked.join(" -> ")));
+            let confirmed = appointments["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["confirmation"].is_object());
+            if confirmed {
+                report.push(format!(
+                    "    {:<21}confirmed by replying C to the booking's text",
+                    ""
+                ));
+            }
+            for message in crate::messaging::lines(&crate::messaging::of_lead(api, &key, id).await)
+            {
+                report.push(format!("    {:<21}message: {message}", ""));
+            }
         }
         let bookings = sim
             .send(

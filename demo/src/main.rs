@@ -8,6 +8,7 @@ mod booking;
 mod calling;
 mod leads;
 mod logs;
+mod messaging;
 mod retries;
 
 use std::time::Instant;

@@ -57,7 +57,7 @@ const LEADS: &[Lead] = &[
         name: "Cal Rivera",
         phone: "+44 7400 310004",
         whatsapp: "",
-        email: "",
+        email: "cal@example.com",
         scripts: &[
             r#"{"outcome": "callback_requested", "talk_seconds": 60, "callback_phrase": "tomorrow at 3pm"}"#,
             r#"{"outcome": "qualified", "talk_seconds": 150}"#,
@@ -69,6 +69,13 @@ const LEADS: &[Lead] = &[
         whatsapp: "",
         email: "",
         scripts: &[r#"{"outcome": "invalid_number"}"#],
+    },
+    Lead {
+        name: "Opal Stone",
+        phone: "+44 7400 310007",
+        whatsapp: "",
+        email: "opal@example.com",
+        scripts: &[r#"{"outcome": "no_answer", "ring_seconds": 30}"#],
     },
     Lead {
         name: "Stan Petrov",
@@ -113,6 +120,23 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
         "voice": { "provider": "retell" }, "max_concurrent_calls": 6
     });
     let (created, key) = api.new_tenant(admin, &tenant).await;
+    // Its messaging: SMS from its own number, email, WhatsApp; a follow-up
+    // email to a qualified lead and a note to the team.
+    let sms_sender = crate::messaging::sender(1);
+    let whatsapp_id = format!("10654035{:07}", std::process::id() % 10_000_000);
+    crate::messaging::configure(
+        api,
+        &key,
+        &json!({
+            "senders": {"sms_number": sms_sender, "email_from": "loans@harbor.test",
+                        "email_name": "Harbor Home Loans", "whatsapp_number_id": whatsapp_id},
+            "team_email": "team@harbor.test",
+            "booking_link": "https://cal.test/harbor",
+            "help_text": "Harbor Home Loans, (212) 555-0100.",
+            "follow_up_rules": [{"outcomes": ["qualified", "potential"], "channel": "email"}]
+        }),
+    )
+    .await;
     let body = json!({"name": "Refinance follow-up", "pacing": {"max_parallel_calls": 6, "calls_per_second": 5}});
     let campaign_id = api.new_campaign(&key, &body).await;
     let csv: String = std::iter::once("name,phone,whatsapp,email,timezone\n".to_owned())
@@ -153,6 +177,7 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
     let stuck_after = Duration::from_secs_f64(65.0 * 60.0 / clock.scale() + 3.0);
     let mut calling_since: Option<Instant> = None;
     let mut sweep = Value::Null;
+    let mut opal_stopped = false;
     let leads = loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let leads = crate::calling::all_leads(api, &key, &campaign_id).await;
@@ -171,9 +196,17 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
                 sim.send(Method::PUT, &path, Some(script)).await;
             }
         }
-        let stan = leads
+        // Opal texts STOP after her first unanswered call, with a retry owed.
+        let opal = leads
             .iter()
             .find(|l| l["phone"] == e164(LEADS[5].phone).as_str());
+        if !opal_stopped && opal.is_some_and(|l| l["status"] == "retry_pending") {
+            crate::messaging::text(sim, &e164(LEADS[5].phone), &sms_sender, "STOP").await;
+            opal_stopped = true;
+        }
+        let stan = leads
+            .iter()
+            .find(|l| l["phone"] == e164(LEADS[6].phone).as_str());
         if stan.is_some_and(|l| l["status"] == "calling" && l["attempts"] == 1) {
             let since = *calling_since.get_or_insert_with(Instant::now);
             if sweep.is_null() && since.elapsed() > stuck_after {
@@ -193,6 +226,8 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
         }
     };
 
+    // The messages the stopped leads were sent: until none is on its way.
+    crate::messaging::settle(api, &key, Duration::from_secs(120)).await;
     report.push(String::new());
     report.push(format!(
         "retries           {} ({slug}), Retell, 09:00-19:00 New York, closed Sundays; retry after 1 h, 4 h, 24 h",
@@ -229,18 +264,8 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
                     .unwrap_or_default()
             })
             .collect();
-        let messages: Vec<String> = stored["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| {
-                format!(
-                    "{} {}",
-                    m["channel"].as_str().unwrap_or("?"),
-                    m["status"].as_str().unwrap_or("?")
-                )
-            })
-            .collect();
+        let id = stored["id"].as_str().unwrap_or_default();
+        let messages = crate::messaging::lines(&crate::messaging::of_lead(api, &key, id).await);
         report.push(format!(
             "  {:<13}{:<17}attempts {}  calls (New York time) {}",
             lead.name,
@@ -261,8 +286,25 @@ pub async fn run(api: &Api, sim: &Sim, admin: &str, report: &mut Vec<String>) {
                 "", next["kind"], next["at"]
             ));
         }
-        if !messages.is_empty() {
-            report.push(format!("  {:<13}messages: {}", "", messages.join(", ")));
+        for message in &messages {
+            report.push(format!("  {:<13}message: {message}", ""));
         }
     }
+    report.push(String::new());
+    report.push(format!(
+        "messaging         Harbor's SMS from {}, email from loans@harbor.test, WhatsApp number id {whatsapp_id}; replies and statuses through the signed webhooks",
+        crate::messaging::mask(&sms_sender)
+    ));
+    crate::messaging::report(api, &key, "Harbor", report).await;
+    let opal = &LEADS[5];
+    let opal_calls = sim
+        .calls_to(&e164(opal.phone))
+        .await
+        .iter()
+        .filter(|c| c["status"] == 201)
+        .count();
+    report.push(format!(
+        "    {} texted STOP with a retry owed: {} call(s) placed in all, no message sent to her",
+        opal.name, opal_calls
+    ));
 }
