@@ -126,7 +126,7 @@ pub fn lines(messages: &[Value]) -> Vec<String> {
     messages
         .iter()
         .map(|m| {
-            let what = if m["direction"] == "inbound" {
+            if m["direction"] == "inbound" {
                 format!(
                     "{} from the lead: {:?}",
                     m["channel"].as_str().unwrap_or("?"),
@@ -143,8 +143,7 @@ pub fn lines(messages: &[Value]) -> Vec<String> {
                         .map(|r| format!(" ({r})"))
                         .unwrap_or_default()
                 )
-            };
-            what
+            }
         })
         .collect()
 }
