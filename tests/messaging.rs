@@ -300,19 +300,20 @@ async fn a_reply_to_a_number_no_tenant_has_is_acknowledged_and_dropped() {
         Some(json!({"from": stranger, "to": nobody, "body": "hello?"})),
     )
     .await;
-    let deliveries = sim(Method::GET, "/_sim/messaging/deliveries", None).await;
-    let mine = deliveries
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|d| {
-            d["body"]
-                .as_str()
-                .is_some_and(|b| b.contains(&nobody.replace('+', "%2B")))
-        })
-        .cloned()
-        .expect("the sim delivered it");
+    let path = format!(
+        "/_sim/messaging/deliveries?to={}",
+        stranger.replace('+', "%2B")
+    );
+    let mut mine = Value::Null;
+    wait_until("the sim delivered it", async || {
+        let deliveries = sim(Method::GET, &path, None).await;
+        mine = deliveries
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["kind"] == "inbound").cloned())
+            .unwrap_or(Value::Null);
+        !mine.is_null() && mine["status"].is_number()
+    })
+    .await;
     assert_eq!(mine["status"], 200, "{mine:#}");
     assert_eq!(mine["response_body"], "<Response></Response>", "{mine:#}");
 }

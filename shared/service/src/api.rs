@@ -413,14 +413,20 @@ where
                     now,
                 )
                 .await?;
-                Ok(json(StatusCode::CREATED, &entry))
+                Ok(json(StatusCode::CREATED, &suppression_json(&entry)))
             }
             Route::ListDoNotCall => {
                 let page = self
                     .store
                     .suppressions(&tenant.id, &page_request(req)?)
                     .await?;
-                Ok(page_json(page))
+                Ok(json(
+                    StatusCode::OK,
+                    &json!({
+                        "items": page.items.iter().map(suppression_json).collect::<Vec<_>>(),
+                        "next_cursor": page.next_cursor,
+                    }),
+                ))
             }
             Route::ListUsage => {
                 let page = self.store.usage(&tenant.id, &page_request(req)?).await?;
@@ -613,6 +619,18 @@ where
 }
 
 /// A page of a listing: `{"items": [...], "next_cursor": "..." | null}`.
+/// A do-not-call entry: its `address`, and as `phone` or `email` by kind
+/// (`phone` is what the list answered before it held email addresses).
+fn suppression_json(entry: &leadline_core::calling::suppression::Suppression) -> serde_json::Value {
+    let mut value = serde_json::to_value(entry).unwrap_or_default();
+    let kind = match entry.address {
+        leadline_core::messaging::message::Recipient::Phone(_) => "phone",
+        leadline_core::messaging::message::Recipient::Email(_) => "email",
+    };
+    value[kind] = json!(entry.address.expose());
+    value
+}
+
 fn page_json<T: serde::Serialize>(page: Page<T>) -> HttpResponse {
     json(
         StatusCode::OK,
