@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let table = config::table_name()?;
     let clock = config::clock()?;
     let messaging = config::messaging()?;
-    config::dial_queue()?;
+    config::schedules()?;
     config::message_queue_url()?;
     config::calcom()?;
     // The SDK and the provider clients are built by the first job, once.

@@ -46,6 +46,24 @@ pub struct DialQueueConfig {
     pub dead_letter_arn: Option<String>,
 }
 
+/// Where one-off schedules are made: the group, the role Scheduler
+/// assumes, its dead-letter queue, and the dial queue they target (owed calls).
+pub struct SchedulesConfig {
+    pub schedule_group: String,
+    pub scheduler_role_arn: String,
+    pub dead_letter_arn: Option<String>,
+    pub dial_queue_arn: String,
+}
+
+pub fn schedules() -> Result<SchedulesConfig, Error> {
+    Ok(SchedulesConfig {
+        schedule_group: required("SCHEDULE_GROUP")?,
+        scheduler_role_arn: required("SCHEDULER_ROLE_ARN")?,
+        dead_letter_arn: optional("SCHEDULED_WORK_DLQ_ARN"),
+        dial_queue_arn: required("DIAL_QUEUE_ARN")?,
+    })
+}
+
 pub fn dial_queue() -> Result<DialQueueConfig, Error> {
     Ok(DialQueueConfig {
         queue_url: required("DIAL_QUEUE_URL")?,

@@ -12,7 +12,7 @@ use leadline_core::Error;
 
 use crate::config;
 
-fn one_offs(aws: &Aws, c: &config::DialQueueConfig) -> Result<OneOffs, Error> {
+fn one_offs(aws: &Aws, c: &config::SchedulesConfig) -> Result<OneOffs, Error> {
     Ok(OneOffs::new(
         aws.scheduler(),
         c.schedule_group.clone(),
@@ -28,15 +28,18 @@ pub fn dial_queue(aws: &Aws) -> Result<SqsDialQueue, Error> {
         aws.sqs(),
         c.queue_url.clone(),
         c.queue_arn.clone(),
-        one_offs(aws, &c)?,
+        one_offs(aws, &config::schedules()?)?,
     )
     .with_clock(config::clock()?))
 }
 
 /// The schedules of owed calls (retries, callbacks), which target the dial queue.
 pub fn follow_ups(aws: &Aws) -> Result<SchedulerFollowUps, Error> {
-    let c = config::dial_queue()?;
-    Ok(SchedulerFollowUps::new(one_offs(aws, &c)?, c.queue_arn))
+    let c = config::schedules()?;
+    Ok(SchedulerFollowUps::new(
+        one_offs(aws, &c)?,
+        c.dial_queue_arn.clone(),
+    ))
 }
 
 pub fn message_queue(aws: &Aws) -> Result<SqsMessageQueue, Error> {
@@ -46,7 +49,7 @@ pub fn message_queue(aws: &Aws) -> Result<SqsMessageQueue, Error> {
 /// The messenger's queue, able to put a message back for later than SQS
 /// can delay (quiet hours) through a Scheduler one-off.
 pub fn message_queue_with_one_offs(aws: &Aws) -> Result<SqsMessageQueue, Error> {
-    let c = config::dial_queue()?;
+    let c = config::schedules()?;
     let arn = std::env::var("MESSAGE_QUEUE_ARN")
         .map_err(|_| Error::Internal("the environment has no MESSAGE_QUEUE_ARN".into()))?;
     Ok(message_queue(aws)?.with_one_offs(one_offs(aws, &c)?, arn))
