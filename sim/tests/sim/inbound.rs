@@ -71,6 +71,7 @@ async fn receive(
 ) -> Response {
     let hit = Hit {
         path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
         headers,
         json: serde_json::from_slice(&body).unwrap_or(Value::Null),
         body,
