@@ -81,6 +81,8 @@ enum Route {
     PutMessaging,
     ListLeadMessages(String),
     ListMessages,
+    ListLeadCalls(String),
+    GetLeadCall(String, String),
 }
 
 impl Route {
@@ -148,6 +150,15 @@ impl Route {
                 vec![(Method::GET, Route::ListLeadMessages(id.to_string()))]
             }
             ["v1", "messages"] => vec![(Method::GET, Route::ListMessages)],
+            ["v1", "leads", id, "calls"] => {
+                vec![(Method::GET, Route::ListLeadCalls(id.to_string()))]
+            }
+            ["v1", "leads", id, "calls", n] => {
+                vec![(
+                    Method::GET,
+                    Route::GetLeadCall(id.to_string(), n.to_string()),
+                )]
+            }
             _ => return Err(no_route(path)),
         };
         let allowed: Vec<String> = route.iter().map(|(m, _)| m.to_string()).collect();
@@ -199,6 +210,7 @@ where
         + BusinessStore
         + InCallStore
         + MessageStore
+        + leadline_core::ports::CallStore
         + Commit,
     Q: DialQueue,
     F: FollowUpScheduler,
@@ -553,6 +565,30 @@ where
                 }
                 Ok(json(StatusCode::OK, &json!({ "items": messages })))
             }
+            Route::ListLeadCalls(id) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let lead = self
+                    .store
+                    .lead(&tenant.id, &id)
+                    .await?
+                    .ok_or(Error::NotFound("lead"))?;
+                let mut calls = Vec::new();
+                for attempt in 1..=lead.attempts {
+                    if let Some(call) = self.call(tenant, &id, attempt).await? {
+                        calls.push(call);
+                    }
+                }
+                Ok(json(StatusCode::OK, &json!({ "items": calls })))
+            }
+            Route::GetLeadCall(id, n) => {
+                let id = LeadId::parse(&id).map_err(|_| Error::NotFound("lead"))?;
+                let n: u32 = n.parse().map_err(|_| Error::NotFound("call"))?;
+                let call = self
+                    .call(tenant, &id, n)
+                    .await?
+                    .ok_or(Error::NotFound("call"))?;
+                Ok(json(StatusCode::OK, &call))
+            }
             Route::ListMessages => {
                 let raw = query(req, "status")
                     .ok_or_else(|| Error::Malformed("GET /v1/messages needs ?status=".into()))?;
@@ -568,6 +604,25 @@ where
             }
             Route::CreateTenant => unreachable!("tenant creation is routed before authentication"),
         }
+    }
+
+    /// Attempt `n` of a lead: outcome, transcript, recording, summary,
+    /// structured answers (what the team notification links to).
+    async fn call(
+        &self,
+        tenant: &Tenant,
+        lead: &LeadId,
+        n: u32,
+    ) -> Result<Option<leadline_core::calling::attempt::CallAttempt>, Error> {
+        if n == 0 {
+            return Ok(None);
+        }
+        let call = leadline_core::calling::call::CallRef {
+            tenant: tenant.id.clone(),
+            lead: lead.clone(),
+            attempt: n,
+        };
+        Ok(self.store.call_context(&call).await?.attempt)
     }
 
     /// The tenant's business; services need one to belong to.

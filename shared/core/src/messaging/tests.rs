@@ -966,3 +966,96 @@ async fn a_message_from_a_number_no_lead_has_is_kept_under_a_contact_of_its_own(
     let conversation = w.store.messages_of(&w.tenant.id, &contact).await.unwrap();
     assert_eq!(conversation.len(), 1);
 }
+
+// ---------------------------------------------------------------- after a call
+
+#[tokio::test]
+async fn an_analysed_qualified_call_sends_the_follow_up_and_tells_the_team_once() {
+    use crate::calling::attempt::CallAttempt;
+    use crate::calling::call::{CallEvent, CallPhase, CallRef, CallReport};
+    use crate::calling::call_events::{EventResult, apply};
+    use crate::calling::lead::CallOutcome;
+    use crate::ports::CallContext;
+
+    let w = World::new().await;
+    let mut settings = w
+        .store
+        .messaging_settings(&w.tenant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    settings.follow_up_rules = vec![crate::messaging::settings::FollowUpRule {
+        outcomes: vec![crate::messaging::settings::OutcomeKind::Qualified],
+        channel: Channel::Email,
+        template: templates::CALL_FOLLOW_UP.into(),
+    }];
+    let mut lead = w.lead().await;
+    lead.status = LeadStatus::Calling;
+    lead.attempts = 1;
+    let call = CallRef {
+        tenant: w.tenant.id.clone(),
+        lead: lead.id.clone(),
+        attempt: 1,
+    };
+    let attempt: CallAttempt = serde_json::from_value(serde_json::json!({
+        "id": call.attempt_id().to_string(), "tenant": "acme", "lead": lead.id.to_string(),
+        "campaign": lead.campaign.to_string(), "number": 1, "provider": "retell",
+        "provider_call_id": "call_1", "status": "ended", "created_at": "2026-03-10T15:00:00Z",
+        "version": 2
+    }))
+    .unwrap();
+    let event = CallEvent {
+        provider: crate::intake::tenant::VoiceProvider::Retell,
+        provider_call_id: "call_1".into(),
+        dedupe_key: "retell#call_1#call_analyzed".into(),
+        call: Some(call),
+        phase: CallPhase::Analyzed,
+        outcome: Some(CallOutcome::Qualified),
+        report: CallReport {
+            summary: Some("Wants a refinance quote.".into()),
+            structured: Some(serde_json::json!({"interest": "refinance"})),
+            ..CallReport::default()
+        },
+    };
+    let ctx = CallContext {
+        tenant: Some(w.tenant.clone()),
+        lead: Some(lead),
+        attempt: Some(attempt),
+        messaging: Some(settings),
+    };
+    let decision = apply(Some(ctx.clone()), &event, w.now);
+    assert_eq!(decision.answer, EventResult::Applied);
+    let sends: Vec<&MessageJob> = decision
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            crate::write::Effect::Send(job) => Some(job),
+            _ => None,
+        })
+        .collect();
+    let purposes: Vec<MessagePurpose> = sends.iter().map(|j| j.purpose).collect();
+    assert_eq!(
+        purposes,
+        [
+            MessagePurpose::CallFollowUp,
+            MessagePurpose::TeamNotification
+        ]
+    );
+    assert_eq!(sends[1].params["interest"], "refinance");
+    assert_eq!(
+        sends[1].params["call_link"],
+        format!("/v1/leads/{}/calls/1", w.lead.id)
+    );
+    // Without the tenant's rules, nothing.
+    let bare = CallContext {
+        messaging: None,
+        ..ctx
+    };
+    let decision = apply(Some(bare), &event, w.now);
+    assert!(
+        !decision
+            .effects
+            .iter()
+            .any(|e| matches!(e, crate::write::Effect::Send(_)))
+    );
+}
