@@ -19,6 +19,46 @@ use super::item::{Item, from_item, to_item};
 use super::keys::*;
 
 impl DynamoStore {
+    /// What a tenant holds under `DEPLOYMENT` (its inbound numbers, its
+    /// senders): each held key claimed if free or already the tenant's (a
+    /// key another tenant holds refuses the write as `Duplicate`), each
+    /// released one deleted if still the tenant's.
+    pub(super) fn claims(
+        &self,
+        tenant: &TenantId,
+        held: &[String],
+        released: &[String],
+    ) -> Result<Vec<(TransactWriteItem, Refused)>> {
+        let tenant = s(tenant.as_str());
+        let mut items = Vec::new();
+        for sk in held {
+            let mut item = Self::key(DEPLOYMENT_PK.into(), sk.clone());
+            item.insert("tenant".into(), tenant.clone());
+            let claim = self.put(
+                item,
+                Some((
+                    "attribute_not_exists(PK) OR tenant = :tenant",
+                    Some((":tenant", tenant.clone())),
+                )),
+            )?;
+            items.push((claim, Refused::Duplicate));
+        }
+        for sk in released {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(DEPLOYMENT_PK.into(), sk.clone())))
+                .condition_expression("tenant = :tenant")
+                .expression_attribute_values(":tenant", tenant.clone())
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            items.push((
+                TransactWriteItem::builder().delete(delete).build(),
+                Refused::Stale,
+            ));
+        }
+        Ok(items)
+    }
+
     fn business_item(business: &Business, version: u64) -> Result<Item> {
         let stored = Business {
             version,
@@ -63,36 +103,20 @@ impl BusinessStore for DynamoStore {
             self.versioned_put(item, read)?
         }];
         let mut guards = vec![Refused::Stale];
-        let tenant = s(business.tenant.as_str());
-        for number in &business.inbound_numbers {
-            let mut item = Self::key(DEPLOYMENT_PK.into(), number_sk(number.e164()));
-            item.insert("tenant".into(), tenant.clone());
-            items.push(self.put(
-                item,
-                Some((
-                    "attribute_not_exists(PK) OR tenant = :tenant",
-                    Some((":tenant", tenant.clone())),
-                )),
-            )?);
-            guards.push(Refused::Duplicate);
-        }
-        let released = previous
+        let held: Vec<String> = business
+            .inbound_numbers
+            .iter()
+            .map(|n| number_sk(n.e164()))
+            .collect();
+        let released: Vec<String> = previous
             .iter()
             .flat_map(|p| &p.inbound_numbers)
-            .filter(|n| !business.inbound_numbers.contains(n));
-        for number in released {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(
-                    DEPLOYMENT_PK.into(),
-                    number_sk(number.e164()),
-                )))
-                .condition_expression("tenant = :tenant")
-                .expression_attribute_values(":tenant", tenant.clone())
-                .build()
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
-            guards.push(Refused::Stale);
+            .filter(|n| !business.inbound_numbers.contains(n))
+            .map(|n| number_sk(n.e164()))
+            .collect();
+        for (item, guard) in self.claims(&business.tenant, &held, &released)? {
+            items.push(item);
+            guards.push(guard);
         }
         match self.transact(items, &guards, "a business write").await {
             Ok(()) => Ok(()),

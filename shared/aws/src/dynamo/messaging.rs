@@ -289,35 +289,18 @@ impl MessageStore for DynamoStore {
             self.versioned_put(item, read)?
         }];
         let mut guards = vec![Refused::Stale];
-        let tenant = s(settings.tenant.as_str());
         let keys = settings.sender_keys();
-        for key in &keys {
-            let mut item = Self::key(DEPLOYMENT_PK.into(), sender_sk(key));
-            item.insert("tenant".into(), tenant.clone());
-            items.push(self.put(
-                item,
-                Some((
-                    "attribute_not_exists(PK) OR tenant = :tenant",
-                    Some((":tenant", tenant.clone())),
-                )),
-            )?);
-            guards.push(Refused::Duplicate);
-        }
-        for released in previous
+        let held: Vec<String> = keys.iter().map(|k| sender_sk(k)).collect();
+        let released: Vec<String> = previous
             .map(MessagingSettings::sender_keys)
             .unwrap_or_default()
             .into_iter()
             .filter(|k| !keys.contains(k))
-        {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(DEPLOYMENT_PK.into(), sender_sk(&released))))
-                .condition_expression("tenant = :tenant")
-                .expression_attribute_values(":tenant", tenant.clone())
-                .build()
-                .map_err(internal)?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
-            guards.push(Refused::Stale);
+            .map(|k| sender_sk(&k))
+            .collect();
+        for (item, guard) in self.claims(&settings.tenant, &held, &released)? {
+            items.push(item);
+            guards.push(guard);
         }
         match self.transact(items, &guards, "messaging settings").await {
             Ok(()) => Ok(()),
