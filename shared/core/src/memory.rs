@@ -1254,6 +1254,10 @@ fn refusal(inner: &Inner, calls: &Calls, state: &InCallState, change: &Change) -
             .get(&(entry.tenant.clone(), entry.address.expose().to_owned()))
             != Some(entry))
         .then_some(Refused::Stale),
+        Change::NotSuppressed { tenant, address } => calls
+            .suppressions
+            .contains_key(&(tenant.clone(), address.expose().to_owned()))
+            .then_some(Refused::Stale),
         Change::Pace(mark) => (calls
             .messaging
             .paces
@@ -1303,6 +1307,7 @@ fn apply(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, change: 
                 .suppressions
                 .remove(&(entry.tenant.clone(), entry.address.expose().to_owned()));
         }
+        Change::NotSuppressed { .. } => {}
         Change::Pace(mark) => {
             calls
                 .messaging
@@ -1322,10 +1327,13 @@ fn apply(inner: &mut Inner, calls: &mut Calls, state: &mut InCallState, change: 
             calls.dedupe_keys.insert((tenant.clone(), key.clone()));
         }
         Change::Suppress(entry) => {
-            calls
+            let stored = calls
                 .suppressions
                 .entry((entry.tenant.clone(), entry.address.expose().to_owned()))
                 .or_insert_with(|| entry.clone());
+            if stored.source.liftable() && !entry.source.liftable() {
+                *stored = entry.clone();
+            }
         }
         Change::TakeSlots(claim) => {
             for (scope, _) in &claim.scopes {

@@ -103,6 +103,13 @@ pub enum Change {
     /// A number or address off the list, if its entry is still the one
     /// read (`Stale` otherwise): a messaging opt-out lifted by START.
     Unsuppress(Suppression),
+    /// The number or address is not on the tenant's list (else `Stale`): a
+    /// message claimed for sending is not sent past an opt-out committed
+    /// since it was read.
+    NotSuppressed {
+        tenant: TenantId,
+        address: crate::messaging::message::Recipient,
+    },
     /// A sender's next free send time moved from `read` (none yet: `None`)
     /// to `next`; `Stale` if another send moved it first.
     Pace(PaceMark),
@@ -135,6 +142,7 @@ impl Change {
             Change::MoveCampaign { campaign, .. } => Some(&campaign.tenant),
             Change::Suppress(entry) | Change::Unsuppress(entry) => Some(&entry.tenant),
             Change::Pace(mark) => Some(&mark.tenant),
+            Change::NotSuppressed { tenant, .. } => Some(tenant),
             Change::Outbox(outbox) => Some(&outbox.tenant),
             Change::Wait { waiter, .. } | Change::StopWaiting(waiter) | Change::Claim(waiter) => {
                 Some(&waiter.tenant)

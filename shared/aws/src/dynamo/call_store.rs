@@ -196,7 +196,11 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Adds a number to the list unless it is there: the first entry stays.
+    /// Adds a number (or address) to the list unless it is there: the first
+    /// entry stays, except that a do-not-call said on a call or entered by
+    /// the business replaces an opt-out by message (which START may lift).
+    /// Entries written before they held email addresses named the number
+    /// `phone`; it is renamed `address` here.
     pub(super) fn suppression_update(&self, entry: &Suppression) -> Result<Update> {
         let item = to_item(entry, &[])?;
         let mut update = Update::builder()
@@ -205,15 +209,26 @@ impl DynamoStore {
                 tenant_pk(&entry.tenant),
                 suppression_sk(entry.address.expose()),
             )));
+        let lasting = !entry.source.liftable();
         let mut sets = Vec::new();
         for (i, (name, value)) in item.into_iter().enumerate() {
-            sets.push(format!("#f{i} = if_not_exists(#f{i}, :v{i})"));
+            if lasting && matches!(name.as_str(), "source" | "reason" | "at") {
+                // `lasting_<field>` is written by lasting entries only: a
+                // stored lasting entry keeps its own, a liftable one is replaced.
+                sets.push(format!("#f{i} = if_not_exists(#l{i}, :v{i})"));
+                sets.push(format!("#l{i} = if_not_exists(#l{i}, :v{i})"));
+                update =
+                    update.expression_attribute_names(format!("#l{i}"), format!("lasting_{name}"));
+            } else {
+                sets.push(format!("#f{i} = if_not_exists(#f{i}, :v{i})"));
+            }
             update = update
                 .expression_attribute_names(format!("#f{i}"), name)
                 .expression_attribute_values(format!(":v{i}"), value);
         }
         update
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .expression_attribute_names("#old_phone", "phone")
+            .update_expression(format!("SET {} REMOVE #old_phone", sets.join(", ")))
             .build()
             .map_err(internal)
     }

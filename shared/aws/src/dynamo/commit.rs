@@ -123,6 +123,21 @@ impl DynamoStore {
             )],
             Change::Unsuppress(entry) => vec![(self.unsuppress(entry)?, Refused::Stale)],
             Change::Pace(mark) => vec![(self.pace_update(mark)?, Refused::Stale)],
+            Change::NotSuppressed { tenant, address } => {
+                let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(
+                        tenant_pk(tenant),
+                        suppression_sk(address.expose()),
+                    )))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .map_err(internal)?;
+                vec![(
+                    TransactWriteItem::builder().condition_check(check).build(),
+                    Refused::Stale,
+                )]
+            }
             Change::TakeSlots(claim) => {
                 let mut items = Vec::new();
                 for (scope, limit) in &claim.scopes {

@@ -21,6 +21,18 @@ pub enum SuppressionSource {
     Provider,
 }
 
+impl SuppressionSource {
+    /// Whether the lead may lift it by messaging START: an opt-out it made
+    /// by message (or a provider's report of one), never a do-not-call said
+    /// on a call or entered by the business.
+    pub fn liftable(&self) -> bool {
+        matches!(
+            self,
+            SuppressionSource::Message | SuppressionSource::Provider
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suppression {
     pub tenant: TenantId,

@@ -157,14 +157,17 @@ pub fn decide_inbound(
     changes.push(Change::Create(Entity::Message(received.clone())));
 
     let mut leads = ctx.leads.clone();
+    // The leads this message changes, by index into `leads`.
+    let mut changed = std::collections::BTreeSet::new();
     if job.channel == Channel::Whatsapp
-        && let Some(lead) = leads.iter_mut().find(|l| l.id == owner)
+        && let Some((i, lead)) = leads.iter_mut().enumerate().find(|(_, l)| l.id == owner)
     {
         lead.messaging.whatsapp_inbound_at = Some(
             lead.messaging
                 .whatsapp_inbound_at
                 .map_or(job.at, |at| at.max(job.at)),
         );
+        changed.insert(i);
     }
     let reply = |template: &str, purpose: MessagePurpose| MessageJob {
         id: MessageId::derive(&owner, "reply", job.channel.as_str(), &job.provider_id),
@@ -181,12 +184,10 @@ pub fn decide_inbound(
         lead_phone: None,
     };
 
-    let suppressed_by_message = ctx.suppression.as_ref().is_some_and(|s| {
-        matches!(
-            s.source,
-            SuppressionSource::Message | SuppressionSource::Provider
-        )
-    });
+    let suppressed_by_message = ctx
+        .suppression
+        .as_ref()
+        .is_some_and(|s| s.source.liftable());
     let intent = job.intent();
     let understood = match intent {
         Intent::OptOut { keyword } => {
@@ -200,9 +201,10 @@ pub fn decide_inbound(
                     at: now,
                 }));
             }
-            for lead in leads.iter_mut() {
+            for (i, lead) in leads.iter_mut().enumerate() {
                 if lead.suppress("opted out by message", now) == LeadChange::Applied {
                     effects.extend(lead.take_effects());
+                    changed.insert(i);
                 }
             }
             // One confirmation, and none where the carrier sends its own
@@ -286,8 +288,19 @@ pub fn decide_inbound(
                     && now.duration_since(asked.created_at) < CANCEL_CONFIRM_WINDOW;
                 if confirming && appointment.cancel().is_ok() {
                     let mut done = reply(templates::CANCELLED, MessagePurpose::Reply);
-                    done.params
-                        .insert("appointment_time".into(), at.starts_at.to_string());
+                    // Not about the appointment any more (it is cancelled):
+                    // its time goes in the text, in the lead's zone.
+                    let zone = leads
+                        .iter()
+                        .find(|l| l.id == owner)
+                        .and_then(|l| l.zone.clone())
+                        .or_else(|| ctx.tenant.as_ref().map(|t| t.zone.clone()));
+                    if let Some(zone) = zone {
+                        done.params.insert(
+                            "appointment_time".into(),
+                            crate::messaging::send::spoken_time(at.starts_at, &zone),
+                        );
+                    }
                     changes.push(Change::Save(Entity::Appointment(appointment.clone())));
                     effects.push(Effect::CancelBooking(appointment));
                     effects.push(Effect::Send(done));
@@ -303,8 +316,8 @@ pub fn decide_inbound(
         },
         Intent::Reschedule | Intent::Other => conversation(&ctx, job, &owner, &mut effects, now),
     };
-    for lead in leads.into_iter().filter(|l| !ctx.leads.contains(l)) {
-        changes.push(Change::Save(Entity::Lead(lead)));
+    for i in changed {
+        changes.push(Change::Save(Entity::Lead(leads[i].clone())));
     }
     Decision::new(changes, effects, understood)
 }

@@ -95,8 +95,9 @@ pub fn classify(text: &str) -> Intent {
         .iter()
         .any(|phrase| padded.contains(&format!(" {phrase} ")))
         || words.split(' ').next().is_some_and(|first| {
-            // "Stop please", "STOP!!", "quit it": an opt-out word first.
-            ["STOP", "UNSUBSCRIBE", "STOPALL", "OPTOUT", "REVOKE"].contains(&first)
+            // "Stop please", "STOP!!", "quit it", "cancel that": an opt-out
+            // word first (CANCEL, END and QUIT always mean opt-out).
+            OPT_OUT_WORDS.contains(&first)
         })
     {
         return Intent::OptOut { keyword: false };
@@ -138,6 +139,9 @@ mod tests {
             "OPT OUT!",
             "please stop texting me",
             "Stop please",
+            "Cancel please",
+            "quit it",
+            "END this now",
             "Can you stop messaging me?",
             "don't text me again",
             "Do not contact me.",
@@ -187,6 +191,7 @@ mod tests {
             "Can we do Tuesday",
             "yes please call me at 5",
             "the end of the street",
+            "can we end at 5",
             "",
         ] {
             assert_eq!(classify(text), Intent::Other, "{text}");

@@ -8,7 +8,8 @@
 //! nothing. If the process dies between the claim and the provider's answer,
 //! nobody knows whether the message left. leadline never sends such a
 //! message again by itself: a delivery that finds it claimed for longer than
-//! a send can take, or the sweep, records it as `unknown`, and it is listed
+//! a send can take records it as `unknown` (SQS delivers the job again after
+//! its visibility timeout, so every such message is found), and it is listed
 //! for the operator (`GET /v1/messages?status=unknown`), who may send it
 //! again. A lead that gets no reminder can still book; a lead texted twice,
 //! or texted after asking for no more, cannot be un-texted.
@@ -21,6 +22,7 @@ use crate::appointments::appointment::AppointmentStatus;
 use crate::calling::lead::ChannelRefusal;
 use crate::calling::suppression::{Suppression, SuppressionSource};
 use crate::kernel::error::{Error, Result};
+use crate::kernel::ids::LeadId;
 use crate::kernel::time::{Clock, Zone};
 use crate::messaging::message::{
     Channel, Message, MessageJob, MessageStatus, MessageText, ProviderRef, Recipient,
@@ -132,13 +134,20 @@ pub fn decide_send(
     // list (a lead's `do_not_call` status is about calls: START lifts a
     // messaging opt-out, and the lead still is not called).
     let to_team = job.purpose.to_team();
-    let Some(lead) = ctx.lead.as_ref() else {
+    // A number no lead has that wrote in is a contact of its own: replies
+    // and team notes about it go; a lead gone is an erased one.
+    let contact = match &job.to {
+        Recipient::Phone(phone) => job.lead == LeadId::for_caller(&job.tenant, phone),
+        Recipient::Email(_) => false,
+    };
+    let lead = ctx.lead.as_ref();
+    if lead.is_none() && !to_team && !contact {
         return not_sent(
             message,
             MessageStatus::Suppressed,
             "the lead was erased".into(),
         );
-    };
+    }
     if !job.purpose.reaches_the_opted_out()
         && !to_team
         && let Some(entry) = ctx.suppressions.first()
@@ -185,14 +194,25 @@ pub fn decide_send(
         }
     }
 
-    let zone = lead.zone.clone().unwrap_or_else(|| tenant.zone.clone());
+    let known_zone = lead.and_then(|l| l.zone.as_ref());
+    let zone = known_zone.cloned().unwrap_or_else(|| tenant.zone.clone());
     // 3. Quiet hours.
     if job.channel != Channel::Email
         && job.purpose.keeps_quiet_hours()
         && let Recipient::Phone(number) = &job.to
     {
-        let zones = zones_of(number, lead.zone.as_ref(), &tenant.zone);
-        match next_sending_time(&settings.sending_hours, &zones, now) {
+        let zones = zones_of(number, known_zone, &tenant.zone);
+        // Inside the hours now and when it may actually leave (a sender's
+        // slot up to `pace_wait` later): the hours never cross midnight, so
+        // both ends inside means all of it is.
+        let open_then = |at: Timestamp| next_sending_time(&settings.sending_hours, &zones, at);
+        let next = match open_then(now) {
+            Some(at) if at == now && open_then(now + pace_wait) != Some(now + pace_wait) => {
+                open_then(now + pace_wait)
+            }
+            other => other,
+        };
+        match next {
             None => {
                 return not_sent(
                     message,
@@ -229,7 +249,9 @@ pub fn decide_send(
         );
     };
     let values = values(job, &ctx, &settings, &zone);
-    let window_open = lead.messaging.whatsapp_window_open(now);
+    // A contact has no lead to remember its last message: it is answered
+    // right after it wrote.
+    let window_open = lead.map_or(contact, |l| l.messaging.whatsapp_window_open(now));
     let content = match content(job.channel, &template, &values, window_open) {
         Ok(content) => content,
         Err(reason) => {
@@ -299,6 +321,19 @@ pub fn decide_send(
         content,
     };
     changes.insert(0, save(message.clone()));
+    // An opt-out committed since the read refuses the claim (it is decided again).
+    if !job.purpose.reaches_the_opted_out() && !to_team {
+        changes.push(Change::NotSuppressed {
+            tenant: job.tenant.clone(),
+            address: job.to.clone(),
+        });
+        if let Some(phone) = job.lead_phone.as_ref().filter(|p| job.to != p.e164()) {
+            changes.push(Change::NotSuppressed {
+                tenant: job.tenant.clone(),
+                address: phone.clone().into(),
+            });
+        }
+    }
     Decision::new(
         changes,
         Vec::new(),
@@ -453,9 +488,18 @@ pub fn decide_record(
     now: Timestamp,
 ) -> Decision<Recorded> {
     let mut message = claimed;
+    // A report about it came in first (it names our message id): the
+    // provider took it, whatever its answer to the request said.
+    if message.status != MessageStatus::Sending && !matches!(result, Ok(_)) {
+        return Decision::answer(Recorded::Sent);
+    }
     match result {
         Ok(accepted) => {
-            message.provider_id = Some(accepted.provider_id.clone());
+            // A 2xx without the provider's id: it took the message, and
+            // statuses will not find it (WhatsApp's name only that id).
+            if !accepted.provider_id.is_empty() {
+                message.provider_id = Some(accepted.provider_id.clone());
+            }
             message.claimed_at = None;
             // A report may have come in first (it names our message id).
             if message.status == MessageStatus::Sending {
@@ -466,7 +510,7 @@ pub fn decide_record(
                 );
             }
             let mut changes = vec![Change::Save(Entity::Message(message.clone()))];
-            if message.channel == Channel::Whatsapp {
+            if message.channel == Channel::Whatsapp && !accepted.provider_id.is_empty() {
                 changes.push(Change::Create(Entity::ProviderRef(ProviderRef {
                     tenant: message.tenant.clone(),
                     channel: message.channel,

@@ -1059,3 +1059,100 @@ async fn an_analysed_qualified_call_sends_the_follow_up_and_tells_the_team_once(
             .any(|e| matches!(e, crate::write::Effect::Send(_)))
     );
 }
+
+#[tokio::test]
+async fn an_opt_out_committed_between_the_read_and_the_claim_stops_the_send() {
+    let w = World::new().await;
+    let job = w.job(Channel::Sms);
+    // The messenger read the lead's state before the STOP arrived...
+    let ctx = w.store.send_context(&job).await.unwrap();
+    let claim =
+        crate::messaging::send::decide_send(ctx, &job, SignedDuration::from_secs(1), w.now);
+    assert!(matches!(claim.answer, crate::messaging::send::SendPlan::Send { .. }));
+    // ...and the STOP is committed before its claim: the claim is refused.
+    w.receive(&w.inbound("STOP", "SM1")).await;
+    assert!(matches!(
+        w.store.commit(&claim.changes).await,
+        Err(crate::Error::Refused(crate::write::Refused::Stale))
+    ));
+    // Decided again, it is not sent.
+    let handled = w.send(&job).await.unwrap();
+    assert!(matches!(handled, Handled::NotSent(MessageStatus::Suppressed, _)), "{handled:?}");
+    assert!(w.provider.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_do_not_call_said_on_a_call_after_a_stop_is_not_lifted_by_start() {
+    let w = World::new().await;
+    w.receive(&w.inbound("STOP", "SM1")).await;
+    w.suppress(w.lead.phone.clone().into(), SuppressionSource::Call)
+        .await;
+    assert_eq!(
+        w.receive(&w.inbound("START", "SM2")).await,
+        Understood::OptedIn { lifted: false }
+    );
+    let handled = w.send(&w.job(Channel::Sms)).await.unwrap();
+    assert!(matches!(handled, Handled::NotSent(MessageStatus::Suppressed, _)));
+}
+
+#[tokio::test]
+async fn a_number_no_lead_has_gets_its_reply_and_the_team_its_note() {
+    let w = World::new().await;
+    let mut job = w.inbound("help", "SM1");
+    job.from = Phone::parse("+14155559999", None).unwrap();
+    assert_eq!(w.receive(&job).await, Understood::Help);
+    let reply = w.messages.jobs().pop().unwrap();
+    assert_eq!(w.send(&reply).await.unwrap(), Handled::Sent);
+    assert_eq!(w.provider.sent()[0].to, "+14155559999");
+
+    let mut job = w.inbound("who is this?", "SM2");
+    job.from = Phone::parse("+14155559999", None).unwrap();
+    w.receive(&job).await;
+    let note = w.messages.jobs().pop().unwrap();
+    assert_eq!(note.purpose, MessagePurpose::TeamNotification);
+    assert_eq!(w.send(&note).await.unwrap(), Handled::Sent);
+    // A lead that was deleted is still erased: nothing goes.
+    let erased = w.job(Channel::Sms);
+    let lead = w.lead().await;
+    w.store
+        .commit(&[Change::Delete(Entity::Lead(lead))])
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.send(&erased).await.unwrap(),
+        Handled::NotSent(MessageStatus::Suppressed, _)
+    ));
+}
+
+#[tokio::test]
+async fn a_failure_answer_after_a_status_report_came_in_does_not_send_again() {
+    let w = World::new().await;
+    let job = w.job(Channel::Sms);
+    let ctx = w.store.send_context(&job).await.unwrap();
+    let claim =
+        crate::messaging::send::decide_send(ctx, &job, SignedDuration::from_secs(1), w.now);
+    w.store.commit(&claim.changes).await.unwrap();
+    let crate::messaging::send::SendPlan::Send { claimed, .. } = claim.answer else {
+        panic!("claimed")
+    };
+    // The provider's status callback came first (it names our id)...
+    let mut sent = status("SM1", DeliveryStatus::Sent, w.now);
+    sent.ours = Some((job.tenant.clone(), job.lead.clone(), job.id.clone()));
+    report(&w.store, &w.effects(), &w.tenant.id, &sent, w.now)
+        .await
+        .unwrap();
+    // ...then the request answered a timeout: the message stays sent.
+    let stored = w.message(&job).await;
+    let decision = crate::messaging::send::decide_record(
+        stored,
+        None,
+        &job,
+        &Err(SendFailure::Unavailable("timeout".into())),
+        SignedDuration::from_secs(1),
+        w.now,
+    );
+    assert!(decision.changes.is_empty());
+    assert_eq!(decision.answer, crate::messaging::send::Recorded::Sent);
+    assert_eq!(w.message(&job).await.status, MessageStatus::Sent);
+    let _ = claimed;
+}
