@@ -470,6 +470,11 @@ where
     }
 }
 
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
+
 /// Twilio's answer to a message it need not act on: `<Response></Response>` as TwiML.
 fn twiml() -> HttpResponse {
     text(StatusCode::OK, "text/xml", twilio::EMPTY_TWIML.into())

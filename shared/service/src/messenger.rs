@@ -171,3 +171,6 @@ fn log(job: &MessageJob, handled: &Result<Handled, Error>) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
