@@ -31,7 +31,7 @@ async fn main() -> Result<(), Error> {
             queue: wiring::dial_queue(&aws)?,
             lookups: wiring::dialers()?,
             follow_ups: wiring::follow_ups(&aws)?,
-            messages: wiring::message_queue(&aws)?,
+            messages: wiring::message_queue_with_one_offs(&aws)?,
             clock,
         })
     };

@@ -527,18 +527,18 @@ where
                 let update: MessagingUpdate =
                     serde_json::from_value(serde_json::Value::Object(request.settings.0))
                         .map_err(|e| Error::Malformed(e.to_string()))?;
-                let mut own = OwnAccounts::default();
+                let mut own = None;
                 if let Some(accounts) = &request.accounts {
                     let Some(store) = &self.accounts else {
                         return Err(Error::Unavailable(
                             "tenants' own accounts cannot be stored here".into(),
                         ));
                     };
-                    own = OwnAccounts {
+                    own = Some(OwnAccounts {
                         twilio: accounts.twilio().is_some(),
                         sendgrid: accounts.sendgrid_api_key().is_some(),
                         whatsapp: accounts.whatsapp_access_token().is_some(),
-                    };
+                    });
                     store.store(&tenant.id, accounts).await?;
                 }
                 let current = self.store.messaging_settings(&tenant.id).await?;

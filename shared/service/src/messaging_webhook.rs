@@ -111,6 +111,7 @@ where
             webhook: self,
             route,
             tenant: Mutex::new(None),
+            signer: Mutex::new(None),
         };
         webhook::handle(&hook, &req).await
     }
@@ -235,6 +236,20 @@ struct Hook<'a, S, Q, A, C> {
     webhook: &'a MessagingWebhook<S, Q, A, C>,
     route: Route,
     tenant: Mutex<Option<TenantId>>,
+    /// The tenant whose own account signed the delivery (none: the
+    /// deployment's): only that tenant's items of it are applied.
+    signer: Mutex<Option<TenantId>>,
+}
+
+impl<S, Q, A, C> Hook<'_, S, Q, A, C> {
+    /// Whether an item of `tenant` may be applied from this delivery.
+    fn signed_for(&self, tenant: &TenantId) -> bool {
+        self.signer
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(|signer| signer == tenant)
+    }
 }
 
 /// What a verified delivery holds.
@@ -271,17 +286,32 @@ where
                 // callback URL leadline gave (both are signed).
                 let tenant = match self.route {
                     Route::TwilioInbound => {
-                        let to = params
-                            .iter()
-                            .find(|(k, _)| k == "To")
-                            .and_then(|(_, v)| leadline_core::Phone::parse(v, None).ok());
-                        match to {
+                        let param = |name: &str| {
+                            params
+                                .iter()
+                                .find(|(k, _)| k == name)
+                                .map(|(_, v)| v.as_str())
+                        };
+                        let to =
+                            param("To").and_then(|v| leadline_core::Phone::parse(v, None).ok());
+                        let mut tenant = match to {
                             Some(to) => w
                                 .tenant_of(&InboundAddress::Number(to))
                                 .await
                                 .map_err(fault)?,
                             None => None,
+                        };
+                        // A number of a tenant's Messaging Service.
+                        if tenant.is_none()
+                            && let Some(sid) =
+                                param("MessagingServiceSid").filter(|s| !s.is_empty())
+                        {
+                            tenant = w
+                                .tenant_of(&InboundAddress::MessagingService(sid.to_owned()))
+                                .await
+                                .map_err(fault)?;
                         }
+                        tenant
                     }
                     _ => twilio::parse_status_callback_query(req.uri().query().unwrap_or(""))
                         .ok()
@@ -329,26 +359,49 @@ where
                 let secret = accounts
                     .whatsapp_app_secret()
                     .ok_or("the signature does not match")?;
-                whatsapp::verify_signature(secret, signature, body).map_err(|e| e.to_string())
+                whatsapp::verify_signature(secret, signature, body).map_err(|e| e.to_string())?;
+                *self.signer.lock().unwrap() = tenant;
+                Ok(())
             }
             Route::Sendgrid => {
                 let signature = header(req, sendgrid::SIGNATURE_HEADER)
                     .ok_or("the SendGrid signature header is missing")?;
                 let timestamp = header(req, sendgrid::TIMESTAMP_HEADER)
                     .ok_or("the SendGrid timestamp header is missing")?;
-                let key = w
-                    .deployment
+                let now = w.clock.wall(w.clock.now());
+                let verify = |key: &str| {
+                    sendgrid::verify_event_signature(
+                        key,
+                        signature,
+                        timestamp,
+                        body,
+                        now,
+                        sendgrid::REPLAY_WINDOW,
+                    )
+                };
+                let deployment = w.deployment.sendgrid_webhook_public_key();
+                if deployment.is_some_and(|key| verify(key).is_ok()) {
+                    return Ok(());
+                }
+                // A tenant's own SendGrid account signs with its own key: the
+                // tenant is the one leadline's ids in the events name.
+                let tenant = sendgrid::parse_events(body)
+                    .ok()
+                    .and_then(|b| b.reports.first().and_then(|r| r.ours.clone()))
+                    .map(|(tenant, _, _)| tenant);
+                let Some(tenant) = tenant else {
+                    return Err("the signature does not match".into());
+                };
+                let accounts = w
+                    .accounts_of(Some(&tenant), Channel::Email)
+                    .await
+                    .map_err(fault)?;
+                let key = accounts
                     .sendgrid_webhook_public_key()
-                    .ok_or("no SendGrid verification key is configured")?;
-                sendgrid::verify_event_signature(
-                    key,
-                    signature,
-                    timestamp,
-                    body,
-                    w.clock.wall(w.clock.now()),
-                    sendgrid::REPLAY_WINDOW,
-                )
-                .map_err(|e| e.to_string())
+                    .ok_or("the signature does not match")?;
+                verify(key).map_err(|e| e.to_string())?;
+                *self.signer.lock().unwrap() = Some(tenant);
+                Ok(())
             }
         }
     }
@@ -403,6 +456,10 @@ where
                 }
                 for inbound in notification.inbound {
                     match w.tenant_of(&inbound.to).await? {
+                        Some(tenant) if !self.signed_for(&tenant) => tracing::warn!(
+                            provider_id = %inbound.provider_id,
+                            "a WhatsApp message for another tenant than the one whose app signed: refused"
+                        ),
                         Some(tenant) => w.enqueue(tenant, inbound).await?,
                         None => tracing::warn!(
                             provider_id = %inbound.provider_id,
@@ -417,6 +474,10 @@ where
                         None => status_tenant(w, &status).await?,
                     };
                     match tenant {
+                        Some(tenant) if !self.signed_for(&tenant) => tracing::warn!(
+                            provider_id = %status.provider_id,
+                            "a WhatsApp status for another tenant than the one whose app signed: refused"
+                        ),
                         Some(tenant) => {
                             w.report(&tenant, &status).await?;
                         }
@@ -435,7 +496,9 @@ where
                     );
                 }
                 for r in batch.reports {
-                    if let Some((tenant, _, _)) = &r.ours {
+                    if let Some((tenant, _, _)) = &r.ours
+                        && self.signed_for(tenant)
+                    {
                         w.report(tenant, &r).await?;
                     }
                 }

@@ -220,6 +220,8 @@ pub struct Inbound {
 pub enum InboundAddress {
     /// A Twilio number (SMS).
     Number(Phone),
+    /// A Twilio Messaging Service (`MG…`), whose numbers send for a tenant.
+    MessagingService(String),
     /// A WhatsApp Business phone number id.
     WhatsappNumber(String),
 }
@@ -229,6 +231,7 @@ impl InboundAddress {
     pub fn key(&self) -> String {
         match self {
             InboundAddress::Number(number) => format!("sms#{}", number.e164()),
+            InboundAddress::MessagingService(sid) => format!("sms#{sid}"),
             InboundAddress::WhatsappNumber(id) => format!("whatsapp#{id}"),
         }
     }

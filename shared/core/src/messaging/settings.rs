@@ -213,6 +213,9 @@ impl MessagingSettings {
         if let Some(number) = &self.senders.sms_number {
             keys.push(InboundAddress::Number(number.clone()).key());
         }
+        if let Some(sid) = &self.senders.sms_service {
+            keys.push(InboundAddress::MessagingService(sid.clone()).key());
+        }
         if let Some(id) = &self.senders.whatsapp_number_id {
             keys.push(InboundAddress::WhatsappNumber(id.clone()).key());
         }
@@ -350,12 +353,14 @@ pub struct MessagingUpdate {
 }
 
 impl MessagingUpdate {
-    /// The settings with this update on them, checked.
+    /// The settings with this update on them, checked. `own`: which
+    /// providers the tenant's own accounts (just stored) cover, replacing
+    /// what they covered; none: as they were.
     pub fn apply(
         self,
         current: Option<MessagingSettings>,
         tenant: &TenantId,
-        own: OwnAccounts,
+        own: Option<OwnAccounts>,
         now: Timestamp,
     ) -> Result<MessagingSettings, Invalid> {
         let mut s = current.unwrap_or_else(|| MessagingSettings::new(tenant.clone()));
@@ -396,11 +401,9 @@ impl MessagingUpdate {
         if let Some(v) = self.carrier_confirms_opt_out {
             s.carrier_confirms_opt_out = v;
         }
-        s.own_accounts = OwnAccounts {
-            twilio: s.own_accounts.twilio || own.twilio,
-            sendgrid: s.own_accounts.sendgrid || own.sendgrid,
-            whatsapp: s.own_accounts.whatsapp || own.whatsapp,
-        };
+        if let Some(own) = own {
+            s.own_accounts = own;
+        }
         s.updated_at = Some(now);
         s.validate()?;
         Ok(s)

@@ -540,16 +540,16 @@ async fn sms_go_at_the_senders_rate_and_a_burst_is_spread_over_the_next_seconds(
             Handled::Sent => {}
             Handled::Later(at, _) => {
                 later += 1;
-                // Each waits for its own second: 1 a second from now.
-                assert_eq!(at, w.now + SignedDuration::from_secs(n));
+                // Each waits for its own slot: 1 a second (and 1%) from now.
+                assert_eq!(at, w.now + SignedDuration::from_millis(1010 * n));
             }
             other => panic!("{other:?}"),
         }
     }
-    // Now, now+1 s and now+2 s are sent (the function waits up to 2 s for
-    // its slot); the 4th and 5th go back on the queue for their second.
-    assert_eq!(w.provider.sent().len(), 3);
-    assert_eq!(later, 2);
+    // The first, and the second 1.01 s later, are sent (the function waits
+    // up to 2 s for its slot); the rest go back on the queue for their slot.
+    assert_eq!(w.provider.sent().len(), 2);
+    assert_eq!(later, 3);
     let back: Vec<Timestamp> = w
         .messages
         .jobs()
@@ -558,10 +558,7 @@ async fn sms_go_at_the_senders_rate_and_a_burst_is_spread_over_the_next_seconds(
         .collect();
     assert_eq!(
         back,
-        [
-            w.now + SignedDuration::from_secs(3),
-            w.now + SignedDuration::from_secs(4)
-        ]
+        [2020, 3030, 4040].map(|ms| w.now + SignedDuration::from_millis(ms))
     );
 }
 
@@ -1066,9 +1063,11 @@ async fn an_opt_out_committed_between_the_read_and_the_claim_stops_the_send() {
     let job = w.job(Channel::Sms);
     // The messenger read the lead's state before the STOP arrived...
     let ctx = w.store.send_context(&job).await.unwrap();
-    let claim =
-        crate::messaging::send::decide_send(ctx, &job, SignedDuration::from_secs(1), w.now);
-    assert!(matches!(claim.answer, crate::messaging::send::SendPlan::Send { .. }));
+    let claim = crate::messaging::send::decide_send(ctx, &job, SignedDuration::from_secs(1), w.now);
+    assert!(matches!(
+        claim.answer,
+        crate::messaging::send::SendPlan::Send { .. }
+    ));
     // ...and the STOP is committed before its claim: the claim is refused.
     w.receive(&w.inbound("STOP", "SM1")).await;
     assert!(matches!(
@@ -1077,7 +1076,10 @@ async fn an_opt_out_committed_between_the_read_and_the_claim_stops_the_send() {
     ));
     // Decided again, it is not sent.
     let handled = w.send(&job).await.unwrap();
-    assert!(matches!(handled, Handled::NotSent(MessageStatus::Suppressed, _)), "{handled:?}");
+    assert!(
+        matches!(handled, Handled::NotSent(MessageStatus::Suppressed, _)),
+        "{handled:?}"
+    );
     assert!(w.provider.sent().is_empty());
 }
 
@@ -1092,7 +1094,10 @@ async fn a_do_not_call_said_on_a_call_after_a_stop_is_not_lifted_by_start() {
         Understood::OptedIn { lifted: false }
     );
     let handled = w.send(&w.job(Channel::Sms)).await.unwrap();
-    assert!(matches!(handled, Handled::NotSent(MessageStatus::Suppressed, _)));
+    assert!(matches!(
+        handled,
+        Handled::NotSent(MessageStatus::Suppressed, _)
+    ));
 }
 
 #[tokio::test]
@@ -1129,8 +1134,7 @@ async fn a_failure_answer_after_a_status_report_came_in_does_not_send_again() {
     let w = World::new().await;
     let job = w.job(Channel::Sms);
     let ctx = w.store.send_context(&job).await.unwrap();
-    let claim =
-        crate::messaging::send::decide_send(ctx, &job, SignedDuration::from_secs(1), w.now);
+    let claim = crate::messaging::send::decide_send(ctx, &job, SignedDuration::from_secs(1), w.now);
     w.store.commit(&claim.changes).await.unwrap();
     let crate::messaging::send::SendPlan::Send { claimed, .. } = claim.answer else {
         panic!("claimed")
