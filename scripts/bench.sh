@@ -7,6 +7,9 @@
 #    binary, all built by `cargo lambda build --release` (as `sam build` does),
 #    each started with the environment infra/template.yaml gives it
 #  - the server time of a tool call (in process)
+#  - messaging: the webhook's server time (in process), a burst of 1,000 SMS
+#    through the simulated Twilio at the sender's rate (the 1 read, 1 claim,
+#    1 request, 1 write of a message job are counted by a core test)
 # The request-count budgets (ceil(n/25) BatchWriteItem calls) are asserted by
 # the integration tests of `make test`.
 set -euo pipefail
@@ -30,6 +33,10 @@ printf '\n\033[1m### dispatch pacing and the webhook server time\033[0m\n'
 cargo bench --locked -p leadline-core --bench dispatch
 cargo bench --locked -p leadline-service --bench webhook
 cargo bench --locked -p leadline-service --bench tools
+
+printf '\n\033[1m### messaging: the webhook server time, a burst of 1,000 SMS from one sender\033[0m\n'
+cargo bench --locked -p leadline-service --bench messaging_webhook
+cargo bench --locked -p leadline-service --bench messaging_burst
 
 printf '\n\033[1m### item mapping: serde_dynamo against the JSON detour it replaced\033[0m\n'
 cargo bench --locked -p leadline-aws --bench item
