@@ -227,6 +227,7 @@ async fn seed(store: &MemoryStore, n: usize, mps: u32) -> Vec<MessageJob> {
                 whatsapp: None,
                 partner: None,
                 zone: Some(zone.clone()),
+                language: None,
                 source: Default::default(),
                 preferred_phone: None,
                 from_call: Vec::new(),

@@ -102,6 +102,7 @@ fn world<K: Calendar>(calendar: K, offer: &MemoryCalendar, n: usize) -> (Webhook
                 whatsapp: None,
                 partner: None,
                 zone: None,
+                language: None,
                 source: Default::default(),
                 preferred_phone: None,
                 from_call: Vec::new(),

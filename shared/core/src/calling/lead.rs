@@ -323,6 +323,9 @@ pub struct Lead {
     pub partner: Option<String>,
     /// The lead's own zone, when the CSV gave one.
     pub zone: Option<Zone>,
+    /// The language to write to it in, when the CSV gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// Where the lead came from; leads stored before this field read `import`.
     #[serde(default)]
     pub source: LeadSource,
@@ -389,6 +392,7 @@ impl Lead {
             whatsapp: None,
             partner: None,
             zone: None,
+            language: None,
             source: LeadSource::Inbound,
             preferred_phone: None,
             from_call: Vec::new(),
@@ -632,6 +636,7 @@ pub(crate) mod tests {
             whatsapp: None,
             partner: None,
             zone: None,
+            language: None,
             source: LeadSource::Import,
             preferred_phone: None,
             from_call: Vec::new(),

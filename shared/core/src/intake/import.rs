@@ -43,6 +43,7 @@ enum Column {
     Whatsapp,
     Partner,
     Timezone,
+    Language,
 }
 
 impl Column {
@@ -72,6 +73,7 @@ impl Column {
             "whatsapp_number" | "whatsapp" | "wa_number" | "whatsapp_phone" => Column::Whatsapp,
             "partner" | "source" | "lead_source" | "partner_name" => Column::Partner,
             "timezone" | "time_zone" | "tz" => Column::Timezone,
+            "language" | "lang" | "locale" => Column::Language,
             _ => return None,
         })
     }
@@ -159,6 +161,9 @@ pub struct LeadRow {
     pub whatsapp: Option<Phone>,
     pub partner: Option<String>,
     pub zone: Option<Zone>,
+    /// The language to write to the lead in (`es`, `pt-BR`): its messages'
+    /// templates are looked up in it first.
+    pub language: Option<String>,
 }
 
 impl LeadRow {
@@ -173,6 +178,7 @@ impl LeadRow {
             whatsapp: self.whatsapp,
             partner: self.partner,
             zone: self.zone,
+            language: self.language,
             source: LeadSource::Import,
             preferred_phone: None,
             from_call: Vec::new(),
@@ -507,6 +513,19 @@ fn read_row(
         .map(|raw| Zone::parse(raw).map_err(|e| e.reason))
         .transpose()?;
     let partner = get(Column::Partner).map(str::to_owned);
+    let language = get(Column::Language)
+        .map(|raw| {
+            let tag = raw.trim();
+            let ok = (2..=12).contains(&tag.len())
+                && tag.split(['-', '_']).all(|part| {
+                    !part.is_empty()
+                        && part.len() <= 8
+                        && part.bytes().all(|b| b.is_ascii_alphanumeric())
+                });
+            ok.then(|| tag.replace('_', "-"))
+                .ok_or("language: not a language tag (en, es, pt-BR)")
+        })
+        .transpose()?;
     for (field, value) in [("name", &name), ("partner", &partner)] {
         if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
             return Err(format!("{field}: longer than {MAX_TEXT} characters"));
@@ -520,6 +539,7 @@ fn read_row(
         whatsapp,
         partner,
         zone,
+        language,
     })
 }
 
@@ -657,10 +677,11 @@ mod tests {
     #[test]
     fn a_clean_file_becomes_normalized_rows() {
         let f = parse(
-            "number,name,email,whatsapp_number,partner,timezone\n\
-             415.555.2671,Ada Lovelace,ADA@Example.COM,+1 415 555 2672,Physics wallah,America/Los_Angeles\n",
+            "number,name,email,whatsapp_number,partner,timezone,language\n\
+             415.555.2671,Ada Lovelace,ADA@Example.COM,+1 415 555 2672,Physics wallah,America/Los_Angeles,es_MX\n",
         );
         assert_eq!(f.rows.len(), 1);
+        assert_eq!(f.rows[0].language.as_deref(), Some("es-MX"));
         let row = &f.rows[0];
         assert_eq!(row.phone.e164(), "+14155552671");
         assert_eq!(
@@ -670,6 +691,17 @@ mod tests {
         assert_eq!(row.whatsapp.as_ref().unwrap().e164(), "+14155552672");
         assert_eq!(row.zone.as_ref().unwrap().name(), "America/Los_Angeles");
         assert_eq!(row.line, 2);
+    }
+
+    #[test]
+    fn a_language_that_is_not_a_tag_rejects_the_row() {
+        let f = parse("number,language\n4155552671,Spanish please\n");
+        assert!(f.rows.is_empty());
+        assert!(
+            f.rejected[0].reason.contains("language"),
+            "{:?}",
+            f.rejected
+        );
     }
 
     #[test]

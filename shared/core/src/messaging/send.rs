@@ -241,7 +241,8 @@ pub fn decide_send(
             format!("the tenant has no {} sender", job.channel.as_str()),
         );
     };
-    let Some(template) = settings.template(&job.template) else {
+    let language = lead.and_then(|l| l.language.as_deref());
+    let Some(template) = settings.template_in(&job.template, language) else {
         return not_sent(
             message,
             MessageStatus::Refused,

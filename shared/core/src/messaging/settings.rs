@@ -128,6 +128,10 @@ fn default_notify() -> Vec<OutcomeKind> {
     vec![OutcomeKind::Qualified, OutcomeKind::Potential]
 }
 
+fn default_language() -> String {
+    "en".into()
+}
+
 fn default_sms_rate() -> u32 {
     1
 }
@@ -158,9 +162,13 @@ pub struct MessagingSettings {
     /// The hours SMS and WhatsApp may arrive (08:00–21:00 unless set).
     #[serde(default = "default_quiet_hours")]
     pub sending_hours: CallingWindow,
-    /// Templates by name, overriding the built-in ones.
+    /// Templates by name, overriding the built-in ones; a language's own
+    /// under `<name>.<language>` (`call_fallback.es`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, Template>,
+    /// The language of a lead whose import named none (`en` unless set).
+    #[serde(default = "default_language")]
+    pub language: String,
     /// Where team notifications and leads' free-text replies go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_email: Option<Email>,
@@ -195,6 +203,7 @@ impl MessagingSettings {
             sms_per_second: default_sms_rate(),
             sending_hours: default_quiet_hours(),
             templates: BTreeMap::new(),
+            language: default_language(),
             team_email: None,
             help_text: None,
             booking_link: None,
@@ -263,8 +272,19 @@ impl MessagingSettings {
 
     /// The template of that name: the tenant's, else the built-in one.
     pub fn template(&self, name: &str) -> Option<Template> {
-        self.templates
-            .get(name)
+        self.template_in(name, None)
+    }
+
+    /// The template of that name in the lead's language (else the tenant's):
+    /// the tenant's `<name>.<language>` (`es` also serves `es-MX`), then its
+    /// `<name>`, then the built-in one (English).
+    pub fn template_in(&self, name: &str, language: Option<&str>) -> Option<Template> {
+        let language = language.unwrap_or(&self.language);
+        let primary = language.split('-').next().unwrap_or(language);
+        [format!("{name}.{language}"), format!("{name}.{primary}")]
+            .iter()
+            .find_map(|key| self.templates.get(key))
+            .or_else(|| self.templates.get(name))
             .cloned()
             .or_else(|| templates::builtin(name))
     }
@@ -350,6 +370,8 @@ pub struct MessagingUpdate {
     pub notify_team_on: Option<Vec<OutcomeKind>>,
     #[serde(default)]
     pub carrier_confirms_opt_out: Option<bool>,
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl MessagingUpdate {
@@ -400,6 +422,9 @@ impl MessagingUpdate {
         }
         if let Some(v) = self.carrier_confirms_opt_out {
             s.carrier_confirms_opt_out = v;
+        }
+        if let Some(v) = self.language {
+            s.language = v;
         }
         if let Some(own) = own {
             s.own_accounts = own;
@@ -638,6 +663,25 @@ mod tests {
         );
         assert_eq!(s.template(templates::HELP).unwrap().sms.unwrap(), "Call us");
         assert!(s.template("no_such").is_none());
+    }
+
+    #[test]
+    fn a_template_is_found_in_the_leads_language_then_the_tenants_then_built_in() {
+        let mut s = MessagingSettings::new(TenantId::parse("acme").unwrap());
+        let sms = |text: &str| Template {
+            sms: Some(text.into()),
+            ..Template::default()
+        };
+        s.templates.insert("help.es".into(), sms("Ayuda"));
+        s.templates.insert("help".into(), sms("Help us"));
+        let text = |t: Option<Template>| t.unwrap().sms.unwrap();
+        assert_eq!(text(s.template_in("help", Some("es"))), "Ayuda");
+        assert_eq!(text(s.template_in("help", Some("es-MX"))), "Ayuda");
+        assert_eq!(text(s.template_in("help", Some("fr"))), "Help us");
+        assert_eq!(text(s.template_in("help", None)), "Help us");
+        s.language = "es".into();
+        assert_eq!(text(s.template_in("help", None)), "Ayuda");
+        assert!(text(s.template_in("call_fallback", Some("es"))).starts_with("Hi "));
     }
 
     #[test]

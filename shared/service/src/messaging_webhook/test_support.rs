@@ -104,6 +104,7 @@ pub async fn seed(store: &MemoryStore, slug: &str, sms_number: &str, own_twilio:
         whatsapp: None,
         partner: None,
         zone: None,
+        language: None,
         source: Default::default(),
         preferred_phone: None,
         from_call: Vec::new(),

@@ -60,6 +60,7 @@ async fn placed(provider: VoiceProvider, vapi: VapiAuth) -> (Webhook, CallRef) {
         whatsapp: None,
         partner: None,
         zone: None,
+        language: None,
         source: Default::default(),
         preferred_phone: None,
         from_call: Vec::new(),

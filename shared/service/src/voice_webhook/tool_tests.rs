@@ -67,6 +67,7 @@ async fn webhook() -> (Webhook, CallRef) {
         whatsapp: None,
         partner: None,
         zone: None,
+        language: None,
         source: Default::default(),
         preferred_phone: None,
         from_call: Vec::new(),
