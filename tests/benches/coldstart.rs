@@ -307,6 +307,20 @@ fn retell_call_ended(api_key: &str) -> Value {
     event
 }
 
+/// A lead's STOP to a Twilio number, signed with the token the template
+/// gives messaging-webhook, on the public URL it rebuilds.
+fn twilio_inbound(vars: &std::collections::BTreeMap<String, String>) -> Value {
+    let mut event = event("messaging-webhook-twilio.json");
+    let body = event["body"].as_str().unwrap().to_owned();
+    let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let url = format!("{}/webhooks/twilio", vars["PUBLIC_BASE_URL"]);
+    let signature = leadline_messaging::twilio::sign(&url, &params, &vars["TWILIO_AUTH_TOKEN"]);
+    event["headers"]["x-twilio-signature"] = json!(signature);
+    event
+}
+
 fn answered(line: &str, _: &Value) -> Result<(), String> {
     line.contains("/response")
         .then_some(())
@@ -434,12 +448,8 @@ fn main() {
             "call-retries" => (event("call-retries-sweep.json"), true, answered),
             "calcom-webhook" => (event("calcom-webhook.json"), false, not_implemented),
             "stripe-webhook" => (event("stripe-webhook.json"), false, not_implemented),
-            "messaging-webhook" => (
-                event("messaging-webhook-twilio.json"),
-                false,
-                not_implemented,
-            ),
-            "messenger" => (event("messenger-message.json"), false, not_implemented),
+            "messaging-webhook" => (twilio_inbound(vars), true, http_answered),
+            "messenger" => (event("messenger-message.json"), true, batch_answered),
             "reminders" => (event("reminders-reminder.json"), false, not_implemented),
             "show-verification" => (
                 event("show-verification-check.json"),
