@@ -254,7 +254,7 @@ fn read_message(
 fn whatsapp_phone(from: &str) -> Option<Phone> {
     let digits = (7..=15).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_digit());
     digits
-        .then(|| Phone::parse(&format!("+{from}"), None).ok())
+        .then(|| Phone::try_from(format!("+{from}")).ok())
         .flatten()
 }
 

@@ -292,8 +292,8 @@ where
                                 .find(|(k, _)| k == name)
                                 .map(|(_, v)| v.as_str())
                         };
-                        let to =
-                            param("To").and_then(|v| leadline_core::Phone::parse(v, None).ok());
+                        let to = param("To")
+                            .and_then(|v| leadline_core::Phone::try_from(v.to_owned()).ok());
                         let mut tenant = match to {
                             Some(to) => w
                                 .tenant_of(&InboundAddress::Number(to))
